@@ -1,0 +1,28 @@
+//! Functional operators: pure functions of tensors, torchvision names and argument order.
+//!
+//! Host-side work is limited to what is already small and needed on the host: ROI and box
+//! coordinates (read once per call to build sampling plans, which also validates them) and
+//! NMS, whose output size depends on the data. Feature maps never leave their device.
+
+mod boxes;
+mod deform_conv;
+mod deform_roi_pool;
+mod multi_scale;
+mod nms;
+mod ps_roi;
+mod resize;
+mod roi_align;
+mod roi_pool;
+mod sampling;
+mod unpool;
+
+pub use boxes::{BoxCoder, box_area, box_iou, clip_boxes_to_image, remove_small_boxes};
+pub use deform_conv::{DeformConv2dOptions, deform_conv2d};
+pub use deform_roi_pool::{DeformRoiPoolOptions, deform_roi_pool};
+pub use multi_scale::{MultiScaleRoiAlignOptions, multi_scale_roi_align};
+pub use nms::{batched_nms, nms};
+pub use ps_roi::{PsRoiAlignOptions, PsRoiPoolOptions, ps_roi_align, ps_roi_pool};
+pub use resize::{ResizeMode, ResizeOptions, resize};
+pub use roi_align::{RoiAlignOptions, roi_align};
+pub use roi_pool::{RoiPoolOptions, roi_pool};
+pub use unpool::max_unpool2d;

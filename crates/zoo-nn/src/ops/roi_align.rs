@@ -1,0 +1,89 @@
+//! ROI Align (Mask R-CNN, He et al. 2017); mirrors `torchvision.ops.roi_align`.
+
+use burn::prelude::*;
+
+use super::sampling::{
+    Border, HostRois, RoiGrid, SamplePlan, channels_last_table, check_output_size, chunked,
+    read_rois,
+};
+
+/// Options of [`roi_align`]; names and meaning as `torchvision.ops.roi_align`.
+#[derive(Config, Debug, PartialEq)]
+pub struct RoiAlignOptions {
+    /// Output `[height, width]` of each pooled region.
+    pub output_size: [usize; 2],
+    /// Factor from ROI (input-image) coordinates to feature-map coordinates, e.g. `1/16`.
+    pub spatial_scale: f32,
+    /// Sampling points per bin along each axis; `<= 0` is adaptive: `ceil(roi_size / output_size)`.
+    pub sampling_ratio: i32,
+    /// Shift the box by −0.5 pixel so that pixel centres line up (Detectron2's `ROIAlignV2`).
+    /// When false, ROIs smaller than a pixel are enlarged to 1×1, as torchvision does.
+    pub aligned: bool,
+}
+
+/// ROI Align: average of bilinear samples in each bin of each region.
+///
+/// # Shapes
+/// - `input`: `[N, C, H, W]`
+/// - `rois`: `[K, 5]`, rows `(batch index, x1, y1, x2, y2)` in input-image coordinates
+/// - returns `[K, C, output_size[0], output_size[1]]`
+///
+/// Differentiable with respect to `input` (ROIs are constants, as in torchvision). Samples
+/// beyond one pixel outside the map read zero; others are clamped to the edge.
+///
+/// # Panics
+/// If `rois` is not `[K, 5]`, a batch index is outside `0..N`, a coordinate is not finite, or
+/// `output_size` has a zero.
+pub fn roi_align(input: Tensor<4>, rois: Tensor<2>, options: RoiAlignOptions) -> Tensor<4> {
+    const OP: &str = "roi_align";
+    check_output_size(OP, options.output_size);
+    let rois = read_rois(OP, rois, input.dims()[0]);
+    roi_align_host(input, &rois, &options)
+}
+
+/// [`roi_align`] with ROIs already read and validated on the host.
+pub(crate) fn roi_align_host(input: Tensor<4>, rois: &HostRois, options: &RoiAlignOptions) -> Tensor<4> {
+    let [_, channels, height, width] = input.dims();
+    let [ph, pw] = options.output_size;
+    let device = input.device();
+    if rois.len() == 0 {
+        return Tensor::zeros([0, channels, ph, pw], &device);
+    }
+    let offset = if options.aligned { 0.5 } else { 0.0 };
+    let grids: Vec<RoiGrid> = rois
+        .boxes
+        .iter()
+        .map(|b| {
+            let s = options.spatial_scale;
+            let (x1, y1) = (b[0] * s - offset, b[1] * s - offset);
+            let (mut w, mut h) = (b[2] * s - offset - x1, b[3] * s - offset - y1);
+            if !options.aligned {
+                w = w.max(1.0);
+                h = h.max(1.0);
+            }
+            RoiGrid::new([y1, x1], [h, w], options.output_size, options.sampling_ratio)
+        })
+        .collect();
+    let per_bin = grids
+        .iter()
+        .map(|g| g.grid_h * g.grid_w)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let table = channels_last_table(input);
+    let plane = (height * width) as i64;
+    chunked(rois.len(), 4 * ph * pw * per_bin * channels, |range| {
+        let k = range.len();
+        let mut plan = SamplePlan::with_capacity(k * ph * pw * per_bin, per_bin);
+        for r in range {
+            for y in 0..ph {
+                for x in 0..pw {
+                    grids[r].push_bin(&mut plan, y, x, rois.batch[r] as i64 * plane);
+                }
+            }
+        }
+        plan.read(table.clone(), [height, width], Border::Clamp)
+            .reshape([k, ph, pw, channels])
+            .permute([0, 3, 1, 2])
+    })
+}

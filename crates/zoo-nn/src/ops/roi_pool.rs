@@ -1,0 +1,162 @@
+//! ROI Pooling (Fast R-CNN, Girshick 2015); mirrors `torchvision.ops.roi_pool`.
+
+use burn::prelude::*;
+
+use super::sampling::{
+    channels_last_table, check_output_size, chunked, floats, ints, read_rois, HostRois,
+};
+
+/// Options of [`roi_pool`]; names and meaning as `torchvision.ops.roi_pool`.
+#[derive(Config, Debug, PartialEq)]
+pub struct RoiPoolOptions {
+    /// Output `[height, width]` of each pooled region.
+    pub output_size: [usize; 2],
+    /// Factor from ROI (input-image) coordinates to feature-map coordinates.
+    pub spatial_scale: f32,
+}
+
+/// Integer bin ranges `[start, end)` of one ROI on the feature map, as the quantising kernels
+/// (`roi_pool`, `ps_roi_pool`) compute them.
+pub(crate) struct QuantizedBins {
+    pub rows: Vec<(usize, usize)>,
+    pub cols: Vec<(usize, usize)>,
+}
+
+impl QuantizedBins {
+    /// `extra` is 1 for `roi_pool` (inclusive end) and 0 for `ps_roi_pool`; `limit` clips the
+    /// bin ends (`[H, W]` for `roi_pool`, `[H - 1, W - 1]` for `ps_roi_pool`'s forward).
+    pub fn new(
+        roi: [f32; 4],
+        scale: f32,
+        pooled: [usize; 2],
+        extra: i64,
+        limit: [usize; 2],
+    ) -> Self {
+        let q = |v: f32| (v * scale).round() as i64;
+        let (x1, y1, x2, y2) = (q(roi[0]), q(roi[1]), q(roi[2]), q(roi[3]));
+        let axis = |start: i64, end: i64, pooled: usize, limit: usize| {
+            let len = (end - start + extra).max(1);
+            let bin = len as f32 / pooled as f32;
+            (0..pooled)
+                .map(|p| {
+                    let clip = |v: i64| (v + start).clamp(0, limit as i64) as usize;
+                    let lo = (p as f32 * bin).floor() as i64;
+                    let hi = ((p + 1) as f32 * bin).ceil() as i64;
+                    (clip(lo), clip(hi))
+                })
+                .collect::<Vec<_>>()
+        };
+        Self {
+            rows: axis(y1, y2, pooled[0], limit[0]),
+            cols: axis(x1, x2, pooled[1], limit[1]),
+        }
+    }
+
+    /// Largest bin area, the number of taps every bin is padded to.
+    pub fn max_taps(&self) -> usize {
+        let span = |v: &[(usize, usize)]| v.iter().map(|(a, b)| b.saturating_sub(*a)).max();
+        span(&self.rows).unwrap_or(0) * span(&self.cols).unwrap_or(0)
+    }
+}
+
+/// The flat tap list of quantised bins: row indices into a row table, one validity flag per
+/// tap, bins padded to `taps` entries.
+pub(crate) struct TapPlan {
+    pub rows: Vec<i64>,
+    pub valid: Vec<f32>,
+    pub taps: usize,
+}
+
+impl TapPlan {
+    pub fn push_bin(&mut self, rows: (usize, usize), cols: (usize, usize), plane_row: i64, width: usize) {
+        let before = self.rows.len();
+        for y in rows.0..rows.1 {
+            for x in cols.0..cols.1 {
+                self.rows.push(plane_row + (y * width + x) as i64);
+                self.valid.push(1.0);
+            }
+        }
+        let padding = self.taps - (self.rows.len() - before);
+        self.rows.extend(std::iter::repeat_n(plane_row, padding));
+        self.valid.extend(std::iter::repeat_n(0.0, padding));
+    }
+
+    /// For a max over taps: an additive mask (0 for real taps, −inf for padding, except that
+    /// an empty bin keeps its first tap finite so its max stays finite) and a per-bin 0/1
+    /// factor that zeroes empty bins, as the kernels define them.
+    pub fn max_masks(&self) -> (Vec<f32>, Vec<f32>) {
+        let mut penalty = Vec::with_capacity(self.valid.len());
+        let mut nonempty = Vec::with_capacity(self.valid.len() / self.taps);
+        for bin in self.valid.chunks_exact(self.taps) {
+            let empty = bin[0] == 0.0;
+            nonempty.push(if empty { 0.0 } else { 1.0 });
+            penalty.extend(bin.iter().enumerate().map(|(i, &v)| {
+                if v > 0.0 || (empty && i == 0) { 0.0 } else { f32::NEG_INFINITY }
+            }));
+        }
+        (penalty, nonempty)
+    }
+}
+
+/// Gathers the largest bin area over all ROIs.
+pub(crate) fn max_taps(bins: &[QuantizedBins]) -> usize {
+    bins.iter().map(QuantizedBins::max_taps).max().unwrap_or(0).max(1)
+}
+
+/// ROI max pooling: maximum over the integer-quantised bins of each region.
+///
+/// # Shapes
+/// - `input`: `[N, C, H, W]`
+/// - `rois`: `[K, 5]`, rows `(batch index, x1, y1, x2, y2)`
+/// - returns `[K, C, output_size[0], output_size[1]]`
+///
+/// Empty bins (outside the map) are 0. The gradient goes to the arg-max of each bin.
+///
+/// # Panics
+/// As [`roi_align`](super::roi_align).
+pub fn roi_pool(input: Tensor<4>, rois: Tensor<2>, options: RoiPoolOptions) -> Tensor<4> {
+    const OP: &str = "roi_pool";
+    check_output_size(OP, options.output_size);
+    let [batch, channels, height, width] = input.dims();
+    let rois: HostRois = read_rois(OP, rois, batch);
+    let [ph, pw] = options.output_size;
+    let device = input.device();
+    if rois.len() == 0 {
+        return Tensor::zeros([0, channels, ph, pw], &device);
+    }
+    let bins: Vec<QuantizedBins> = rois
+        .boxes
+        .iter()
+        .map(|b| QuantizedBins::new(*b, options.spatial_scale, options.output_size, 1, [height, width]))
+        .collect();
+    let taps = max_taps(&bins);
+    let table = channels_last_table(input);
+    let plane = (height * width) as i64;
+    chunked(rois.len(), ph * pw * taps * channels, |range| {
+        let k = range.len();
+        let mut plan = TapPlan {
+            rows: Vec::with_capacity(k * ph * pw * taps),
+            valid: Vec::with_capacity(k * ph * pw * taps),
+            taps,
+        };
+        for r in range {
+            for y in 0..ph {
+                for x in 0..pw {
+                    let b = &bins[r];
+                    plan.push_bin(b.rows[y], b.cols[x], rois.batch[r] as i64 * plane, width);
+                }
+            }
+        }
+        let n_bins = k * ph * pw;
+        let (penalty, nonempty) = plan.max_masks();
+        let gathered = table
+            .clone()
+            .select(0, ints(plan.rows, &device))
+            .reshape([n_bins, taps, channels]);
+        let penalty = floats(penalty, &device).reshape([n_bins, taps, 1]);
+        let nonempty = floats(nonempty, &device).reshape([n_bins, 1, 1]);
+        ((gathered + penalty).max_dim(1) * nonempty)
+            .reshape([k, ph, pw, channels])
+            .permute([0, 3, 1, 2])
+    })
+}

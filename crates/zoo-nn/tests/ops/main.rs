@@ -1,0 +1,18 @@
+//! Parity of `zoo_nn::ops` with torchvision / PyTorch (fixtures from `tools/parity/ops.py`),
+//! forward on every backend and gradients on every autodiff backend; plus the error messages
+//! of bad input.
+#![allow(deprecated)]
+
+mod bad_input;
+mod boxes;
+mod deform;
+mod pooling;
+mod resize;
+mod roi;
+
+use zoo_testing::Fixture;
+
+/// Every case of one op, from `tests/fixtures/<op>/`.
+pub fn cases(op: &str) -> Vec<Fixture> {
+    Fixture::all_in(format!("{}/tests/fixtures/{op}", env!("CARGO_MANIFEST_DIR")))
+}

@@ -1,0 +1,124 @@
+use burn::prelude::*;
+use zoo_nn::ops::*;
+use zoo_testing::{Fixture, check_case, for_each_device};
+
+use crate::cases;
+
+#[test]
+fn roi_align_matches_torchvision() {
+    for case in cases("roi_align") {
+        let options = RoiAlignOptions::new(
+            case.param("output_size"),
+            case.param("spatial_scale"),
+            case.param("sampling_ratio"),
+            case.param("aligned"),
+        );
+        check_case("roi_align", &case, &["input"], |x| {
+            roi_align(x.float("input"), x.float("rois"), options.clone())
+        });
+    }
+}
+
+#[test]
+fn roi_pool_matches_torchvision() {
+    for case in cases("roi_pool") {
+        let options = RoiPoolOptions::new(case.param("output_size"), case.param("spatial_scale"));
+        check_case("roi_pool", &case, &["input"], |x| {
+            roi_pool(x.float("input"), x.float("rois"), options.clone())
+        });
+    }
+}
+
+#[test]
+fn ps_roi_align_matches_torchvision() {
+    for case in cases("ps_roi_align") {
+        let options = PsRoiAlignOptions::new(
+            case.param("output_size"),
+            case.param("spatial_scale"),
+            case.param("sampling_ratio"),
+        );
+        check_case("ps_roi_align", &case, &["input"], |x| {
+            ps_roi_align(x.float("input"), x.float("rois"), options.clone())
+        });
+    }
+}
+
+#[test]
+fn ps_roi_pool_matches_torchvision() {
+    for case in cases("ps_roi_pool") {
+        let options = PsRoiPoolOptions::new(case.param("output_size"), case.param("spatial_scale"));
+        // torchvision's CPU backward clips bins to H/W while its forward clips to H-1/W-1;
+        // where a bin touches the last row/column only the forward is comparable.
+        let wrt: &[&str] = if case.param("grad_consistent") { &["input"] } else { &[] };
+        check_case("ps_roi_pool", &case, wrt, |x| {
+            ps_roi_pool(x.float("input"), x.float("rois"), options.clone())
+        });
+    }
+}
+
+#[test]
+fn deform_roi_pool_matches_mmcv_semantics() {
+    for case in cases("deform_roi_pool") {
+        let options = DeformRoiPoolOptions::new(
+            case.param("output_size"),
+            case.param("spatial_scale"),
+            case.param("sampling_ratio"),
+            case.param("gamma"),
+        );
+        check_case("deform_roi_pool", &case, &["input", "offset"], |x| {
+            deform_roi_pool(
+                x.float("input"),
+                x.float("rois"),
+                x.float_opt("offset"),
+                options.clone(),
+            )
+        });
+    }
+}
+
+fn feature_names(case: &Fixture, prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}_{i}")).filter(|n| case.has(n)).collect()
+}
+
+#[test]
+fn multi_scale_roi_align_matches_torchvision() {
+    for case in cases("multi_scale_roi_align") {
+        let levels: usize = case.param("num_levels");
+        let images: usize = case.param("num_images");
+        let options =
+            MultiScaleRoiAlignOptions::new(case.param("output_size"), case.param("sampling_ratio"));
+        let features = feature_names(&case, "feature", levels);
+        let boxes = feature_names(&case, "boxes", images);
+        let wrt: Vec<&str> = features.iter().map(String::as_str).collect();
+        check_case("multi_scale_roi_align", &case, &wrt, |x| {
+            multi_scale_roi_align(
+                features.iter().map(|f| x.float(f)).collect(),
+                boxes.iter().map(|b| x.float(b)).collect(),
+                case.param("image_size"),
+                options.clone(),
+            )
+        });
+    }
+}
+
+#[test]
+fn roi_ops_accept_zero_rois() {
+    for_each_device(|name, device| {
+        let input = Tensor::<4>::ones([2, 8, 6, 5], device);
+        let rois = Tensor::<2>::zeros([0, 5], device);
+        let out = roi_align(input.clone(), rois.clone(), RoiAlignOptions::new([3, 3], 1.0, 2, true));
+        assert_eq!(out.dims(), [0, 8, 3, 3], "roi_align on {name}");
+        let out = roi_pool(input.clone(), rois.clone(), RoiPoolOptions::new([2, 2], 1.0));
+        assert_eq!(out.dims(), [0, 8, 2, 2], "roi_pool on {name}");
+        let out = ps_roi_align(input.clone(), rois.clone(), PsRoiAlignOptions::new([2, 2], 1.0, 2));
+        assert_eq!(out.dims(), [0, 2, 2, 2], "ps_roi_align on {name}");
+        let boxes = vec![Tensor::<2>::zeros([0, 4], device); 2];
+        let out = multi_scale_roi_align(
+            vec![input.clone(), input],
+            boxes,
+            [24, 20],
+            MultiScaleRoiAlignOptions::new([7, 7], 2),
+        );
+        assert_eq!(out.dims(), [0, 8, 7, 7], "multi_scale_roi_align on {name}");
+    });
+}
