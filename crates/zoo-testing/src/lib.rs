@@ -142,11 +142,11 @@ impl Fixture {
     pub fn float<const D: usize>(&self, name: &str, device: &Device) -> Tensor<D> {
         let data = self.data(name);
         assert_eq!(
-            data.shape.len(),
+            data.shape().len(),
             D,
             "fixture {}: {name:?} has rank {}, test expects {D}",
             self.name,
-            data.shape.len()
+            data.shape().len()
         );
         Tensor::from_data(data, device)
     }
@@ -154,7 +154,7 @@ impl Fixture {
     /// Integer tensor `name` on `device`.
     pub fn int<const D: usize>(&self, name: &str, device: &Device) -> Tensor<D, Int> {
         let data = self.data(name);
-        assert_eq!(data.shape.len(), D, "fixture {}: rank of {name:?}", self.name);
+        assert_eq!(data.shape().len(), D, "fixture {}: rank of {name:?}", self.name);
         Tensor::from_data(data, device)
     }
 
@@ -184,7 +184,8 @@ impl Fixture {
 /// `what` names the quantity (e.g. `"roi_align/aligned_adaptive grad_input on wgpu"`); the
 /// panic message gives the worst element, its index and both values.
 pub fn assert_close<const D: usize>(actual: Tensor<D>, expected: Tensor<D>, tol: f32, what: &str) {
-    assert_data_close(actual.into_data(), expected.into_data(), tol, what);
+    let err = assert_data_close(actual.into_data(), expected.into_data(), tol, what);
+    report(what, err);
 }
 
 /// Prints `PARITY <what> max_abs=<err>` (visible with `--nocapture`), for issue notes.
@@ -194,7 +195,7 @@ fn report(what: &str, err: f32) {
 
 /// [`assert_close`] on host data; returns the largest absolute difference.
 pub fn assert_data_close(actual: TensorData, expected: TensorData, tol: f32, what: &str) -> f32 {
-    assert_eq!(actual.shape, expected.shape, "{what}: shape");
+    assert_eq!(actual.shape(), expected.shape(), "{what}: shape");
     let a: Vec<f32> = actual.iter::<f32>().collect();
     let e: Vec<f32> = expected.iter::<f32>().collect();
     let max_abs = a.iter().zip(&e).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
@@ -204,6 +205,7 @@ pub fn assert_data_close(actual: TensorData, expected: TensorData, tol: f32, wha
             a[i], e[i]
         );
     }
+    max_abs
 }
 
 /// Largest absolute difference between two equally shaped tensors (for reporting).
