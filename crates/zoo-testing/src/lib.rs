@@ -339,10 +339,9 @@ pub fn check_case<const D: usize>(
 /// Runs `f`, expects it to panic, and checks the message contains every fragment (the
 /// argument's name, the expected and the actual value).
 pub fn assert_panics_with(f: impl FnOnce(), fragments: &[&str]) {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    // The default hook still prints the expected panic; swapping the global hook would also
+    // silence other tests running concurrently.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(previous);
     let payload = match result {
         Ok(()) => panic!("expected a panic mentioning {fragments:?}, but the call succeeded"),
         Err(p) => p,

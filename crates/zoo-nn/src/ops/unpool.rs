@@ -53,12 +53,14 @@ pub fn max_unpool2d(
         );
     }
     let [oh, ow] = output_size;
+    // Overlapping windows record the same position more than once, always with the same
+    // value: assign (not add), as PyTorch does.
     Tensor::zeros([n, c, oh * ow], &input.device())
         .scatter(
             2,
             indices.reshape([n, c, h * w]),
             input.reshape([n, c, h * w]),
-            IndexingUpdateOp::Add,
+            IndexingUpdateOp::Assign,
         )
         .reshape([n, c, oh, ow])
 }
