@@ -17,7 +17,9 @@ fn devices() -> [(&'static str, Device); 2] {
 fn rois(device: &Device) -> Tensor<2> {
     let mut state = 12345u64;
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as f32 / (1u64 << 31) as f32
     };
     let mut values = Vec::with_capacity(512 * 5);
@@ -45,7 +47,9 @@ fn bench_roi_align(c: &mut Criterion) {
         group.bench_function(format!("fwd+bwd/{name}"), |b| {
             b.iter(|| {
                 let x = input.clone().require_grad();
-                let grads = roi_align(x.clone(), r.clone(), options.clone()).sum().backward();
+                let grads = roi_align(x.clone(), r.clone(), options.clone())
+                    .sum()
+                    .backward();
                 x.grad(&grads).unwrap().into_data()
             })
         });
@@ -81,7 +85,8 @@ fn bench_deform_conv(c: &mut Criterion) {
                         mask.clone().require_grad(),
                         weight.clone().require_grad(),
                     );
-                    let out = deform_conv2d(x.clone(), o.clone(), w, Some(m), None, options.clone());
+                    let out =
+                        deform_conv2d(x.clone(), o.clone(), w, Some(m), None, options.clone());
                     let grads = out.sum().backward();
                     x.grad(&grads).unwrap().into_data();
                     o.grad(&grads).unwrap().into_data()

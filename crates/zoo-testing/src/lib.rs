@@ -43,7 +43,10 @@ pub fn devices() -> Vec<(&'static str, Device)> {
     if enabled("wgpu") {
         out.push(("wgpu", Device::wgpu(DeviceKind::DefaultDevice)));
     }
-    assert!(!out.is_empty(), "ZOO_TEST_DEVICES={wanted:?} selects no backend");
+    assert!(
+        !out.is_empty(),
+        "ZOO_TEST_DEVICES={wanted:?} selects no backend"
+    );
     out
 }
 
@@ -110,7 +113,7 @@ impl Fixture {
 
     /// Whether the case has a tensor called `name`.
     pub fn has(&self, name: &str) -> bool {
-        self.tensors().names().iter().any(|n| *n == name)
+        self.tensors().names().contains(&name)
     }
 
     /// Tensor `name` as host data (f32 for float tensors, i64 for integer tensors).
@@ -154,7 +157,12 @@ impl Fixture {
     /// Integer tensor `name` on `device`.
     pub fn int<const D: usize>(&self, name: &str, device: &Device) -> Tensor<D, Int> {
         let data = self.data(name);
-        assert_eq!(data.shape().len(), D, "fixture {}: rank of {name:?}", self.name);
+        assert_eq!(
+            data.shape().len(),
+            D,
+            "fixture {}: rank of {name:?}",
+            self.name
+        );
         Tensor::from_data(data, device)
     }
 
@@ -198,7 +206,11 @@ pub fn assert_data_close(actual: TensorData, expected: TensorData, tol: f32, wha
     assert_eq!(actual.shape(), expected.shape(), "{what}: shape");
     let a: Vec<f32> = actual.iter::<f32>().collect();
     let e: Vec<f32> = expected.iter::<f32>().collect();
-    let max_abs = a.iter().zip(&e).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    let max_abs = a
+        .iter()
+        .zip(&e)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
     if let Some((i, excess)) = max_violation(&a, &e, tol) {
         panic!(
             "{what}: element {i} is {} but the reference is {} (|diff| exceeds the tolerance {tol}·(1+|ref|) by {excess:e})",
@@ -307,7 +319,10 @@ pub fn check_case<const D: usize>(
         let out = body(&inputs(device));
         let what = format!("{op}/{} output on {name}", case.name);
         let expected = case.data("output");
-        report(&what, assert_data_close(out.into_data(), expected, FWD_TOL, &what));
+        report(
+            &what,
+            assert_data_close(out.into_data(), expected, FWD_TOL, &what),
+        );
     });
     let expected: Vec<&str> = wrt
         .iter()

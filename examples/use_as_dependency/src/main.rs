@@ -12,6 +12,7 @@ use zoo_nn::ops::{
 
 /// Shapes and kept boxes of one pass, so `main` can print them and the test can check them.
 #[derive(Debug)]
+#[allow(dead_code)] // `main` reads the fields through `Debug`.
 struct Summary {
     deformed: [usize; 4],
     upsampled: [usize; 4],
@@ -71,7 +72,7 @@ fn run(device: &Device) -> Summary {
     let coder = BoxCoder::new([10.0, 10.0, 5.0, 5.0]);
     let deltas = coder.encode(boxes.clone(), boxes.clone());
     let decoded = coder.decode(deltas, boxes.clone()).reshape([4, 4]);
-    let best_iou = box_iou(decoded, boxes).max().into_scalar().to_f32();
+    let best_iou = box_iou(decoded, boxes).max().into_scalar::<f32>();
     Summary {
         deformed: deformed.dims(),
         upsampled: upsampled.dims(),
@@ -101,6 +102,10 @@ mod tests {
         assert_eq!(s.pyramid_pooled, [8, 8, 7, 7]);
         assert_eq!(s.kept, vec![0, 2, 3]);
         assert_eq!(s.kept_per_class, vec![0, 2, 3]);
-        assert!((s.best_iou - 1.0).abs() < 1e-5, "encode/decode round trip: {}", s.best_iou);
+        assert!(
+            (s.best_iou - 1.0).abs() < 1e-5,
+            "encode/decode round trip: {}",
+            s.best_iou
+        );
     }
 }

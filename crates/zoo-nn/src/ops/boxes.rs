@@ -32,7 +32,12 @@ pub fn box_iou(boxes1: Tensor<2>, boxes2: Tensor<2>) -> Tensor<2> {
     check_boxes("box_iou", "boxes2", &boxes2);
     let area1 = box_area(boxes1.clone()).unsqueeze_dim::<2>(1);
     let area2 = box_area(boxes2.clone()).unsqueeze_dim::<2>(0);
-    let pair = |i: usize| (coord(&boxes1, i).unsqueeze_dim::<2>(1), coord(&boxes2, i).unsqueeze_dim::<2>(0));
+    let pair = |i: usize| {
+        (
+            coord(&boxes1, i).unsqueeze_dim::<2>(1),
+            coord(&boxes2, i).unsqueeze_dim::<2>(0),
+        )
+    };
     let side = |lo: usize, hi: usize| {
         let (a_lo, b_lo) = pair(lo);
         let (a_hi, b_hi) = pair(hi);
@@ -73,7 +78,7 @@ pub struct BoxCoder {
     /// `(1, 1, 1, 1)` in the RPN.
     pub weights: [f32; 4],
     /// Upper bound of `dw`, `dh` before `exp` when decoding.
-    #[config(default = "4.135166556742356")]
+    #[config(default = "4.135_167")] // ln(1000 / 16), rounded to f32
     pub bbox_xform_clip: f32,
 }
 
@@ -125,7 +130,11 @@ impl BoxCoder {
         let ctr_x = coord(&boxes, 0).reshape([n, 1]) + widths.clone() * 0.5;
         let ctr_y = coord(&boxes, 1).reshape([n, 1]) + heights.clone() * 0.5;
         let rel = rel_codes.reshape([n, classes, 4]);
-        let part = |i: usize| rel.clone().slice([0..n, 0..classes, i..i + 1]).reshape([n, classes]);
+        let part = |i: usize| {
+            rel.clone()
+                .slice([0..n, 0..classes, i..i + 1])
+                .reshape([n, classes])
+        };
         let dx = part(0) / wx;
         let dy = part(1) / wy;
         let dw = (part(2) / ww).clamp_max(self.bbox_xform_clip);

@@ -75,7 +75,10 @@ pub fn deform_conv2d(
         h + 2 * pad_h,
         w + 2 * pad_w
     );
-    let (h_out, w_out) = ((h + 2 * pad_h - span_h) / sh + 1, (w + 2 * pad_w - span_w) / sw + 1);
+    let (h_out, w_out) = (
+        (h + 2 * pad_h - span_h) / sh + 1,
+        (w + 2 * pad_w - span_w) / sw + 1,
+    );
     let taps = kh * kw;
     let [on, oc, oh, ow] = offset.dims();
     assert!(

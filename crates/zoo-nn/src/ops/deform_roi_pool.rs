@@ -4,8 +4,7 @@
 use burn::prelude::*;
 
 use super::sampling::{
-    Border, RoiGrid, SamplePlan, channels_last_table, check_output_size, chunked, floats,
-    read_rois,
+    Border, RoiGrid, SamplePlan, channels_last_table, check_output_size, chunked, floats, read_rois,
 };
 
 /// Options of [`deform_roi_pool`]; as mmcv's `DeformRoIPool`.
@@ -66,7 +65,12 @@ pub fn deform_roi_pool(
             let s = options.spatial_scale;
             let (x1, y1) = (b[0] * s - 0.5, b[1] * s - 0.5);
             let (w, h) = (b[2] * s - 0.5 - x1, b[3] * s - 0.5 - y1);
-            RoiGrid::new([y1, x1], [h, w], options.output_size, options.sampling_ratio)
+            RoiGrid::new(
+                [y1, x1],
+                [h, w],
+                options.output_size,
+                options.sampling_ratio,
+            )
         })
         .collect();
     let per_bin = grids

@@ -45,7 +45,10 @@ pub fn multi_scale_roi_align(
 ) -> Tensor<4> {
     const OP: &str = "multi_scale_roi_align";
     check_output_size(OP, options.output_size);
-    assert!(!features.is_empty(), "{OP}: features must hold at least one level");
+    assert!(
+        !features.is_empty(),
+        "{OP}: features must hold at least one level"
+    );
     let [batch, channels, _, _] = features[0].dims();
     for (l, f) in features.iter().enumerate() {
         let [n, c, _, _] = f.dims();

@@ -57,19 +57,29 @@ pub fn batched_nms(
         let members = (0..idxs.len()).filter(|&i| idxs[i] == category);
         keep.extend(greedy(&boxes, &by_score(&scores, members), iou_threshold));
     }
-    ints(by_score(&scores, keep.into_iter().map(|i| i as usize)), &device)
+    ints(
+        by_score(&scores, keep.into_iter().map(|i| i as usize)),
+        &device,
+    )
 }
 
 fn read(op: &str, boxes: Tensor<2>, scores: Tensor<1>) -> (Vec<[f32; 4]>, Vec<f32>) {
     let [n, four] = boxes.dims();
-    assert!(four == 4, "{op}: boxes must be [N, 4], got {:?}", boxes.dims());
+    assert!(
+        four == 4,
+        "{op}: boxes must be [N, 4], got {:?}",
+        boxes.dims()
+    );
     assert!(
         scores.dims() == [n],
         "{op}: scores must be [N] = [{n}], got {:?}",
         scores.dims()
     );
     let b: Vec<f32> = boxes.into_data().iter::<f32>().collect();
-    let boxes = b.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
+    let boxes = b
+        .chunks_exact(4)
+        .map(|c| [c[0], c[1], c[2], c[3]])
+        .collect();
     (boxes, scores.into_data().iter::<f32>().collect())
 }
 

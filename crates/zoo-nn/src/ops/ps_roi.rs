@@ -8,8 +8,7 @@ use burn::prelude::*;
 
 use super::roi_pool::{QuantizedBins, TapPlan, max_taps};
 use super::sampling::{
-    Border, RoiGrid, SamplePlan, check_output_size, chunked, floats, ints, read_rois,
-    weighted_rows,
+    Border, RoiGrid, SamplePlan, check_output_size, chunked, floats, ints, read_rois, weighted_rows,
 };
 
 /// Options of [`ps_roi_align`]; as `torchvision.ops.ps_roi_align`.
@@ -78,7 +77,12 @@ pub fn ps_roi_align(input: Tensor<4>, rois: Tensor<2>, options: PsRoiAlignOption
             let s = options.spatial_scale;
             let (x1, y1) = (b[0] * s - 0.5, b[1] * s - 0.5);
             let (w, h) = (b[2] * s - 0.5 - x1, b[3] * s - 0.5 - y1);
-            RoiGrid::new([y1, x1], [h, w], options.output_size, options.sampling_ratio)
+            RoiGrid::new(
+                [y1, x1],
+                [h, w],
+                options.output_size,
+                options.sampling_ratio,
+            )
         })
         .collect();
     let per_bin = grids
@@ -159,13 +163,18 @@ pub fn ps_roi_pool(input: Tensor<4>, rois: Tensor<2>, options: PsRoiPoolOptions)
             .chunks_exact(taps)
             .flat_map(|bin| {
                 let area: f32 = bin.iter().sum();
-                bin.iter().map(move |v| if area > 0.0 { v / area } else { 0.0 })
+                bin.iter()
+                    .map(move |v| if area > 0.0 { v / area } else { 0.0 })
             })
             .collect();
-        weighted_rows(table.clone(), ints(plan.rows, &device), floats(weights, &device))
-            .reshape([k * ph * pw, taps, channels])
-            .sum_dim(1)
-            .reshape([k, ph, pw, channels])
-            .permute([0, 3, 1, 2])
+        weighted_rows(
+            table.clone(),
+            ints(plan.rows, &device),
+            floats(weights, &device),
+        )
+        .reshape([k * ph * pw, taps, channels])
+        .sum_dim(1)
+        .reshape([k, ph, pw, channels])
+        .permute([0, 3, 1, 2])
     })
 }

@@ -64,7 +64,13 @@ pub fn resize(input: Tensor<4>, size: [usize; 2], options: ResizeOptions) -> Ten
     resize_axis(x, 2, h, size[0], &options)
 }
 
-fn resize_axis(x: Tensor<4>, dim: usize, len_in: usize, len_out: usize, options: &ResizeOptions) -> Tensor<4> {
+fn resize_axis(
+    x: Tensor<4>,
+    dim: usize,
+    len_in: usize,
+    len_out: usize,
+    options: &ResizeOptions,
+) -> Tensor<4> {
     if len_in == len_out && !matches!(options.mode, ResizeMode::Bicubic) {
         // Every other mode maps each index onto itself at scale 1 (with or without
         // align_corners); skip the copy.

@@ -42,7 +42,11 @@ pub fn roi_align(input: Tensor<4>, rois: Tensor<2>, options: RoiAlignOptions) ->
 }
 
 /// [`roi_align`] with ROIs already read and validated on the host.
-pub(crate) fn roi_align_host(input: Tensor<4>, rois: &HostRois, options: &RoiAlignOptions) -> Tensor<4> {
+pub(crate) fn roi_align_host(
+    input: Tensor<4>,
+    rois: &HostRois,
+    options: &RoiAlignOptions,
+) -> Tensor<4> {
     let [_, channels, height, width] = input.dims();
     let [ph, pw] = options.output_size;
     let device = input.device();
@@ -61,7 +65,12 @@ pub(crate) fn roi_align_host(input: Tensor<4>, rois: &HostRois, options: &RoiAli
                 w = w.max(1.0);
                 h = h.max(1.0);
             }
-            RoiGrid::new([y1, x1], [h, w], options.output_size, options.sampling_ratio)
+            RoiGrid::new(
+                [y1, x1],
+                [h, w],
+                options.output_size,
+                options.sampling_ratio,
+            )
         })
         .collect();
     let per_bin = grids

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::sampling::{
-    channels_last_table, check_output_size, chunked, floats, ints, read_rois, HostRois,
+    HostRois, channels_last_table, check_output_size, chunked, floats, ints, read_rois,
 };
 
 /// Options of [`roi_pool`]; names and meaning as `torchvision.ops.roi_pool`.
@@ -68,7 +68,13 @@ pub(crate) struct TapPlan {
 }
 
 impl TapPlan {
-    pub fn push_bin(&mut self, rows: (usize, usize), cols: (usize, usize), plane_row: i64, width: usize) {
+    pub fn push_bin(
+        &mut self,
+        rows: (usize, usize),
+        cols: (usize, usize),
+        plane_row: i64,
+        width: usize,
+    ) {
         let before = self.rows.len();
         for y in rows.0..rows.1 {
             for x in cols.0..cols.1 {
@@ -91,7 +97,11 @@ impl TapPlan {
             let empty = bin[0] == 0.0;
             nonempty.push(if empty { 0.0 } else { 1.0 });
             penalty.extend(bin.iter().enumerate().map(|(i, &v)| {
-                if v > 0.0 || (empty && i == 0) { 0.0 } else { f32::NEG_INFINITY }
+                if v > 0.0 || (empty && i == 0) {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
             }));
         }
         (penalty, nonempty)
@@ -100,7 +110,11 @@ impl TapPlan {
 
 /// Gathers the largest bin area over all ROIs.
 pub(crate) fn max_taps(bins: &[QuantizedBins]) -> usize {
-    bins.iter().map(QuantizedBins::max_taps).max().unwrap_or(0).max(1)
+    bins.iter()
+        .map(QuantizedBins::max_taps)
+        .max()
+        .unwrap_or(0)
+        .max(1)
 }
 
 /// ROI max pooling: maximum over the integer-quantised bins of each region.
@@ -127,7 +141,15 @@ pub fn roi_pool(input: Tensor<4>, rois: Tensor<2>, options: RoiPoolOptions) -> T
     let bins: Vec<QuantizedBins> = rois
         .boxes
         .iter()
-        .map(|b| QuantizedBins::new(*b, options.spatial_scale, options.output_size, 1, [height, width]))
+        .map(|b| {
+            QuantizedBins::new(
+                *b,
+                options.spatial_scale,
+                options.output_size,
+                1,
+                [height, width],
+            )
+        })
         .collect();
     let taps = max_taps(&bins);
     let table = channels_last_table(input);

@@ -129,7 +129,11 @@ pub(crate) fn bilinear_read(
 }
 
 /// `table[rows[i]] * weights[i]` for every i: `[M, C]`.
-pub(crate) fn weighted_rows(table: Tensor<2>, rows: Tensor<1, Int>, weights: Tensor<1>) -> Tensor<2> {
+pub(crate) fn weighted_rows(
+    table: Tensor<2>,
+    rows: Tensor<1, Int>,
+    weights: Tensor<1>,
+) -> Tensor<2> {
     table.select(0, rows) * weights.unsqueeze_dim(1)
 }
 
@@ -297,12 +301,7 @@ pub(crate) struct RoiGrid {
 impl RoiGrid {
     /// `roi_height`/`roi_width` as the kernels compute them; `sampling_ratio <= 0` is adaptive
     /// (`ceil(roi_size / pooled)`, as a float ceil, so degenerate ROIs get no samples).
-    pub fn new(
-        start: [f32; 2],
-        size: [f32; 2],
-        pooled: [usize; 2],
-        sampling_ratio: i32,
-    ) -> Self {
+    pub fn new(start: [f32; 2], size: [f32; 2], pooled: [usize; 2], sampling_ratio: i32) -> Self {
         let bin_h = size[0] / pooled[0] as f32;
         let bin_w = size[1] / pooled[1] as f32;
         let grid = |roi: f32, p: usize| {
@@ -325,16 +324,12 @@ impl RoiGrid {
 
     /// Sample row `iy` of bin row `ph` (same float expression order as the kernels).
     pub fn y(&self, ph: usize, iy: usize) -> f32 {
-        self.start_y
-            + ph as f32 * self.bin_h
-            + (iy as f32 + 0.5) * self.bin_h / self.grid_h as f32
+        self.start_y + ph as f32 * self.bin_h + (iy as f32 + 0.5) * self.bin_h / self.grid_h as f32
     }
 
     /// Sample column `ix` of bin column `pw`.
     pub fn x(&self, pw: usize, ix: usize) -> f32 {
-        self.start_x
-            + pw as f32 * self.bin_w
-            + (ix as f32 + 0.5) * self.bin_w / self.grid_w as f32
+        self.start_x + pw as f32 * self.bin_w + (ix as f32 + 0.5) * self.bin_w / self.grid_w as f32
     }
 
     /// Appends bin (`ph`, `pw`)'s points to `plan`, padded to `plan.points_per_bin`.

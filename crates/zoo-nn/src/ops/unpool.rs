@@ -42,7 +42,8 @@ pub fn max_unpool2d(
     );
     for d in 0..2 {
         let len = [h, w][d];
-        let default = (len.saturating_sub(1) * stride[d] + kernel_size[d]) as i64 - 2 * padding[d] as i64;
+        let default =
+            (len.saturating_sub(1) * stride[d] + kernel_size[d]) as i64 - 2 * padding[d] as i64;
         let (lo, hi) = (default - stride[d] as i64, default + stride[d] as i64);
         let got = output_size[d] as i64;
         assert!(

@@ -68,7 +68,13 @@ fn position_sensitive_channels_not_divisible() {
     let x = Tensor::<4>::ones([1, 10, 6, 5], &cpu());
     let rois = Tensor::<2>::from_floats([[0.0, 0.0, 0.0, 3.0, 3.0]], &cpu());
     assert_panics_with(
-        || drop(ps_roi_align(x.clone(), rois.clone(), PsRoiAlignOptions::new([2, 2], 1.0, 2))),
+        || {
+            drop(ps_roi_align(
+                x.clone(),
+                rois.clone(),
+                PsRoiAlignOptions::new([2, 2], 1.0, 2),
+            ))
+        },
         &["ps_roi_align", "input channels (10)", "multiple", "2 * 2"],
     );
     assert_panics_with(
@@ -81,7 +87,13 @@ fn position_sensitive_channels_not_divisible() {
 fn zero_sizes() {
     let rois = Tensor::<2>::from_floats([[0.0, 0.0, 0.0, 3.0, 3.0]], &cpu());
     assert_panics_with(
-        || drop(roi_align(input(), rois, RoiAlignOptions::new([0, 7], 1.0, 2, true))),
+        || {
+            drop(roi_align(
+                input(),
+                rois,
+                RoiAlignOptions::new([0, 7], 1.0, 2, true),
+            ))
+        },
         &["roi_align", "output_size", "positive", "[0, 7]"],
     );
     let options = ResizeOptions::new(ResizeMode::Bilinear, false);
@@ -106,13 +118,36 @@ fn deform_conv_shapes() {
     let offset = Tensor::<4>::zeros([2, 18, 5, 5], &cpu());
     let options = DeformConv2dOptions::new([1, 1], [1, 1], [1, 1]);
     assert_panics_with(
-        || drop(deform_conv2d(input(), offset, weight.clone(), None, None, options.clone())),
-        &["deform_conv2d", "offset", "[2, 2·G·9, 6, 5]", "[2, 18, 5, 5]"],
+        || {
+            drop(deform_conv2d(
+                input(),
+                offset,
+                weight.clone(),
+                None,
+                None,
+                options.clone(),
+            ))
+        },
+        &[
+            "deform_conv2d",
+            "offset",
+            "[2, 2·G·9, 6, 5]",
+            "[2, 18, 5, 5]",
+        ],
     );
     let offset = Tensor::<4>::zeros([2, 18, 6, 5], &cpu());
     let mask = Tensor::<4>::zeros([2, 8, 6, 5], &cpu());
     assert_panics_with(
-        || drop(deform_conv2d(input(), offset.clone(), weight.clone(), Some(mask), None, options.clone())),
+        || {
+            drop(deform_conv2d(
+                input(),
+                offset.clone(),
+                weight.clone(),
+                Some(mask),
+                None,
+                options.clone(),
+            ))
+        },
         &["mask", "[2, 9, 6, 5]", "[2, 8, 6, 5]"],
     );
     // A kernel window larger than the (padded) map.

@@ -14,5 +14,8 @@ use zoo_testing::Fixture;
 
 /// Every case of one op, from `tests/fixtures/<op>/`.
 pub fn cases(op: &str) -> Vec<Fixture> {
-    Fixture::all_in(format!("{}/tests/fixtures/{op}", env!("CARGO_MANIFEST_DIR")))
+    Fixture::all_in(format!(
+        "{}/tests/fixtures/{op}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
 }

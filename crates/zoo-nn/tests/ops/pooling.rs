@@ -36,7 +36,8 @@ fn burn_max_pool2d_with_indices_matches_pytorch() {
             max_pool2d_with_indices(x.float("input"), options.clone()).0
         });
         for_each_device(|name, device| {
-            let (_, indices) = max_pool2d_with_indices(case.float("input", device), options.clone());
+            let (_, indices) =
+                max_pool2d_with_indices(case.float("input", device), options.clone());
             assert_ints_eq(
                 indices,
                 &case.ints("indices"),
@@ -50,6 +51,8 @@ fn burn_max_pool2d_with_indices_matches_pytorch() {
 fn burn_pixel_shuffle_matches_pytorch() {
     for case in cases("pixel_shuffle") {
         let shuffle = PixelShuffleConfig::new(case.param("upscale_factor")).init();
-        check_case("pixel_shuffle", &case, &["input"], |x| shuffle.forward(x.float("input")));
+        check_case("pixel_shuffle", &case, &["input"], |x| {
+            shuffle.forward(x.float("input"))
+        });
     }
 }

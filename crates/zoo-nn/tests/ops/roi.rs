@@ -49,7 +49,11 @@ fn ps_roi_pool_matches_torchvision() {
         let options = PsRoiPoolOptions::new(case.param("output_size"), case.param("spatial_scale"));
         // torchvision's CPU backward clips bins to H/W while its forward clips to H-1/W-1;
         // where a bin touches the last row/column only the forward is comparable.
-        let wrt: &[&str] = if case.param("grad_consistent") { &["input"] } else { &[] };
+        let wrt: &[&str] = if case.param("grad_consistent") {
+            &["input"]
+        } else {
+            &[]
+        };
         check_case("ps_roi_pool", &case, wrt, |x| {
             ps_roi_pool(x.float("input"), x.float("rois"), options.clone())
         });
@@ -77,7 +81,10 @@ fn deform_roi_pool_matches_mmcv_semantics() {
 }
 
 fn feature_names(case: &Fixture, prefix: &str, count: usize) -> Vec<String> {
-    (0..count).map(|i| format!("{prefix}_{i}")).filter(|n| case.has(n)).collect()
+    (0..count)
+        .map(|i| format!("{prefix}_{i}"))
+        .filter(|n| case.has(n))
+        .collect()
 }
 
 #[test]
@@ -106,11 +113,23 @@ fn roi_ops_accept_zero_rois() {
     for_each_device(|name, device| {
         let input = Tensor::<4>::ones([2, 8, 6, 5], device);
         let rois = Tensor::<2>::zeros([0, 5], device);
-        let out = roi_align(input.clone(), rois.clone(), RoiAlignOptions::new([3, 3], 1.0, 2, true));
+        let out = roi_align(
+            input.clone(),
+            rois.clone(),
+            RoiAlignOptions::new([3, 3], 1.0, 2, true),
+        );
         assert_eq!(out.dims(), [0, 8, 3, 3], "roi_align on {name}");
-        let out = roi_pool(input.clone(), rois.clone(), RoiPoolOptions::new([2, 2], 1.0));
+        let out = roi_pool(
+            input.clone(),
+            rois.clone(),
+            RoiPoolOptions::new([2, 2], 1.0),
+        );
         assert_eq!(out.dims(), [0, 8, 2, 2], "roi_pool on {name}");
-        let out = ps_roi_align(input.clone(), rois.clone(), PsRoiAlignOptions::new([2, 2], 1.0, 2));
+        let out = ps_roi_align(
+            input.clone(),
+            rois.clone(),
+            PsRoiAlignOptions::new([2, 2], 1.0, 2),
+        );
         assert_eq!(out.dims(), [0, 2, 2, 2], "ps_roi_align on {name}");
         let boxes = vec![Tensor::<2>::zeros([0, 4], device); 2];
         let out = multi_scale_roi_align(
