@@ -4,7 +4,8 @@
 use burn::prelude::*;
 
 use super::sampling::{
-    Border, RoiGrid, SamplePlan, channels_last_table, check_output_size, chunked, floats, read_rois,
+    Border, RoiGrid, SamplePlan, channels_last_table, check_output_size, chunked, floats,
+    max_points, read_rois,
 };
 
 /// Options of [`deform_roi_pool`]; as mmcv's `DeformRoIPool`.
@@ -58,27 +59,15 @@ pub fn deform_roi_pool(
     if rois.len() == 0 {
         return Tensor::zeros([0, channels, ph, pw], &device);
     }
-    let grids: Vec<RoiGrid> = rois
-        .boxes
-        .iter()
-        .map(|b| {
-            let s = options.spatial_scale;
-            let (x1, y1) = (b[0] * s - 0.5, b[1] * s - 0.5);
-            let (w, h) = (b[2] * s - 0.5 - x1, b[3] * s - 0.5 - y1);
-            RoiGrid::new(
-                [y1, x1],
-                [h, w],
-                options.output_size,
-                options.sampling_ratio,
-            )
-        })
-        .collect();
-    let per_bin = grids
-        .iter()
-        .map(|g| g.grid_h * g.grid_w)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let grids = RoiGrid::for_boxes(
+        &rois.boxes,
+        options.spatial_scale,
+        0.5,
+        false,
+        options.output_size,
+        options.sampling_ratio,
+    );
+    let per_bin = max_points(&grids);
     let table = channels_last_table(input);
     let plane = (height * width) as i64;
     chunked(rois.len(), 4 * ph * pw * per_bin * channels, |range| {

@@ -8,7 +8,8 @@ use burn::prelude::*;
 
 use super::roi_pool::{QuantizedBins, TapPlan, max_taps};
 use super::sampling::{
-    Border, RoiGrid, SamplePlan, check_output_size, chunked, floats, ints, read_rois, weighted_rows,
+    Border, RoiGrid, SamplePlan, check_output_size, chunked, floats, ints, max_points, read_rois,
+    weighted_rows,
 };
 
 /// Options of [`ps_roi_align`]; as `torchvision.ops.ps_roi_align`.
@@ -70,27 +71,15 @@ pub fn ps_roi_align(input: Tensor<4>, rois: Tensor<2>, options: PsRoiAlignOption
     if rois.len() == 0 {
         return Tensor::zeros([0, channels, ph, pw], &table.device());
     }
-    let grids: Vec<RoiGrid> = rois
-        .boxes
-        .iter()
-        .map(|b| {
-            let s = options.spatial_scale;
-            let (x1, y1) = (b[0] * s - 0.5, b[1] * s - 0.5);
-            let (w, h) = (b[2] * s - 0.5 - x1, b[3] * s - 0.5 - y1);
-            RoiGrid::new(
-                [y1, x1],
-                [h, w],
-                options.output_size,
-                options.sampling_ratio,
-            )
-        })
-        .collect();
-    let per_bin = grids
-        .iter()
-        .map(|g| g.grid_h * g.grid_w)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let grids = RoiGrid::for_boxes(
+        &rois.boxes,
+        options.spatial_scale,
+        0.5,
+        false,
+        options.output_size,
+        options.sampling_ratio,
+    );
+    let per_bin = max_points(&grids);
     let plane = (height * width) as i64;
     chunked(rois.len(), 4 * ph * pw * per_bin * channels, |range| {
         let k = range.len();
@@ -144,11 +133,7 @@ pub fn ps_roi_pool(input: Tensor<4>, rois: Tensor<2>, options: PsRoiPoolOptions)
     let plane = (height * width) as i64;
     chunked(rois.len(), ph * pw * taps * channels, |range| {
         let k = range.len();
-        let mut plan = TapPlan {
-            rows: Vec::with_capacity(k * ph * pw * taps),
-            valid: Vec::with_capacity(k * ph * pw * taps),
-            taps,
-        };
+        let mut plan = TapPlan::new(k * ph * pw, taps);
         for r in range {
             for y in 0..ph {
                 for x in 0..pw {

@@ -4,7 +4,7 @@ use burn::prelude::*;
 
 use super::sampling::{
     Border, HostRois, RoiGrid, SamplePlan, channels_last_table, check_output_size, chunked,
-    read_rois,
+    max_points, read_rois,
 };
 
 /// Options of [`roi_align`]; names and meaning as `torchvision.ops.roi_align`.
@@ -54,31 +54,15 @@ pub(crate) fn roi_align_host(
         return Tensor::zeros([0, channels, ph, pw], &device);
     }
     let offset = if options.aligned { 0.5 } else { 0.0 };
-    let grids: Vec<RoiGrid> = rois
-        .boxes
-        .iter()
-        .map(|b| {
-            let s = options.spatial_scale;
-            let (x1, y1) = (b[0] * s - offset, b[1] * s - offset);
-            let (mut w, mut h) = (b[2] * s - offset - x1, b[3] * s - offset - y1);
-            if !options.aligned {
-                w = w.max(1.0);
-                h = h.max(1.0);
-            }
-            RoiGrid::new(
-                [y1, x1],
-                [h, w],
-                options.output_size,
-                options.sampling_ratio,
-            )
-        })
-        .collect();
-    let per_bin = grids
-        .iter()
-        .map(|g| g.grid_h * g.grid_w)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let grids = RoiGrid::for_boxes(
+        &rois.boxes,
+        options.spatial_scale,
+        offset,
+        !options.aligned,
+        options.output_size,
+        options.sampling_ratio,
+    );
+    let per_bin = max_points(&grids);
     let table = channels_last_table(input);
     let plane = (height * width) as i64;
     chunked(rois.len(), 4 * ph * pw * per_bin * channels, |range| {

@@ -68,6 +68,15 @@ pub(crate) struct TapPlan {
 }
 
 impl TapPlan {
+    /// An empty plan for `bins` bins of `taps` taps each.
+    pub fn new(bins: usize, taps: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(bins * taps),
+            valid: Vec::with_capacity(bins * taps),
+            taps,
+        }
+    }
+
     pub fn push_bin(
         &mut self,
         rows: (usize, usize),
@@ -156,11 +165,7 @@ pub fn roi_pool(input: Tensor<4>, rois: Tensor<2>, options: RoiPoolOptions) -> T
     let plane = (height * width) as i64;
     chunked(rois.len(), ph * pw * taps * channels, |range| {
         let k = range.len();
-        let mut plan = TapPlan {
-            rows: Vec::with_capacity(k * ph * pw * taps),
-            valid: Vec::with_capacity(k * ph * pw * taps),
-            taps,
-        };
+        let mut plan = TapPlan::new(k * ph * pw, taps);
         for r in range {
             for y in 0..ph {
                 for x in 0..pw {

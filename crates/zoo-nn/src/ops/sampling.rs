@@ -286,6 +286,16 @@ impl SamplePlan {
     }
 }
 
+/// Most sample points in one bin over all `grids` (at least 1): the padded bin length.
+pub(crate) fn max_points(grids: &[RoiGrid]) -> usize {
+    grids
+        .iter()
+        .map(|g| g.grid_h * g.grid_w)
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// The sampling grid of one ROI in the torchvision/mmcv ROI-align family.
 pub(crate) struct RoiGrid {
     /// ROI `[height, width]` on the feature map.
@@ -320,6 +330,29 @@ impl RoiGrid {
             grid_h: grid(size[0], pooled[0]),
             grid_w: grid(size[1], pooled[1]),
         }
+    }
+
+    /// The grids of boxes `(x1, y1, x2, y2)`: coordinates scaled by `scale` and shifted by
+    /// `−offset`; with `min_size_one` (torchvision `roi_align`, `aligned = false`) sides
+    /// shorter than a pixel are enlarged to 1.
+    pub fn for_boxes(
+        boxes: &[[f32; 4]],
+        scale: f32,
+        offset: f32,
+        min_size_one: bool,
+        pooled: [usize; 2],
+        sampling_ratio: i32,
+    ) -> Vec<Self> {
+        let grid = |b: &[f32; 4]| {
+            let (x1, y1) = (b[0] * scale - offset, b[1] * scale - offset);
+            let (mut w, mut h) = (b[2] * scale - offset - x1, b[3] * scale - offset - y1);
+            if min_size_one {
+                w = w.max(1.0);
+                h = h.max(1.0);
+            }
+            Self::new([y1, x1], [h, w], pooled, sampling_ratio)
+        };
+        boxes.iter().map(grid).collect()
     }
 
     /// Sample row `iy` of bin row `ph` (same float expression order as the kernels).
