@@ -22,4 +22,5 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod layers;
 pub mod ops;

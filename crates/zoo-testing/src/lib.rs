@@ -111,6 +111,18 @@ impl Fixture {
         SafeTensors::deserialize(&self.bytes).expect("fixture was validated on load")
     }
 
+    /// Names of all tensors in the case, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tensors()
+            .names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Whether the case has a tensor called `name`.
     pub fn has(&self, name: &str) -> bool {
         self.tensors().names().contains(&name)

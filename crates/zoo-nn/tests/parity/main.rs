@@ -1,8 +1,10 @@
-//! Parity of `zoo_nn::ops` with torchvision / PyTorch (fixtures from `tools/parity/ops.py`),
+//! Parity of `zoo_nn::ops` and `zoo_nn::layers` with torchvision / PyTorch (fixtures from
+//! `tools/parity/ops.py` and `tools/parity/modules.py`),
 //! forward on every backend and gradients on every autodiff backend; plus the error messages
 //! of bad input.
 #![allow(deprecated)]
 
+mod aspp;
 mod bad_input;
 mod boxes;
 mod deform;

@@ -1,0 +1,102 @@
+//! Atrous Spatial Pyramid Pooling (DeepLabV3, Chen et al. 2017); mirrors torchvision's
+//! `torchvision.models.segmentation.deeplabv3.ASPP`.
+
+use burn::nn::{Dropout, DropoutConfig};
+use burn::prelude::*;
+use burn::tensor::module::adaptive_avg_pool2d;
+
+use super::conv::{ConvNormAct, ConvNormActConfig};
+
+/// Configuration of [`Aspp`].
+#[derive(Config, Debug)]
+pub struct AsppConfig {
+    /// Channels of the backbone feature map.
+    pub in_channels: usize,
+    /// Channels of every branch and of the output.
+    #[config(default = 256)]
+    pub out_channels: usize,
+    /// Dilation of each 3×3 branch (torchvision: `[12, 24, 36]` at output stride 8).
+    #[config(default = "vec![12, 24, 36]")]
+    pub atrous_rates: Vec<usize>,
+    /// Dropout after the projection (active in training only).
+    #[config(default = 0.5)]
+    pub dropout: f64,
+}
+
+impl AsppConfig {
+    /// Builds the module on `device`.
+    ///
+    /// # Panics
+    /// If a channel count is zero, a rate is zero, or `dropout` is outside `[0, 1)` (the
+    /// message names the field).
+    pub fn init(&self, device: &Device) -> Aspp {
+        assert!(
+            self.in_channels > 0 && self.out_channels > 0,
+            "AsppConfig: in_channels and out_channels must be positive, got {} and {}",
+            self.in_channels,
+            self.out_channels
+        );
+        assert!(
+            self.atrous_rates.iter().all(|&r| r > 0),
+            "AsppConfig: atrous_rates must be positive, got {:?}",
+            self.atrous_rates
+        );
+        assert!(
+            (0.0..1.0).contains(&self.dropout),
+            "AsppConfig: dropout must be in [0, 1), got {}",
+            self.dropout
+        );
+        let branch = |kernel: usize, rate: usize| {
+            ConvNormActConfig::new(self.in_channels, self.out_channels)
+                .with_kernel_size(kernel)
+                .with_dilation(rate)
+                .init(device)
+        };
+        let mut convs = vec![branch(1, 1)];
+        convs.extend(self.atrous_rates.iter().map(|&r| branch(3, r)));
+        let branches = convs.len() + 1;
+        Aspp {
+            convs,
+            pooling: branch(1, 1),
+            project: ConvNormActConfig::new(branches * self.out_channels, self.out_channels)
+                .with_kernel_size(1)
+                .init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+/// ASPP: a 1×1 branch, one dilated 3×3 branch per rate and an image-pooling branch, each
+/// conv–BN–ReLU, concatenated and projected by a 1×1 conv–BN–ReLU, then dropout.
+///
+/// torchvision's keys map as `convs.{i}.{0,1}` → `convs[i].{conv,norm}` for the 1×1 and
+/// atrous branches, `convs.{last}.{1,2}` → `pooling.{conv,norm}`, `project.{0,1}` →
+/// `project.{conv,norm}`.
+#[derive(Module, Debug)]
+pub struct Aspp {
+    /// The 1×1 branch followed by the atrous branches.
+    pub convs: Vec<ConvNormAct>,
+    /// The image-pooling branch (applied to the globally averaged map).
+    pub pooling: ConvNormAct,
+    /// The 1×1 projection of the concatenated branches.
+    pub project: ConvNormAct,
+    /// Dropout after the projection.
+    pub dropout: Dropout,
+}
+
+impl Aspp {
+    /// # Shapes
+    /// - input: `[batch, in_channels, h, w]`
+    /// - output: `[batch, out_channels, h, w]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [n, _, h, w] = x.dims();
+        let mut branches: Vec<Tensor<4>> =
+            self.convs.iter().map(|c| c.forward(x.clone())).collect();
+        // Bilinear upsampling of a 1×1 map is a broadcast.
+        let pooled = self.pooling.forward(adaptive_avg_pool2d(x, [1, 1]));
+        let channels = pooled.dims()[1];
+        branches.push(pooled.expand([n, channels, h, w]));
+        self.dropout
+            .forward(self.project.forward(Tensor::cat(branches, 1)))
+    }
+}

@@ -1,0 +1,120 @@
+//! The one convolution–normalisation–activation block every model uses, and the dilated
+//! variant.
+
+use burn::nn::activation::{Activation, ActivationConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::norm::{Normalization, NormalizationConfig};
+use burn::nn::{BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+
+/// Conv → norm → activation (torchvision's `Conv2dNormActivation`; smp's `Conv2dReLU`).
+///
+/// Padding defaults to `dilation · (kernel − 1) / 2` ("same" for odd kernels at stride 1); the
+/// convolution has no bias when a normalisation follows, as upstream.
+#[derive(Config, Debug)]
+pub struct ConvNormActConfig {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Square kernel size.
+    #[config(default = 3)]
+    pub kernel_size: usize,
+    /// Stride.
+    #[config(default = 1)]
+    pub stride: usize,
+    /// Dilation (atrous rate).
+    #[config(default = 1)]
+    pub dilation: usize,
+    /// Convolution groups (`in_channels` for a depthwise convolution).
+    #[config(default = 1)]
+    pub groups: usize,
+    /// Padding; `None` = `dilation · (kernel_size − 1) / 2`.
+    #[config(default = "None")]
+    pub padding: Option<usize>,
+    /// Normalisation after the convolution (its feature count is set from `out_channels`).
+    #[config(default = "NormalizationConfig::Batch(BatchNormConfig::new(0))")]
+    pub norm: NormalizationConfig,
+    /// Activation after the normalisation.
+    #[config(default = "ActivationConfig::Relu")]
+    pub activation: ActivationConfig,
+    /// Give the convolution a bias; `None` = only when `norm` is `Identity`.
+    #[config(default = "None")]
+    pub bias: Option<bool>,
+}
+
+impl ConvNormActConfig {
+    /// Builds the block on `device`.
+    ///
+    /// # Panics
+    /// If a size is zero or the channels are not divisible by `groups` (naming the field).
+    pub fn init(&self, device: &Device) -> ConvNormAct {
+        for (field, value) in [
+            ("in_channels", self.in_channels),
+            ("out_channels", self.out_channels),
+            ("kernel_size", self.kernel_size),
+            ("stride", self.stride),
+            ("dilation", self.dilation),
+            ("groups", self.groups),
+        ] {
+            assert!(
+                value > 0,
+                "ConvNormActConfig: {field} must be positive, got 0"
+            );
+        }
+        assert!(
+            self.in_channels.is_multiple_of(self.groups)
+                && self.out_channels.is_multiple_of(self.groups),
+            "ConvNormActConfig: in_channels ({}) and out_channels ({}) must be divisible by groups ({})",
+            self.in_channels,
+            self.out_channels,
+            self.groups
+        );
+        let padding = self
+            .padding
+            .unwrap_or(self.dilation * (self.kernel_size - 1) / 2);
+        let identity_norm = matches!(self.norm, NormalizationConfig::Identity);
+        let conv = Conv2dConfig::new(
+            [self.in_channels, self.out_channels],
+            [self.kernel_size, self.kernel_size],
+        )
+        .with_stride([self.stride, self.stride])
+        .with_dilation([self.dilation, self.dilation])
+        .with_groups(self.groups)
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
+        .with_bias(self.bias.unwrap_or(identity_norm))
+        .init(device);
+        ConvNormAct {
+            conv,
+            norm: self
+                .norm
+                .clone()
+                .with_num_features(self.out_channels)
+                .init(device),
+            act: self.activation.init(device),
+        }
+    }
+}
+
+/// Conv → norm → activation. Field names match torchvision's `Conv2dNormActivation`
+/// sequential indices through the weight maps (`0` conv, `1` norm).
+#[derive(Module, Debug)]
+pub struct ConvNormAct {
+    /// The convolution.
+    pub conv: Conv2d,
+    /// The normalisation.
+    pub norm: Normalization,
+    /// The activation.
+    pub act: Activation,
+}
+
+impl ConvNormAct {
+    /// # Shapes
+    /// - input: `[batch, in_channels, h, w]`
+    /// - output: `[batch, out_channels, h', w']`, `h' = (h + 2p − d(k − 1) − 1) / s + 1`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.act.forward(self.norm.forward(self.conv.forward(x)))
+    }
+}

@@ -1,0 +1,94 @@
+//! `Aspp` loaded from torchvision's `ASPP` state_dict (eval mode), forward and gradients with
+//! respect to the input and every parameter.
+
+use burn::module::{Param, RunningState};
+use burn::nn::norm::Normalization;
+use zoo_nn::layers::{Aspp, AsppConfig, ConvNormAct};
+use zoo_testing::{Inputs, check_case};
+
+use crate::cases;
+
+/// Loads torchvision's `{conv}.weight` and BatchNorm `{bn}.*` into a conv-norm-act block, with
+/// the norm in inference mode (running statistics), as the eval-mode reference.
+fn load_block(mut block: ConvNormAct, x: &Inputs, conv: &str, bn: &str) -> ConvNormAct {
+    block.conv.weight = Param::from_tensor(x.float(&format!("state.{conv}.weight")));
+    let Normalization::Batch(norm) = &mut block.norm else {
+        panic!("ASPP blocks use BatchNorm");
+    };
+    norm.gamma = Param::from_tensor(x.float(&format!("state.{bn}.weight")));
+    norm.beta = Param::from_tensor(x.float(&format!("state.{bn}.bias")));
+    let stat = |s: &str| RunningState::new(x.case().float(&format!("state.{bn}.{s}"), &x.device));
+    norm.running_mean = stat("running_mean");
+    norm.running_var = stat("running_var");
+    norm.training = Param::from_bool(false);
+    block
+}
+
+fn load(aspp: Aspp, x: &Inputs) -> Aspp {
+    let last = aspp.convs.len();
+    let convs = aspp
+        .convs
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| load_block(b, x, &format!("convs.{i}.0"), &format!("convs.{i}.1")))
+        .collect();
+    Aspp {
+        convs,
+        pooling: load_block(
+            aspp.pooling,
+            x,
+            &format!("convs.{last}.1"),
+            &format!("convs.{last}.2"),
+        ),
+        project: load_block(aspp.project, x, "project.0", "project.1"),
+        // Eval mode, as the reference: dropout off even on autodiff devices.
+        dropout: burn::nn::Dropout {
+            training: Param::from_bool(false),
+            ..aspp.dropout
+        },
+    }
+}
+
+#[test]
+fn aspp_matches_torchvision() {
+    for case in cases("aspp") {
+        let config = AsppConfig::new(case.param("in_channels"))
+            .with_out_channels(case.param("out_channels"))
+            .with_atrous_rates(case.param("atrous_rates"));
+        let params: Vec<String> = case
+            .names()
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("grad_").map(str::to_string))
+            .filter(|n| n != "output")
+            .collect();
+        let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
+        check_case("aspp", &case, &wrt, |x| {
+            let aspp = load(config.init(&x.device), x);
+            aspp.forward(x.float("input"))
+        });
+    }
+}
+
+#[test]
+fn aspp_config_round_trips_and_rejects_bad_fields() {
+    let config = AsppConfig::new(16).with_atrous_rates(vec![2, 4]);
+    let json = serde_json::to_string(&config).unwrap();
+    let back: AsppConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.atrous_rates, vec![2, 4]);
+    assert_eq!(back.out_channels, 256);
+    let device = burn::prelude::Device::flex();
+    zoo_testing::assert_panics_with(
+        || {
+            drop(
+                AsppConfig::new(16)
+                    .with_atrous_rates(vec![2, 0])
+                    .init(&device),
+            )
+        },
+        &["AsppConfig", "atrous_rates", "[2, 0]"],
+    );
+    zoo_testing::assert_panics_with(
+        || drop(AsppConfig::new(0).init(&device)),
+        &["AsppConfig", "in_channels", "positive"],
+    );
+}
