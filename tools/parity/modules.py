@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torchvision.models.segmentation.deeplabv3 import ASPP
+from torchvision.ops import deform_conv2d
 
 from common import REPO_ROOT, save_case
 
@@ -56,6 +57,54 @@ def aspp() -> None:
         module_case(OUT / "aspp" / f"{name}.safetensors", module, (2, cin, h, w), params, seed)
 
 
+class DeformConvPack(torch.nn.Module):
+    """mmcv's (Modulated)DeformConv2dPack semantics on torchvision's deform_conv2d: a
+    `conv_offset` with the layer's geometry predicts offsets (and, for DCNv2, a mask from the
+    last third of its channels, through a sigmoid)."""
+
+    def __init__(self, cin, cout, k, stride, pad, dil, groups, offset_groups, modulated, bias):
+        super().__init__()
+        self.stride, self.pad, self.dil, self.modulated = stride, pad, dil, modulated
+        self.weight = torch.nn.Parameter(torch.randn(cout, cin // groups, *k) * 0.2)
+        self.bias = torch.nn.Parameter(torch.randn(cout) * 0.1) if bias else None
+        per_tap = 3 if modulated else 2
+        self.conv_offset = torch.nn.Conv2d(
+            cin, per_tap * offset_groups * k[0] * k[1], k, stride, pad, dil, bias=True
+        )
+        with torch.no_grad():  # zero-initialised upstream; random here so offsets matter
+            self.conv_offset.weight.normal_(0.0, 0.3)
+            self.conv_offset.bias.normal_(0.0, 0.5)
+
+    def forward(self, x):
+        out = self.conv_offset(x)
+        mask = None
+        if self.modulated:
+            split = out.shape[1] // 3 * 2
+            out, mask = out[:, :split], torch.sigmoid(out[:, split:])
+        return deform_conv2d(x, out, self.weight, self.bias, self.stride, self.pad, self.dil, mask)
+
+
+def deform_conv() -> None:
+    cases = {
+        # name: (cin, cout, kernel, stride, padding, dilation, groups, offset_groups, modulated, bias, (h, w))
+        "v1_3x3": (4, 6, (3, 3), (1, 1), (1, 1), (1, 1), 1, 1, False, True, (7, 8)),
+        "v2_3x3_s2": (4, 4, (3, 3), (2, 2), (1, 1), (1, 1), 1, 1, True, False, (9, 7)),
+        "v2_groups_3x2_d2": (4, 6, (3, 2), (1, 1), (2, 1), (2, 1), 2, 2, True, True, (6, 7)),
+    }
+    for seed, (name, c) in enumerate(cases.items()):
+        cin, cout, k, stride, pad, dil, groups, og, modulated, bias, (h, w) = c
+        torch.manual_seed(100 + seed)
+        module = DeformConvPack(cin, cout, k, stride, pad, dil, groups, og, modulated, bias)
+        params = {
+            "in_channels": cin, "out_channels": cout, "kernel_size": list(k),
+            "stride": list(stride), "padding": list(pad), "dilation": list(dil),
+            "groups": groups, "offset_groups": og, "modulated": modulated, "bias": bias,
+        }
+        path = OUT / "deform_conv_module" / f"{name}.safetensors"
+        module_case(path, module, (2, cin, h, w), params, 100 + seed)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     aspp()
+    deform_conv()

@@ -4,6 +4,8 @@
 
 mod aspp;
 mod conv;
+mod deform_conv;
 
 pub use aspp::{Aspp, AsppConfig};
 pub use conv::{ConvNormAct, ConvNormActConfig};
+pub use deform_conv::{DeformConv2d, DeformConv2dConfig};

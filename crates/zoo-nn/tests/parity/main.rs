@@ -8,6 +8,7 @@ mod aspp;
 mod bad_input;
 mod boxes;
 mod deform;
+mod deform_module;
 mod pooling;
 mod resize;
 mod roi;
