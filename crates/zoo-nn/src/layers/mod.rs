@@ -5,7 +5,9 @@
 mod aspp;
 mod conv;
 mod deform_conv;
+mod roi;
 
 pub use aspp::{Aspp, AsppConfig};
 pub use conv::{ConvNormAct, ConvNormActConfig};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
+pub use roi::{MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign, RoiPool};
