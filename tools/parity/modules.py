@@ -104,7 +104,79 @@ def deform_conv() -> None:
         module_case(path, module, (2, cin, h, w), params, 100 + seed)
 
 
+class TransposedConvUpsampling(torch.nn.Module):
+    """The seed's block: ConvTranspose2d(k=4, s=2, p=1) -> BN -> ReLU."""
+
+    def __init__(self, cin, cout, kernel_size=4, stride=2, padding=1):
+        super().__init__()
+        self.deconv = torch.nn.ConvTranspose2d(cin, cout, kernel_size, stride, padding)
+        self.bn = torch.nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.deconv(x)))
+
+
+class PixelShuffleUpsampling(torch.nn.Module):
+    """The seed's block: Conv2d 3x3 to out*s^2 -> BN -> ReLU -> PixelShuffle(s)."""
+
+    def __init__(self, cin, cout, s=2):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(cin, cout * s * s, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(cout * s * s)
+        self.shuffle = torch.nn.PixelShuffle(s)
+
+    def forward(self, x):
+        return self.shuffle(torch.relu(self.bn(self.conv(x))))
+
+
+class BilinearUpsampling(torch.nn.Module):
+    """The seed's block: bilinear (align_corners=False) x s -> Conv2d 1x1."""
+
+    def __init__(self, cin, cout, s=2):
+        super().__init__()
+        self.s = s
+        self.conv = torch.nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x):
+        x = torch.nn.functional.interpolate(x, scale_factor=self.s, mode="bilinear", align_corners=False)
+        return self.conv(x)
+
+
+class LearnedUpsampling(torch.nn.Module):
+    """The seed's block: bilinear x s -> Conv2d 3x3 (bias) -> BN -> ReLU."""
+
+    def __init__(self, cin, cout, s=2):
+        super().__init__()
+        self.s = s
+        self.refine = torch.nn.Sequential(
+            torch.nn.Conv2d(cin, cout, 3, padding=1), torch.nn.BatchNorm2d(cout), torch.nn.ReLU()
+        )
+
+    def forward(self, x):
+        x = torch.nn.functional.interpolate(x, scale_factor=self.s, mode="bilinear", align_corners=False)
+        return self.refine(x)
+
+
+def upsampling() -> None:
+    cases = {
+        "transposed_conv": (TransposedConvUpsampling, 4, 3, 2),
+        "pixel_shuffle": (PixelShuffleUpsampling, 4, 3, 2),
+        "pixel_shuffle_x3": (PixelShuffleUpsampling, 3, 2, 3),
+        "bilinear": (BilinearUpsampling, 4, 3, 2),
+        "learned": (LearnedUpsampling, 4, 3, 2),
+        "learned_x3": (LearnedUpsampling, 3, 5, 3),
+    }
+    for seed, (name, (cls, cin, cout, s)) in enumerate(cases.items()):
+        torch.manual_seed(200 + seed)
+        module = cls(cin, cout) if cls is TransposedConvUpsampling else cls(cin, cout, s)
+        randomise_batchnorm(module)
+        params = {"in_channels": cin, "out_channels": cout, "scale_factor": s}
+        path = OUT / "upsample" / f"{name}.safetensors"
+        module_case(path, module, (2, cin, 5, 6), params, 200 + seed)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     aspp()
     deform_conv()
+    upsampling()

@@ -1,28 +1,12 @@
 //! `Aspp` loaded from torchvision's `ASPP` state_dict (eval mode), forward and gradients with
 //! respect to the input and every parameter.
 
-use burn::module::{Param, RunningState};
-use burn::nn::norm::Normalization;
-use zoo_nn::layers::{Aspp, AsppConfig, ConvNormAct};
+use burn::module::Param;
+use zoo_nn::layers::{Aspp, AsppConfig};
 use zoo_testing::{Inputs, check_case};
 
 use crate::cases;
-
-/// Loads torchvision's `{conv}.weight` and BatchNorm `{bn}.*` into a conv-norm-act block, with
-/// the norm in inference mode (running statistics), as the eval-mode reference.
-fn load_block(mut block: ConvNormAct, x: &Inputs, conv: &str, bn: &str) -> ConvNormAct {
-    block.conv.weight = Param::from_tensor(x.float(&format!("state.{conv}.weight")));
-    let Normalization::Batch(norm) = &mut block.norm else {
-        panic!("ASPP blocks use BatchNorm");
-    };
-    norm.gamma = Param::from_tensor(x.float(&format!("state.{bn}.weight")));
-    norm.beta = Param::from_tensor(x.float(&format!("state.{bn}.bias")));
-    let stat = |s: &str| RunningState::new(x.case().float(&format!("state.{bn}.{s}"), &x.device));
-    norm.running_mean = stat("running_mean");
-    norm.running_var = stat("running_var");
-    norm.training = Param::from_bool(false);
-    block
-}
+use crate::load::{block, differentiable};
 
 fn load(aspp: Aspp, x: &Inputs) -> Aspp {
     let last = aspp.convs.len();
@@ -30,17 +14,17 @@ fn load(aspp: Aspp, x: &Inputs) -> Aspp {
         .convs
         .into_iter()
         .enumerate()
-        .map(|(i, b)| load_block(b, x, &format!("convs.{i}.0"), &format!("convs.{i}.1")))
+        .map(|(i, b)| block(b, x, &format!("convs.{i}.0"), &format!("convs.{i}.1")))
         .collect();
     Aspp {
         convs,
-        pooling: load_block(
+        pooling: block(
             aspp.pooling,
             x,
             &format!("convs.{last}.1"),
             &format!("convs.{last}.2"),
         ),
-        project: load_block(aspp.project, x, "project.0", "project.1"),
+        project: block(aspp.project, x, "project.0", "project.1"),
         // Eval mode, as the reference: dropout off even on autodiff devices.
         dropout: burn::nn::Dropout {
             training: Param::from_bool(false),
@@ -55,12 +39,7 @@ fn aspp_matches_torchvision() {
         let config = AsppConfig::new(case.param("in_channels"))
             .with_out_channels(case.param("out_channels"))
             .with_atrous_rates(case.param("atrous_rates"));
-        let params: Vec<String> = case
-            .names()
-            .into_iter()
-            .filter_map(|n| n.strip_prefix("grad_").map(str::to_string))
-            .filter(|n| n != "output")
-            .collect();
+        let params = differentiable(&case);
         let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
         check_case("aspp", &case, &wrt, |x| {
             let aspp = load(config.init(&x.device), x);

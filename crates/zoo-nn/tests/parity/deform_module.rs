@@ -20,12 +20,7 @@ fn deform_conv_module_matches_mmcv_pack() {
             .with_offset_groups(case.param("offset_groups"))
             .with_modulated(case.param("modulated"))
             .with_bias(case.param("bias"));
-        let params: Vec<String> = case
-            .names()
-            .into_iter()
-            .filter_map(|n| n.strip_prefix("grad_").map(str::to_string))
-            .filter(|n| n != "output")
-            .collect();
+        let params = crate::load::differentiable(&case);
         let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
         check_case("deform_conv_module", &case, &wrt, |x| {
             let mut layer = config.init(&x.device);

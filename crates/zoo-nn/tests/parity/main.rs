@@ -9,9 +9,11 @@ mod bad_input;
 mod boxes;
 mod deform;
 mod deform_module;
+mod load;
 mod pooling;
 mod resize;
 mod roi;
+mod upsample;
 
 use zoo_testing::Fixture;
 
