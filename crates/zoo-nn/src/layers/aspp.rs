@@ -46,18 +46,19 @@ impl AsppConfig {
             "AsppConfig: dropout must be in [0, 1), got {}",
             self.dropout
         );
-        let branch = |kernel: usize, rate: usize| {
+        let pointwise = || {
             ConvNormActConfig::new(self.in_channels, self.out_channels)
-                .with_kernel_size(kernel)
-                .with_dilation(rate)
+                .with_kernel_size(1)
                 .init(device)
         };
-        let mut convs = vec![branch(1, 1)];
-        convs.extend(self.atrous_rates.iter().map(|&r| branch(3, r)));
+        let mut convs = vec![pointwise()];
+        convs.extend(self.atrous_rates.iter().map(|&r| {
+            ConvNormActConfig::dilated(self.in_channels, self.out_channels, r).init(device)
+        }));
         let branches = convs.len() + 1;
         Aspp {
             convs,
-            pooling: branch(1, 1),
+            pooling: pointwise(),
             project: ConvNormActConfig::new(branches * self.out_channels, self.out_channels)
                 .with_kernel_size(1)
                 .init(device),

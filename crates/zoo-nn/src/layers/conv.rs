@@ -44,6 +44,12 @@ pub struct ConvNormActConfig {
 }
 
 impl ConvNormActConfig {
+    /// The dilated (atrous) block of DeepLab and the seed's `DilatedConvBlock`: 3×3 conv with
+    /// `dilation`, padding `dilation` (resolution kept at stride 1), no bias, BN, ReLU.
+    pub fn dilated(in_channels: usize, out_channels: usize, dilation: usize) -> Self {
+        Self::new(in_channels, out_channels).with_dilation(dilation)
+    }
+
     /// Builds the block on `device`.
     ///
     /// # Panics

@@ -6,12 +6,14 @@ mod aspp;
 mod conv;
 mod deform_conv;
 mod roi;
+mod unpool;
 mod upsample;
 
 pub use aspp::{Aspp, AsppConfig};
 pub use conv::{ConvNormAct, ConvNormActConfig};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
 pub use roi::{MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign, RoiPool};
+pub use unpool::{MaxUnpool2d, MaxUnpool2dConfig};
 pub use upsample::{
     BilinearUp, LearnedUp, PixelShuffleUp, TransposedConvUp, TransposedConvUpConfig, UpsampleConfig,
 };

@@ -56,3 +56,22 @@ fn burn_pixel_shuffle_matches_pytorch() {
         });
     }
 }
+
+#[test]
+fn max_unpool2d_module_matches_pytorch() {
+    use zoo_nn::layers::MaxUnpool2dConfig;
+    for case in cases("max_unpool2d") {
+        let unpool = MaxUnpool2dConfig::new()
+            .with_kernel_size(case.param("kernel_size"))
+            .with_stride(case.param("stride"))
+            .with_padding(case.param("padding"))
+            .init();
+        check_case("MaxUnpool2d", &case, &["input"], |x| {
+            unpool.forward(
+                x.float("input"),
+                x.int("indices"),
+                Some(case.param("output_size")),
+            )
+        });
+    }
+}
