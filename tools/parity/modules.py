@@ -175,8 +175,36 @@ def upsampling() -> None:
         module_case(path, module, (2, cin, 5, 6), params, 200 + seed)
 
 
+class SoftAttentionPooling(torch.nn.Module):
+    """The seed's soft attention pooling: 1x1 conv -> ReLU -> 1x1 conv scores, softmax over
+    positions, weighted sum."""
+
+    def __init__(self, channels, hidden_dim=None):
+        super().__init__()
+        hidden_dim = hidden_dim or channels // 4
+        self.attention = torch.nn.Sequential(
+            torch.nn.Conv2d(channels, hidden_dim, 1), torch.nn.ReLU(), torch.nn.Conv2d(hidden_dim, 1, 1)
+        )
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        weights = torch.softmax(self.attention(x).view(b, -1), dim=1).view(b, 1, h, w)
+        return (x * weights).sum(dim=[2, 3])
+
+
+def attention_pools() -> None:
+    cases = {"soft_default_hidden": (8, None, (5, 6)), "soft_hidden3": (6, 3, (4, 7))}
+    for seed, (name, (c, hidden, (h, w))) in enumerate(cases.items()):
+        torch.manual_seed(300 + seed)
+        module = SoftAttentionPooling(c, hidden)
+        params = {"channels": c, "hidden_dim": hidden}
+        path = OUT / "attention_pool" / f"{name}.safetensors"
+        module_case(path, module, (2, c, h, w), params, 300 + seed)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     aspp()
     deform_conv()
     upsampling()
+    attention_pools()

@@ -3,6 +3,7 @@
 //! PyTorch module tree where natural.
 
 mod aspp;
+mod attention_pool;
 mod conv;
 mod deform_conv;
 mod roi;
@@ -10,6 +11,7 @@ mod unpool;
 mod upsample;
 
 pub use aspp::{Aspp, AsppConfig};
+pub use attention_pool::{SoftAttentionPool, SoftAttentionPoolConfig};
 pub use conv::{ConvNormAct, ConvNormActConfig};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
 pub use roi::{MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign, RoiPool};

@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 mod aspp;
+mod attention_pool;
 mod bad_input;
 mod boxes;
 mod deform;
