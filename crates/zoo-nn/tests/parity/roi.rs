@@ -16,6 +16,10 @@ fn roi_align_matches_torchvision() {
         check_case("roi_align", &case, &["input"], |x| {
             roi_align(x.float("input"), x.float("rois"), options.clone())
         });
+        let module = options.init();
+        check_case("RoiAlign", &case, &["input"], |x| {
+            module.forward(x.float("input"), x.float("rois"))
+        });
     }
 }
 
@@ -25,6 +29,10 @@ fn roi_pool_matches_torchvision() {
         let options = RoiPoolOptions::new(case.param("output_size"), case.param("spatial_scale"));
         check_case("roi_pool", &case, &["input"], |x| {
             roi_pool(x.float("input"), x.float("rois"), options.clone())
+        });
+        let module = options.init();
+        check_case("RoiPool", &case, &["input"], |x| {
+            module.forward(x.float("input"), x.float("rois"))
         });
     }
 }
@@ -39,6 +47,10 @@ fn ps_roi_align_matches_torchvision() {
         );
         check_case("ps_roi_align", &case, &["input"], |x| {
             ps_roi_align(x.float("input"), x.float("rois"), options.clone())
+        });
+        let module = options.init();
+        check_case("PsRoiAlign", &case, &["input"], |x| {
+            module.forward(x.float("input"), x.float("rois"))
         });
     }
 }
@@ -56,6 +68,10 @@ fn ps_roi_pool_matches_torchvision() {
         };
         check_case("ps_roi_pool", &case, wrt, |x| {
             ps_roi_pool(x.float("input"), x.float("rois"), options.clone())
+        });
+        let module = options.init();
+        check_case("PsRoiPool", &case, wrt, |x| {
+            module.forward(x.float("input"), x.float("rois"))
         });
     }
 }
@@ -105,6 +121,14 @@ fn multi_scale_roi_align_matches_torchvision() {
                 options.clone(),
             )
         });
+        let module = options.init();
+        check_case("MultiScaleRoiAlign", &case, &wrt, |x| {
+            module.forward(
+                features.iter().map(|f| x.float(f)).collect(),
+                boxes.iter().map(|b| x.float(b)).collect(),
+                case.param("image_size"),
+            )
+        });
     }
 }
 
@@ -140,62 +164,4 @@ fn roi_ops_accept_zero_rois() {
         );
         assert_eq!(out.dims(), [0, 8, 7, 7], "multi_scale_roi_align on {name}");
     });
-}
-
-/// The module forms run the same fixtures as the functional ops.
-#[test]
-fn roi_modules_match_torchvision() {
-    for case in cases("roi_align") {
-        let m = RoiAlignOptions::new(
-            case.param("output_size"),
-            case.param("spatial_scale"),
-            case.param("sampling_ratio"),
-            case.param("aligned"),
-        )
-        .init();
-        check_case("RoiAlign", &case, &["input"], |x| {
-            m.forward(x.float("input"), x.float("rois"))
-        });
-    }
-    for case in cases("roi_pool") {
-        let m = RoiPoolOptions::new(case.param("output_size"), case.param("spatial_scale")).init();
-        check_case("RoiPool", &case, &["input"], |x| {
-            m.forward(x.float("input"), x.float("rois"))
-        });
-    }
-    for case in cases("ps_roi_align") {
-        let m = PsRoiAlignOptions::new(
-            case.param("output_size"),
-            case.param("spatial_scale"),
-            case.param("sampling_ratio"),
-        )
-        .init();
-        check_case("PsRoiAlign", &case, &["input"], |x| {
-            m.forward(x.float("input"), x.float("rois"))
-        });
-    }
-    for case in cases("ps_roi_pool") {
-        let m =
-            PsRoiPoolOptions::new(case.param("output_size"), case.param("spatial_scale")).init();
-        check_case("PsRoiPool", &case, &[], |x| {
-            m.forward(x.float("input"), x.float("rois"))
-        });
-    }
-    for case in cases("multi_scale_roi_align") {
-        let levels: usize = case.param("num_levels");
-        let images: usize = case.param("num_images");
-        let m =
-            MultiScaleRoiAlignOptions::new(case.param("output_size"), case.param("sampling_ratio"))
-                .init();
-        let features = feature_names(&case, "feature", levels);
-        let boxes = feature_names(&case, "boxes", images);
-        let wrt: Vec<&str> = features.iter().map(String::as_str).collect();
-        check_case("MultiScaleRoiAlign", &case, &wrt, |x| {
-            m.forward(
-                features.iter().map(|f| x.float(f)).collect(),
-                boxes.iter().map(|b| x.float(b)).collect(),
-                case.param("image_size"),
-            )
-        });
-    }
 }
