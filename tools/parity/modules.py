@@ -192,6 +192,26 @@ class SoftAttentionPooling(torch.nn.Module):
         return (x * weights).sum(dim=[2, 3])
 
 
+class SelfAttentionPool(torch.nn.Module):
+    """The seed's self-attention pool: SAGAN attention, gamma-gated residual, then GAP."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.query = torch.nn.Conv2d(channels, channels // 8, 1)
+        self.key = torch.nn.Conv2d(channels, channels // 8, 1)
+        self.value = torch.nn.Conv2d(channels, channels, 1)
+        self.gamma = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        q = self.query(x).view(b, -1, h * w).permute(0, 2, 1)
+        k = self.key(x).view(b, -1, h * w)
+        v = self.value(x).view(b, -1, h * w)
+        attention = torch.softmax(torch.bmm(q, k), dim=-1)
+        out = torch.bmm(v, attention.permute(0, 2, 1)).view(b, c, h, w)
+        return (self.gamma * out + x).mean(dim=[2, 3])
+
+
 def attention_pools() -> None:
     cases = {"soft_default_hidden": (8, None, (5, 6)), "soft_hidden3": (6, 3, (4, 7))}
     for seed, (name, (c, hidden, (h, w))) in enumerate(cases.items()):
@@ -200,6 +220,13 @@ def attention_pools() -> None:
         params = {"channels": c, "hidden_dim": hidden}
         path = OUT / "attention_pool" / f"{name}.safetensors"
         module_case(path, module, (2, c, h, w), params, 300 + seed)
+    for seed, (name, (c, (h, w))) in enumerate({"self_16": (16, (5, 4)), "self_24": (24, (3, 6))}.items()):
+        torch.manual_seed(310 + seed)
+        module = SelfAttentionPool(c)
+        with torch.no_grad():  # zero upstream at init; non-zero so the attention path counts
+            module.gamma.fill_(0.7)
+        path = OUT / "attention_pool" / f"{name}.safetensors"
+        module_case(path, module, (2, c, h, w), {"channels": c}, 310 + seed)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ mod unpool;
 mod upsample;
 
 pub use aspp::{Aspp, AsppConfig};
-pub use attention_pool::{SoftAttentionPool, SoftAttentionPoolConfig};
+pub use attention_pool::{
+    SelfAttentionPool, SelfAttentionPoolConfig, SoftAttentionPool, SoftAttentionPoolConfig,
+};
 pub use conv::{ConvNormAct, ConvNormActConfig};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
 pub use roi::{MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign, RoiPool};

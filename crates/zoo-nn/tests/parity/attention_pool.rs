@@ -1,6 +1,7 @@
 //! Attention pooling against the seed's PyTorch classes.
 
-use zoo_nn::layers::SoftAttentionPoolConfig;
+use burn::module::Param;
+use zoo_nn::layers::{SelfAttentionPoolConfig, SoftAttentionPoolConfig};
 use zoo_testing::{assert_panics_with, check_case};
 
 use crate::cases;
@@ -40,4 +41,39 @@ fn soft_attention_pool_config_names_bad_fields() {
     let json = serde_json::to_string(&SoftAttentionPoolConfig::new(8)).unwrap();
     let back: SoftAttentionPoolConfig = serde_json::from_str(&json).unwrap();
     assert_eq!((back.channels, back.hidden_dim), (8, None));
+}
+
+#[test]
+fn self_attention_pool_matches_the_seed() {
+    for case in cases("attention_pool")
+        .into_iter()
+        .filter(|c| c.name.starts_with("self"))
+    {
+        let config = SelfAttentionPoolConfig::new(case.param("channels"));
+        let params = differentiable(&case);
+        let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
+        check_case("SelfAttentionPool", &case, &wrt, |x| {
+            let mut pool = config.init(&x.device);
+            pool.query = conv(pool.query, x, "query");
+            pool.key = conv(pool.key, x, "key");
+            pool.value = conv(pool.value, x, "value");
+            pool.gamma = Param::from_tensor(x.float("state.gamma"));
+            assert_eq!(pool.out_features(), case.param::<usize>("channels"));
+            pool.forward(x.float("input"))
+        });
+    }
+}
+
+#[test]
+fn self_attention_pool_starts_as_global_average_pooling() {
+    use burn::prelude::*;
+    let device = Device::flex();
+    let pool = SelfAttentionPoolConfig::new(16).init(&device);
+    let x = Tensor::<4>::random([2, 16, 3, 4], burn::tensor::Distribution::Default, &device);
+    let gap = x.clone().mean_dim(3).mean_dim(2).reshape([2, 16]);
+    zoo_testing::assert_close(pool.forward(x), gap, zoo_testing::FWD_TOL, "gamma = 0");
+    assert_panics_with(
+        || drop(SelfAttentionPoolConfig::new(4).init(&device)),
+        &["SelfAttentionPoolConfig", "channels 4 and reduction 8"],
+    );
 }
