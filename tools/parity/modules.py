@@ -39,7 +39,8 @@ def module_case(path, module: torch.nn.Module, input_shape, params: dict, seed: 
         if not key.endswith("num_batches_tracked"):
             tensors[f"state.{key}"] = value
     for key, p in module.named_parameters():
-        tensors[f"grad_state.{key}"] = p.grad
+        if p.grad is not None:  # unused parameters (the seed's OrderlessPooling has two)
+            tensors[f"grad_state.{key}"] = p.grad
     save_case(path, tensors, params)
 
 
@@ -212,6 +213,46 @@ class SelfAttentionPool(torch.nn.Module):
         return (self.gamma * out + x).mean(dim=[2, 3])
 
 
+class MultiHeadAttentionPooling(torch.nn.Module):
+    """The seed's multi-head attention pooling with one learned query per head."""
+
+    def __init__(self, channels, num_heads=4, head_dim=64):
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, head_dim
+        self.queries = torch.nn.Parameter(torch.randn(num_heads, head_dim))
+        self.key_proj = torch.nn.Conv2d(channels, num_heads * head_dim, 1)
+        self.value_proj = torch.nn.Conv2d(channels, num_heads * head_dim, 1)
+        self.out_proj = torch.nn.Linear(num_heads * head_dim, channels)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        n = h * w
+        keys = self.key_proj(x).view(b, self.num_heads, self.head_dim, n)
+        values = self.value_proj(x).view(b, self.num_heads, self.head_dim, n)
+        queries = self.queries.unsqueeze(0).unsqueeze(-1)
+        attention = torch.matmul(queries.transpose(-2, -1), keys) / (self.head_dim**0.5)
+        attention = torch.softmax(attention, dim=-1)
+        attended = torch.matmul(values, attention.squeeze(-2).unsqueeze(-1))
+        return self.out_proj(attended.squeeze(-1).view(b, -1))
+
+
+class OrderlessPooling(torch.nn.Module):
+    """The seed's orderless (first-order Fisher / NetVLAD-style) pooling."""
+
+    def __init__(self, channels, num_components=64):
+        super().__init__()
+        self.means = torch.nn.Parameter(torch.randn(num_components, channels))
+        self.log_vars = torch.nn.Parameter(torch.zeros(num_components, channels))
+        self.mixture_weights = torch.nn.Parameter(torch.ones(num_components) / num_components)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        x_flat = x.view(b, c, h * w).permute(0, 2, 1).unsqueeze(2)
+        diff = x_flat - self.means.unsqueeze(0).unsqueeze(1)
+        assignments = torch.softmax(-(diff**2).sum(-1), dim=2)
+        return (assignments.unsqueeze(-1) * diff).sum(dim=1).view(b, -1)
+
+
 def attention_pools() -> None:
     cases = {"soft_default_hidden": (8, None, (5, 6)), "soft_hidden3": (6, 3, (4, 7))}
     for seed, (name, (c, hidden, (h, w))) in enumerate(cases.items()):
@@ -227,6 +268,23 @@ def attention_pools() -> None:
             module.gamma.fill_(0.7)
         path = OUT / "attention_pool" / f"{name}.safetensors"
         module_case(path, module, (2, c, h, w), {"channels": c}, 310 + seed)
+    for seed, (name, (c, heads, dim, (h, w))) in enumerate(
+        {"multihead_4x8": (6, 4, 8, (4, 5)), "multihead_2x5": (7, 2, 5, (3, 3))}.items()
+    ):
+        torch.manual_seed(320 + seed)
+        module = MultiHeadAttentionPooling(c, heads, dim)
+        params = {"channels": c, "num_heads": heads, "head_dim": dim}
+        path = OUT / "attention_pool" / f"{name}.safetensors"
+        module_case(path, module, (2, c, h, w), params, 320 + seed)
+    for seed, (name, (c, k, (h, w))) in enumerate(
+        {"orderless_k5": (6, 5, (4, 3)), "orderless_k3": (4, 3, (5, 5))}.items()
+    ):
+        torch.manual_seed(330 + seed)
+        module = OrderlessPooling(c, k)
+        with torch.no_grad():  # means near the data so the soft assignment is not one-hot
+            module.means.mul_(0.5)
+        path = OUT / "attention_pool" / f"{name}.safetensors"
+        module_case(path, module, (2, c, h, w), {"channels": c, "num_components": k}, 330 + seed)
 
 
 if __name__ == "__main__":

@@ -137,3 +137,150 @@ impl SelfAttentionPool {
         gated.mean_dim(2).reshape([b, c])
     }
 }
+
+/// Configuration of [`MultiHeadAttentionPool`].
+#[derive(Config, Debug)]
+pub struct MultiHeadAttentionPoolConfig {
+    /// Channels of the feature map (and of the pooled vector).
+    pub channels: usize,
+    /// Attention heads, each with one learned query.
+    #[config(default = 4)]
+    pub num_heads: usize,
+    /// Width of each head.
+    #[config(default = 64)]
+    pub head_dim: usize,
+}
+
+impl MultiHeadAttentionPoolConfig {
+    /// Builds the module (queries drawn from a standard normal, as the seed).
+    ///
+    /// # Panics
+    /// If a field is zero.
+    pub fn init(&self, device: &Device) -> MultiHeadAttentionPool {
+        assert!(
+            self.channels > 0 && self.num_heads > 0 && self.head_dim > 0,
+            "MultiHeadAttentionPoolConfig: channels, num_heads and head_dim must be positive, got {}, {}, {}",
+            self.channels,
+            self.num_heads,
+            self.head_dim
+        );
+        let inner = self.num_heads * self.head_dim;
+        let proj = || Conv2dConfig::new([self.channels, inner], [1, 1]).init(device);
+        MultiHeadAttentionPool {
+            queries: burn::module::Param::from_tensor(Tensor::random(
+                [self.num_heads, self.head_dim],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                device,
+            )),
+            key_proj: proj(),
+            value_proj: proj(),
+            out_proj: burn::nn::LinearConfig::new(inner, self.channels).init(device),
+        }
+    }
+}
+
+/// Multi-head attention pooling with one learned query per head over all positions, then a
+/// linear output projection; mirrors the seed's `MultiHeadAttentionPooling` (same key names;
+/// `out_proj.weight` is stored transposed, as Burn's `Linear` is `[in, out]`).
+#[derive(Module, Debug)]
+pub struct MultiHeadAttentionPool {
+    /// Learned queries `[num_heads, head_dim]`.
+    pub queries: burn::module::Param<Tensor<2>>,
+    /// 1×1 key projection `channels → num_heads · head_dim`.
+    pub key_proj: Conv2d,
+    /// 1×1 value projection `channels → num_heads · head_dim`.
+    pub value_proj: Conv2d,
+    /// Output projection `num_heads · head_dim → channels`.
+    pub out_proj: burn::nn::Linear,
+}
+
+impl MultiHeadAttentionPool {
+    /// Width of the pooled vector.
+    pub fn out_features(&self) -> usize {
+        self.out_proj.weight.dims()[1]
+    }
+
+    /// # Shapes
+    /// - input: `[batch, channels, h, w]`
+    /// - output: `[batch, channels]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let [b, _, h, w] = x.dims();
+        let [heads, dim] = self.queries.dims();
+        let n = h * w;
+        let keys = self.key_proj.forward(x.clone()).reshape([b, heads, dim, n]);
+        let values = self.value_proj.forward(x).reshape([b, heads, dim, n]);
+        let queries = self
+            .queries
+            .val()
+            .reshape([1, heads, 1, dim])
+            .expand([b, heads, 1, dim]);
+        let scores = queries.matmul(keys) / (dim as f64).sqrt(); // [b, heads, 1, n]
+        let attention = softmax(scores, 3);
+        let attended = values.matmul(attention.swap_dims(2, 3)); // [b, heads, dim, 1]
+        self.out_proj.forward(attended.reshape([b, heads * dim]))
+    }
+}
+
+/// Configuration of [`OrderlessPool`].
+#[derive(Config, Debug)]
+pub struct OrderlessPoolConfig {
+    /// Channels of the feature map.
+    pub channels: usize,
+    /// Mixture components (codewords).
+    #[config(default = 64)]
+    pub num_components: usize,
+}
+
+impl OrderlessPoolConfig {
+    /// Builds the module (means drawn from a standard normal, as the seed).
+    ///
+    /// # Panics
+    /// If a field is zero.
+    pub fn init(&self, device: &Device) -> OrderlessPool {
+        assert!(
+            self.channels > 0 && self.num_components > 0,
+            "OrderlessPoolConfig: channels and num_components must be positive, got {} and {}",
+            self.channels,
+            self.num_components
+        );
+        OrderlessPool {
+            means: burn::module::Param::from_tensor(Tensor::random(
+                [self.num_components, self.channels],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                device,
+            )),
+        }
+    }
+}
+
+/// Orderless (NetVLAD / Fisher-vector first-order) pooling: each position is softly assigned
+/// to learned means by `softmax(−‖x − μ_k‖²)`, and the assignment-weighted residuals
+/// `Σ_n a_nk (x_n − μ_k)` are concatenated. Mirrors the seed's `OrderlessPooling`; its unused
+/// `log_vars` and `mixture_weights` are not part of the computation (a loader may skip them).
+#[derive(Module, Debug)]
+pub struct OrderlessPool {
+    /// Component means `[num_components, channels]`.
+    pub means: burn::module::Param<Tensor<2>>,
+}
+
+impl OrderlessPool {
+    /// Width of the pooled vector: `num_components · channels`.
+    pub fn out_features(&self) -> usize {
+        let [k, c] = self.means.dims();
+        k * c
+    }
+
+    /// # Shapes
+    /// - input: `[batch, channels, h, w]`
+    /// - output: `[batch, num_components · channels]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let [b, c, h, w] = x.dims();
+        let [k, _] = self.means.dims();
+        let n = h * w;
+        let x = x.reshape([b, c, n]).swap_dims(1, 2); // [b, n, c]
+        let means = self.means.val().reshape([1, 1, k, c]);
+        let diff = x.clone().unsqueeze_dim::<4>(2) - means.clone(); // [b, n, k, c]
+        let assignments = softmax(diff.clone().square().sum_dim(3).neg(), 2); // [b, n, k, 1]
+        (assignments * diff).sum_dim(1).reshape([b, k * c])
+    }
+}

@@ -12,6 +12,7 @@ mod upsample;
 
 pub use aspp::{Aspp, AsppConfig};
 pub use attention_pool::{
+    MultiHeadAttentionPool, MultiHeadAttentionPoolConfig, OrderlessPool, OrderlessPoolConfig,
     SelfAttentionPool, SelfAttentionPoolConfig, SoftAttentionPool, SoftAttentionPoolConfig,
 };
 pub use conv::{ConvNormAct, ConvNormActConfig};

@@ -1,11 +1,14 @@
 //! Attention pooling against the seed's PyTorch classes.
 
 use burn::module::Param;
-use zoo_nn::layers::{SelfAttentionPoolConfig, SoftAttentionPoolConfig};
+use zoo_nn::layers::{
+    MultiHeadAttentionPoolConfig, OrderlessPoolConfig, SelfAttentionPoolConfig,
+    SoftAttentionPoolConfig,
+};
 use zoo_testing::{assert_panics_with, check_case};
 
 use crate::cases;
-use crate::load::{conv, differentiable};
+use crate::load::{conv, differentiable, linear};
 
 #[test]
 fn soft_attention_pool_matches_the_seed() {
@@ -76,4 +79,52 @@ fn self_attention_pool_starts_as_global_average_pooling() {
         || drop(SelfAttentionPoolConfig::new(4).init(&device)),
         &["SelfAttentionPoolConfig", "channels 4 and reduction 8"],
     );
+}
+
+#[test]
+fn multi_head_attention_pool_matches_the_seed() {
+    for case in cases("attention_pool")
+        .into_iter()
+        .filter(|c| c.name.starts_with("multihead"))
+    {
+        let config = MultiHeadAttentionPoolConfig::new(case.param("channels"))
+            .with_num_heads(case.param("num_heads"))
+            .with_head_dim(case.param("head_dim"));
+        // out_proj.weight is loaded transposed (see load::linear); its bias and every other
+        // parameter's gradient are compared.
+        let params: Vec<String> = differentiable(&case)
+            .into_iter()
+            .filter(|n| n != "state.out_proj.weight")
+            .collect();
+        let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
+        check_case("MultiHeadAttentionPool", &case, &wrt, |x| {
+            let mut pool = config.init(&x.device);
+            pool.queries = Param::from_tensor(x.float("state.queries"));
+            pool.key_proj = conv(pool.key_proj, x, "key_proj");
+            pool.value_proj = conv(pool.value_proj, x, "value_proj");
+            pool.out_proj = linear(pool.out_proj, x, "out_proj");
+            assert_eq!(pool.out_features(), case.param::<usize>("channels"));
+            pool.forward(x.float("input"))
+        });
+    }
+}
+
+#[test]
+fn orderless_pool_matches_the_seed() {
+    for case in cases("attention_pool")
+        .into_iter()
+        .filter(|c| c.name.starts_with("orderless"))
+    {
+        let channels: usize = case.param("channels");
+        let components: usize = case.param("num_components");
+        let config = OrderlessPoolConfig::new(channels).with_num_components(components);
+        let params = differentiable(&case);
+        let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
+        check_case("OrderlessPool", &case, &wrt, |x| {
+            let mut pool = config.init(&x.device);
+            pool.means = Param::from_tensor(x.float("state.means"));
+            assert_eq!(pool.out_features(), channels * components);
+            pool.forward(x.float("input"))
+        });
+    }
 }
