@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torchvision.models.segmentation.deeplabv3 import ASPP
+from timm.layers import PatchEmbed
 from torchvision.ops import deform_conv2d
 
 from common import REPO_ROOT, save_case
@@ -287,9 +288,32 @@ def attention_pools() -> None:
         module_case(path, module, (2, c, h, w), {"channels": c, "num_components": k}, 330 + seed)
 
 
+def patch_embed() -> None:
+    cases = {
+        # name: (in, embed, patch, norm, pad, (h, w))
+        "p4_norm": (3, 8, 4, True, False, (12, 16)),
+        "p2_plain": (4, 6, 2, False, False, (6, 10)),
+        "p4_norm_pad": (3, 5, 4, True, True, (10, 13)),
+    }
+    for seed, (name, (cin, e, p, norm, pad, (h, w))) in enumerate(cases.items()):
+        torch.manual_seed(400 + seed)
+        module = PatchEmbed(
+            img_size=None, patch_size=p, in_chans=cin, embed_dim=e,
+            norm_layer=torch.nn.LayerNorm if norm else None, flatten=False, output_fmt="NHWC",
+            strict_img_size=False, dynamic_img_pad=pad,
+        )
+        if norm:
+            with torch.no_grad():
+                module.norm.weight.uniform_(0.5, 1.5)
+                module.norm.bias.normal_(0.0, 0.1)
+        params = {"in_channels": cin, "embed_dim": e, "patch_size": p, "norm": norm, "pad": pad}
+        module_case(OUT / "patch_embed" / f"{name}.safetensors", module, (2, cin, h, w), params, 400 + seed)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     aspp()
     deform_conv()
     upsampling()
     attention_pools()
+    patch_embed()

@@ -6,6 +6,7 @@ mod aspp;
 mod attention_pool;
 mod conv;
 mod deform_conv;
+mod patch_embed;
 mod roi;
 mod unpool;
 mod upsample;
@@ -17,6 +18,7 @@ pub use attention_pool::{
 };
 pub use conv::{ConvNormAct, ConvNormActConfig};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
+pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use roi::{MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign, RoiPool};
 pub use unpool::{MaxUnpool2d, MaxUnpool2dConfig};
 pub use upsample::{

@@ -69,3 +69,10 @@ pub fn linear(mut l: burn::nn::Linear, x: &Inputs, key: &str) -> burn::nn::Linea
     l.bias = x.float_opt(&state(key, "bias")).map(Param::from_tensor);
     l
 }
+
+/// `{key}.weight` / `{key}.bias` into a LayerNorm.
+pub fn layer_norm(mut n: burn::nn::LayerNorm, x: &Inputs, key: &str) -> burn::nn::LayerNorm {
+    n.gamma = Param::from_tensor(x.float(&state(key, "weight")));
+    n.beta = x.float_opt(&state(key, "bias")).map(Param::from_tensor);
+    n
+}

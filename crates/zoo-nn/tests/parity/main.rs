@@ -11,6 +11,7 @@ mod boxes;
 mod deform;
 mod deform_module;
 mod load;
+mod patch_embed;
 mod pooling;
 mod resize;
 mod roi;
