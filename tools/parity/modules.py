@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torchvision.models.segmentation.deeplabv3 import ASPP
 from timm.layers import PatchEmbed
+from timm.models.swin_transformer import PatchMerging
 from torchvision.ops import deform_conv2d
 
 from common import REPO_ROOT, save_case
@@ -310,6 +311,18 @@ def patch_embed() -> None:
         module_case(OUT / "patch_embed" / f"{name}.safetensors", module, (2, cin, h, w), params, 400 + seed)
 
 
+def patch_merging() -> None:
+    cases = {"even_6x8": (4, None, (6, 8)), "odd_5x7": (3, None, (5, 7)), "odd_out5": (4, 5, (3, 4))}
+    for seed, (name, (dim, out_dim, (h, w))) in enumerate(cases.items()):
+        torch.manual_seed(500 + seed)
+        module = PatchMerging(dim, out_dim)
+        with torch.no_grad():
+            module.norm.weight.uniform_(0.5, 1.5)
+            module.norm.bias.normal_(0.0, 0.1)
+        params = {"dim": dim, "out_dim": out_dim}
+        module_case(OUT / "patch_merging" / f"{name}.safetensors", module, (2, h, w, dim), params, 500 + seed)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     aspp()
@@ -317,3 +330,4 @@ if __name__ == "__main__":
     upsampling()
     attention_pools()
     patch_embed()
+    patch_merging()

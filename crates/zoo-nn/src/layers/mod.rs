@@ -7,6 +7,7 @@ mod attention_pool;
 mod conv;
 mod deform_conv;
 mod patch_embed;
+mod patch_merging;
 mod roi;
 mod unpool;
 mod upsample;
@@ -19,6 +20,7 @@ pub use attention_pool::{
 pub use conv::{ConvNormAct, ConvNormActConfig};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
+pub use patch_merging::{PatchMerging, PatchMergingConfig};
 pub use roi::{MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign, RoiPool};
 pub use unpool::{MaxUnpool2d, MaxUnpool2dConfig};
 pub use upsample::{

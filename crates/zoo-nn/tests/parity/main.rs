@@ -12,6 +12,7 @@ mod deform;
 mod deform_module;
 mod load;
 mod patch_embed;
+mod patch_merging;
 mod pooling;
 mod resize;
 mod roi;

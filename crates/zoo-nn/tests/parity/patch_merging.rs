@@ -1,0 +1,27 @@
+//! `PatchMerging` against timm's Swin `PatchMerging` (even and odd sizes, custom out_dim).
+
+use zoo_nn::layers::PatchMergingConfig;
+use zoo_testing::check_case;
+
+use crate::cases;
+use crate::load::{differentiable, layer_norm, linear};
+
+#[test]
+fn patch_merging_matches_timm() {
+    for case in cases("patch_merging") {
+        let config = PatchMergingConfig::new(case.param("dim")).with_out_dim(case.param("out_dim"));
+        // reduction.weight is loaded transposed (see load::linear); the input and norm
+        // gradients are compared.
+        let params: Vec<String> = differentiable(&case)
+            .into_iter()
+            .filter(|n| n != "state.reduction.weight")
+            .collect();
+        let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
+        check_case("PatchMerging", &case, &wrt, |x| {
+            let mut merge = config.init(&x.device);
+            merge.norm = layer_norm(merge.norm, x, "norm");
+            merge.reduction = linear(merge.reduction, x, "reduction");
+            merge.forward(x.float("input"))
+        });
+    }
+}
