@@ -296,6 +296,23 @@ impl Inputs<'_> {
         t
     }
 
+    /// Matrix input `name`, transposed (PyTorch `Linear` weights are `[out, in]`, Burn's are
+    /// `[in, out]`); tracked like [`Self::float`], its gradient transposed back for comparison.
+    pub fn float_transposed(&self, name: &str) -> Tensor<2> {
+        let t: Tensor<2> = self.case.float::<2>(name, &self.device).transpose();
+        let t = Tensor::from_data(t.into_data(), &self.device);
+        if !self.device.is_autodiff() || !self.wrt.contains(&name) {
+            return t;
+        }
+        let t = t.require_grad();
+        let handle = t.clone();
+        self.tracked.borrow_mut().push((
+            name.to_string(),
+            Box::new(move |g| handle.grad(g).map(|x| x.transpose().into_data())),
+        ));
+        t
+    }
+
     /// Optional float input: `None` when the case has no tensor `name`.
     pub fn float_opt<const D: usize>(&self, name: &str) -> Option<Tensor<D>> {
         self.case.has(name).then(|| self.float(name))

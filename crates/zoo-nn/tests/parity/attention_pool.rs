@@ -90,12 +90,7 @@ fn multi_head_attention_pool_matches_the_seed() {
         let config = MultiHeadAttentionPoolConfig::new(case.param("channels"))
             .with_num_heads(case.param("num_heads"))
             .with_head_dim(case.param("head_dim"));
-        // out_proj.weight is loaded transposed (see load::linear); its bias and every other
-        // parameter's gradient are compared.
-        let params: Vec<String> = differentiable(&case)
-            .into_iter()
-            .filter(|n| n != "state.out_proj.weight")
-            .collect();
+        let params = differentiable(&case);
         let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
         check_case("MultiHeadAttentionPool", &case, &wrt, |x| {
             let mut pool = config.init(&x.device);

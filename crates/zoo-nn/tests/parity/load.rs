@@ -59,13 +59,8 @@ pub fn block(b: ConvNormAct, x: &Inputs, conv_key: &str, bn_key: &str) -> ConvNo
 }
 
 /// `{key}.weight` (PyTorch `[out, in]`, transposed to Burn's `[in, out]`) and `{key}.bias`.
-///
-/// The transposed weight is a fresh leaf, so its gradient is not among the compared ones
-/// (leave `state.{key}.weight` out of `wrt`).
 pub fn linear(mut l: burn::nn::Linear, x: &Inputs, key: &str) -> burn::nn::Linear {
-    let weight: burn::prelude::Tensor<2> = x.case().float(&state(key, "weight"), &x.device);
-    let weight = burn::prelude::Tensor::from_data(weight.transpose().into_data(), &x.device);
-    l.weight = Param::from_tensor(weight);
+    l.weight = Param::from_tensor(x.float_transposed(&state(key, "weight")));
     l.bias = x.float_opt(&state(key, "bias")).map(Param::from_tensor);
     l
 }

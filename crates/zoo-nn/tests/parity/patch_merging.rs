@@ -10,12 +10,7 @@ use crate::load::{differentiable, layer_norm, linear};
 fn patch_merging_matches_timm() {
     for case in cases("patch_merging") {
         let config = PatchMergingConfig::new(case.param("dim")).with_out_dim(case.param("out_dim"));
-        // reduction.weight is loaded transposed (see load::linear); the input and norm
-        // gradients are compared.
-        let params: Vec<String> = differentiable(&case)
-            .into_iter()
-            .filter(|n| n != "state.reduction.weight")
-            .collect();
+        let params = differentiable(&case);
         let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
         check_case("PatchMerging", &case, &wrt, |x| {
             let mut merge = config.init(&x.device);
