@@ -284,23 +284,26 @@ impl Inputs<'_> {
     /// Float input `name` (tracked for gradients when it is in the case's list).
     pub fn float<const D: usize>(&self, name: &str) -> Tensor<D> {
         let t = self.case.float::<D>(name, &self.device);
-        if !self.device.is_autodiff() || !self.wrt.contains(&name) {
-            return t;
-        }
-        let t = t.require_grad();
-        let handle = t.clone();
-        self.tracked.borrow_mut().push((
-            name.to_string(),
-            Box::new(move |g| handle.grad(g).map(|x| x.into_data())),
-        ));
-        t
+        self.track(name, t, |grad| grad)
     }
 
     /// Matrix input `name`, transposed (PyTorch `Linear` weights are `[out, in]`, Burn's are
     /// `[in, out]`); tracked like [`Self::float`], its gradient transposed back for comparison.
     pub fn float_transposed(&self, name: &str) -> Tensor<2> {
         let t: Tensor<2> = self.case.float::<2>(name, &self.device).transpose();
+        // A fresh leaf: the transpose itself must not be part of the graph.
         let t = Tensor::from_data(t.into_data(), &self.device);
+        self.track(name, t, |grad: Tensor<2>| grad.transpose())
+    }
+
+    /// Marks `t` as a gradient leaf when `name` is compared on this (autodiff) device, and
+    /// records how to read its gradient back in the fixture's layout.
+    fn track<const D: usize>(
+        &self,
+        name: &str,
+        t: Tensor<D>,
+        to_fixture: impl Fn(Tensor<D>) -> Tensor<D> + 'static,
+    ) -> Tensor<D> {
         if !self.device.is_autodiff() || !self.wrt.contains(&name) {
             return t;
         }
@@ -308,7 +311,7 @@ impl Inputs<'_> {
         let handle = t.clone();
         self.tracked.borrow_mut().push((
             name.to_string(),
-            Box::new(move |g| handle.grad(g).map(|x| x.transpose().into_data())),
+            Box::new(move |g| handle.grad(g).map(|x| to_fixture(x).into_data())),
         ));
         t
     }
