@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torchvision.models.segmentation.deeplabv3 import ASPP
+from segmentation_models_pytorch.decoders.deeplabv3.decoder import ASPP as SmpASPP
 from timm.layers import PatchEmbed
 from timm.models.swin_transformer import PatchMerging
 from torchvision.ops import deform_conv2d
@@ -57,6 +58,14 @@ def aspp() -> None:
         module = ASPP(cin, rates, cout)
         randomise_batchnorm(module)
         params = {"in_channels": cin, "out_channels": cout, "atrous_rates": rates}
+        module_case(OUT / "aspp" / f"{name}.safetensors", module, (2, cin, h, w), params, seed)
+    # smp's DeepLabV3+ ASPP: depthwise-separable atrous branches (exactly three rates).
+    smp_cases = {"smp_separable": (8, 6, [1, 2, 3], (9, 10)), "smp_separable_rect": (6, 5, [2, 3, 4], (5, 12))}
+    for seed, (name, (cin, cout, rates, (h, w))) in enumerate(smp_cases.items(), start=10):
+        torch.manual_seed(seed)
+        module = SmpASPP(cin, cout, rates, separable=True, dropout=0.5)
+        randomise_batchnorm(module)
+        params = {"in_channels": cin, "out_channels": cout, "atrous_rates": rates, "separable": True}
         module_case(OUT / "aspp" / f"{name}.safetensors", module, (2, cin, h, w), params, seed)
 
 

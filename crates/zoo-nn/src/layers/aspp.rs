@@ -1,5 +1,6 @@
 //! Atrous Spatial Pyramid Pooling (DeepLabV3, Chen et al. 2017); mirrors torchvision's
-//! `torchvision.models.segmentation.deeplabv3.ASPP`.
+//! `torchvision.models.segmentation.deeplabv3.ASPP` and, with `separable`, the ASPP of
+//! segmentation_models_pytorch's DeepLabV3+.
 
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
@@ -21,6 +22,9 @@ pub struct AsppConfig {
     /// Dropout after the projection (active in training only).
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// Depthwise-separable atrous branches, as smp's DeepLabV3+ (`ASPPSeparableConv`).
+    #[config(default = false)]
+    pub separable: bool,
 }
 
 impl AsppConfig {
@@ -53,7 +57,9 @@ impl AsppConfig {
         };
         let mut convs = vec![pointwise()];
         convs.extend(self.atrous_rates.iter().map(|&r| {
-            ConvNormActConfig::dilated(self.in_channels, self.out_channels, r).init(device)
+            ConvNormActConfig::dilated(self.in_channels, self.out_channels, r)
+                .with_separable(self.separable)
+                .init(device)
         }));
         let branches = convs.len() + 1;
         Aspp {
@@ -71,7 +77,7 @@ impl AsppConfig {
 /// conv–BN–ReLU, concatenated and projected by a 1×1 conv–BN–ReLU, then dropout.
 ///
 /// torchvision's keys map as `convs.{i}.{0,1}` → `convs[i].{conv,norm}` for the 1×1 and
-/// atrous branches, `convs.{last}.{1,2}` → `pooling.{conv,norm}`, `project.{0,1}` →
+/// atrous branches (smp's separable ones: `convs.{i}.0.{0,1}` → `convs[i].{conv,pointwise}`), `convs.{last}.{1,2}` → `pooling.{conv,norm}`, `project.{0,1}` →
 /// `project.{conv,norm}`.
 #[derive(Module, Debug)]
 pub struct Aspp {

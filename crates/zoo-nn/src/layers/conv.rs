@@ -41,6 +41,11 @@ pub struct ConvNormActConfig {
     /// Give the convolution a bias; `None` = only when `norm` is `Identity`.
     #[config(default = "None")]
     pub bias: Option<bool>,
+    /// Depthwise-separable convolution (smp's `SeparableConv2d`): a depthwise `kernel_size`
+    /// convolution (`groups = in_channels`, no bias) then a pointwise 1×1 convolution to
+    /// `out_channels` (with the bias, if any). Requires `groups = 1`.
+    #[config(default = false)]
+    pub separable: bool,
 }
 
 impl ConvNormActConfig {
@@ -53,7 +58,8 @@ impl ConvNormActConfig {
     /// Builds the block on `device`.
     ///
     /// # Panics
-    /// If a size is zero or the channels are not divisible by `groups` (naming the field).
+    /// If a size is zero, the channels are not divisible by `groups`, or `separable` is set
+    /// with `groups ≠ 1` (naming the field).
     pub fn init(&self, device: &Device) -> ConvNormAct {
         for (field, value) in [
             ("in_channels", self.in_channels),
@@ -76,24 +82,41 @@ impl ConvNormActConfig {
             self.out_channels,
             self.groups
         );
+        assert!(
+            !self.separable || self.groups == 1,
+            "ConvNormActConfig: separable requires groups = 1 (the depthwise stage sets its own), got groups {}",
+            self.groups
+        );
         let padding = self
             .padding
             .unwrap_or(self.dilation * (self.kernel_size - 1) / 2);
-        let identity_norm = matches!(self.norm, NormalizationConfig::Identity);
+        let bias = self
+            .bias
+            .unwrap_or(matches!(self.norm, NormalizationConfig::Identity));
+        let (conv_out, groups) = match self.separable {
+            true => (self.in_channels, self.in_channels),
+            false => (self.out_channels, self.groups),
+        };
         let conv = Conv2dConfig::new(
-            [self.in_channels, self.out_channels],
+            [self.in_channels, conv_out],
             [self.kernel_size, self.kernel_size],
         )
         .with_stride([self.stride, self.stride])
         .with_dilation([self.dilation, self.dilation])
-        .with_groups(self.groups)
+        .with_groups(groups)
         .with_padding(PaddingConfig2d::Explicit(
             padding, padding, padding, padding,
         ))
-        .with_bias(self.bias.unwrap_or(identity_norm))
+        .with_bias(bias && !self.separable)
         .init(device);
+        let pointwise = self.separable.then(|| {
+            Conv2dConfig::new([self.in_channels, self.out_channels], [1, 1])
+                .with_bias(bias)
+                .init(device)
+        });
         ConvNormAct {
             conv,
+            pointwise,
             norm: self
                 .norm
                 .clone()
@@ -105,11 +128,14 @@ impl ConvNormActConfig {
 }
 
 /// Conv → norm → activation. Field names match torchvision's `Conv2dNormActivation`
-/// sequential indices through the weight maps (`0` conv, `1` norm).
+/// sequential indices through the weight maps (`0` conv, `1` norm); a separable block maps
+/// smp's `0.0` (depthwise) to `conv` and `0.1` (pointwise) to `pointwise`.
 #[derive(Module, Debug)]
 pub struct ConvNormAct {
-    /// The convolution.
+    /// The convolution (the depthwise stage when separable).
     pub conv: Conv2d,
+    /// The pointwise 1×1 stage of a separable block.
+    pub pointwise: Option<Conv2d>,
     /// The normalisation.
     pub norm: Normalization,
     /// The activation.
@@ -121,6 +147,10 @@ impl ConvNormAct {
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h', w']`, `h' = (h + 2p − d(k − 1) − 1) / s + 1`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.forward(self.norm.forward(self.conv.forward(x)))
+        let mut x = self.conv.forward(x);
+        if let Some(pointwise) = &self.pointwise {
+            x = pointwise.forward(x);
+        }
+        self.act.forward(self.norm.forward(x))
     }
 }

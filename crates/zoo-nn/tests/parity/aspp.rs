@@ -1,8 +1,8 @@
-//! `Aspp` loaded from torchvision's `ASPP` state_dict (eval mode), forward and gradients with
-//! respect to the input and every parameter.
+//! `Aspp` loaded from torchvision's `ASPP` state_dict and from smp's separable `ASPP` (eval
+//! mode), forward and gradients with respect to the input and every parameter.
 
 use burn::module::Param;
-use zoo_nn::layers::{Aspp, AsppConfig};
+use zoo_nn::layers::{Aspp, AsppConfig, ConvNormActConfig};
 use zoo_testing::{Inputs, check_case};
 
 use crate::cases;
@@ -34,11 +34,12 @@ fn load(aspp: Aspp, x: &Inputs) -> Aspp {
 }
 
 #[test]
-fn aspp_matches_torchvision() {
+fn aspp_matches_torchvision_and_smp() {
     for case in cases("aspp") {
         let config = AsppConfig::new(case.param("in_channels"))
             .with_out_channels(case.param("out_channels"))
-            .with_atrous_rates(case.param("atrous_rates"));
+            .with_atrous_rates(case.param("atrous_rates"))
+            .with_separable(case.param_opt("separable").unwrap_or(false));
         let params = differentiable(&case);
         let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
         check_case("aspp", &case, &wrt, |x| {
@@ -69,5 +70,13 @@ fn aspp_config_round_trips_and_rejects_bad_fields() {
     zoo_testing::assert_panics_with(
         || drop(AsppConfig::new(0).init(&device)),
         &["AsppConfig", "in_channels", "positive"],
+    );
+    let separable = ConvNormActConfig::new(4, 8).with_separable(true);
+    let back: ConvNormActConfig =
+        serde_json::from_str(&serde_json::to_string(&separable).unwrap()).unwrap();
+    assert!(back.separable);
+    zoo_testing::assert_panics_with(
+        || drop(separable.with_groups(2).init(&device)),
+        &["ConvNormActConfig", "separable requires groups = 1", "got groups 2"],
     );
 }

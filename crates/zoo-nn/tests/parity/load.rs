@@ -49,10 +49,19 @@ pub fn batch_norm(mut norm: Normalization, x: &Inputs, key: &str) -> Normalizati
     norm
 }
 
-/// A conv-norm-act block from torchvision-style `{conv}` and `{bn}` keys.
+/// A conv-norm-act block from torchvision-style `{conv}` and `{bn}` keys; a separable block
+/// reads smp's `{conv}.0` (depthwise) and `{conv}.1` (pointwise).
 pub fn block(b: ConvNormAct, x: &Inputs, conv_key: &str, bn_key: &str) -> ConvNormAct {
+    let (conv_, pointwise) = match b.pointwise {
+        Some(p) => (
+            conv(b.conv, x, &format!("{conv_key}.0")),
+            Some(conv(p, x, &format!("{conv_key}.1"))),
+        ),
+        None => (conv(b.conv, x, conv_key), None),
+    };
     ConvNormAct {
-        conv: conv(b.conv, x, conv_key),
+        conv: conv_,
+        pointwise,
         norm: batch_norm(b.norm, x, bn_key),
         act: b.act,
     }
