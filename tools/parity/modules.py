@@ -17,6 +17,7 @@ from timm.models.swin_transformer import PatchMerging
 from torchvision.ops import deform_conv2d
 
 from common import REPO_ROOT, save_case
+from ops import BASE_ROIS, assert_away_from_borders, deform_roi_pool_port, image_rois
 
 OUT = REPO_ROOT / "crates" / "zoo-nn" / "tests" / "fixtures"
 
@@ -31,13 +32,16 @@ def randomise_batchnorm(module: torch.nn.Module) -> None:
                 m.running_var.uniform_(0.5, 1.5)
 
 
-def module_case(path, module: torch.nn.Module, input_shape, params: dict, seed: int) -> None:
+def module_case(path, module: torch.nn.Module, input_shape, params: dict, seed: int, extra=None) -> None:
+    """`extra`: further (non-differentiable) inputs, passed to the module after `input` and
+    saved under their names."""
     module.eval()
     x = torch.randn(input_shape).requires_grad_(True)
-    out = module(x)
+    extra = extra or {}
+    out = module(x, *extra.values())
     grad_output = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed + 1))
     (out * grad_output).sum().backward()
-    tensors = {"input": x, "output": out, "grad_output": grad_output, "grad_input": x.grad}
+    tensors = {"input": x, "output": out, "grad_output": grad_output, "grad_input": x.grad, **extra}
     for key, value in module.state_dict().items():
         if not key.endswith("num_batches_tracked"):
             tensors[f"state.{key}"] = value
@@ -332,6 +336,63 @@ def patch_merging() -> None:
         module_case(OUT / "patch_merging" / f"{name}.safetensors", module, (2, h, w, dim), params, 500 + seed)
 
 
+class DeformRoIPoolPack(torch.nn.Module):
+    """mmcv's `DeformRoIPoolPack` on the pure-PyTorch port of its kernel (mmcv has no CPU
+    op): pool without offsets, predict offsets with `offset_fc`, pool again."""
+
+    def __init__(self, output_size, output_channels, deform_fc_channels, spatial_scale, sampling_ratio, gamma):
+        super().__init__()
+        self.output_size, self.spatial_scale = output_size, spatial_scale
+        self.sampling_ratio, self.gamma = sampling_ratio, gamma
+        ph, pw = output_size
+        self.offset_fc = torch.nn.Sequential(
+            torch.nn.Linear(ph * pw * output_channels, deform_fc_channels), torch.nn.ReLU(inplace=True),
+            torch.nn.Linear(deform_fc_channels, deform_fc_channels), torch.nn.ReLU(inplace=True),
+            torch.nn.Linear(deform_fc_channels, ph * pw * 2),
+        )
+
+    def offsets(self, x, rois):
+        args = (self.output_size, self.spatial_scale, self.sampling_ratio, self.gamma)
+        pooled = deform_roi_pool_port(x, rois, None, *args)
+        return self.offset_fc(pooled.reshape(rois.shape[0], -1)).view(rois.shape[0], 2, *self.output_size)
+
+    def forward(self, x, rois):
+        args = (self.output_size, self.spatial_scale, self.sampling_ratio, self.gamma)
+        return deform_roi_pool_port(x, rois, self.offsets(x, rois), *args)
+
+
+def deform_roi_pool_module() -> None:
+    cases = {
+        # name: (output_size, channels, fc, scale, sampling_ratio, gamma)
+        "sr2_scale05": ([3, 3], 4, 16, 0.5, 2, 0.1),
+        "adaptive_rect": ([2, 3], 3, 8, 1.0, 0, 0.2),
+    }
+    for seed, (name, (out_size, c, fc, scale, sr, gamma)) in enumerate(cases.items()):
+        rois = image_rois(BASE_ROIS, scale)
+        for attempt in range(50):  # the last layer is zero upstream; random so offsets matter
+            torch.manual_seed(600 + 10 * seed + attempt)
+            module = DeformRoIPoolPack(out_size, c, fc, scale, sr, gamma)
+            with torch.no_grad():
+                module.offset_fc[4].weight.normal_(0.0, 0.3)
+                module.offset_fc[4].bias.normal_(0.0, 0.1)
+            torch.manual_seed(700 + seed)
+            probe = torch.randn(2, c, 12, 10)
+            try:  # no sample of the deformed pooling near a border discontinuity
+                offset = module.offsets(probe, rois).detach()
+                assert_away_from_borders(rois, scale, out_size, sr, True, 12, 10, offset=offset, gamma=gamma)
+                break
+            except AssertionError:
+                continue
+        else:
+            raise RuntimeError(f"deform_roi_pool_module/{name}: no offsets away from the borders")
+        print(f"deform_roi_pool_module/{name}: attempt {attempt}, |offset| max {offset.abs().max():.3f}")
+        torch.manual_seed(700 + seed)  # module_case draws the same input as the probe
+        params = {"output_size": out_size, "output_channels": c, "deform_fc_channels": fc,
+                  "spatial_scale": scale, "sampling_ratio": sr, "gamma": gamma}
+        path = OUT / "deform_roi_pool_module" / f"{name}.safetensors"
+        module_case(path, module, (2, c, 12, 10), params, 700 + seed, extra={"rois": rois})
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     aspp()
@@ -340,3 +401,4 @@ if __name__ == "__main__":
     attention_pools()
     patch_embed()
     patch_merging()
+    deform_roi_pool_module()

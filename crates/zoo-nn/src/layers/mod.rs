@@ -21,7 +21,10 @@ pub use conv::{ConvNormAct, ConvNormActConfig};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use patch_merging::{PatchMerging, PatchMergingConfig};
-pub use roi::{MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign, RoiPool};
+pub use roi::{
+    DeformRoiPool, DeformRoiPoolConfig, MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign,
+    RoiPool,
+};
 pub use unpool::{MaxUnpool2d, MaxUnpool2dConfig};
 pub use upsample::{
     BilinearUp, LearnedUp, PixelShuffleUp, TransposedConvUp, TransposedConvUpConfig, UpsampleConfig,

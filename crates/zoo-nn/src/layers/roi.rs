@@ -2,11 +2,15 @@
 //! `RoIAlign`, `RoIPool`, `PSRoIAlign`, `PSRoIPool`, `MultiScaleRoIAlign` are over theirs), so
 //! a model can hold its pooler as a field and configure it from a file.
 
+use burn::module::Param;
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 
 use crate::ops::{
-    MultiScaleRoiAlignOptions, PsRoiAlignOptions, PsRoiPoolOptions, RoiAlignOptions,
-    RoiPoolOptions, multi_scale_roi_align, ps_roi_align, ps_roi_pool, roi_align, roi_pool,
+    DeformRoiPoolOptions, MultiScaleRoiAlignOptions, PsRoiAlignOptions, PsRoiPoolOptions,
+    RoiAlignOptions, RoiPoolOptions, deform_roi_pool, multi_scale_roi_align, ps_roi_align,
+    ps_roi_pool, roi_align, roi_pool,
 };
 
 macro_rules! roi_module {
@@ -105,5 +109,115 @@ impl MultiScaleRoiAlign {
         image_size: [usize; 2],
     ) -> Tensor<4> {
         multi_scale_roi_align(features, boxes, image_size, self.options.clone())
+    }
+}
+
+/// Configuration of [`DeformRoiPool`]: mmcv's `DeformRoIPoolPack`.
+#[derive(Config, Debug)]
+pub struct DeformRoiPoolConfig {
+    /// Output `[height, width]`.
+    pub output_size: [usize; 2],
+    /// Channels of the feature map (the offset fc reads `C · PH · PW` features per ROI).
+    pub output_channels: usize,
+    /// Width of the two hidden layers of the offset fc.
+    #[config(default = 1024)]
+    pub deform_fc_channels: usize,
+    /// Factor from ROI coordinates to feature-map coordinates.
+    #[config(default = 1.0)]
+    pub spatial_scale: f32,
+    /// Sampling points per bin along each axis; `<= 0` is adaptive.
+    #[config(default = 0)]
+    pub sampling_ratio: i32,
+    /// Scale of the learned offsets: a bin moves by `gamma · roi_size · offset`.
+    #[config(default = 0.1)]
+    pub gamma: f32,
+}
+
+impl DeformRoiPoolConfig {
+    /// Builds the module on `device`; the last offset layer starts at zero, so a fresh module
+    /// pools exactly as aligned ROI Align until its offsets train.
+    ///
+    /// # Panics
+    /// If a size or channel count is zero (naming the field).
+    pub fn init(&self, device: &Device) -> DeformRoiPool {
+        let [ph, pw] = self.output_size;
+        for (field, value) in [
+            ("output_size[0]", ph),
+            ("output_size[1]", pw),
+            ("output_channels", self.output_channels),
+            ("deform_fc_channels", self.deform_fc_channels),
+        ] {
+            assert!(
+                value > 0,
+                "DeformRoiPoolConfig: {field} must be positive, got 0"
+            );
+        }
+        let hidden = self.deform_fc_channels;
+        let mut last = LinearConfig::new(hidden, ph * pw * 2).init(device);
+        last.weight = Param::from_tensor(Tensor::zeros([hidden, ph * pw * 2], device));
+        last.bias = Some(Param::from_tensor(Tensor::zeros([ph * pw * 2], device)));
+        DeformRoiPool {
+            offset_fc: vec![
+                LinearConfig::new(ph * pw * self.output_channels, hidden).init(device),
+                LinearConfig::new(hidden, hidden).init(device),
+                last,
+            ],
+            options: DeformRoiPoolOptions::new(
+                self.output_size,
+                self.spatial_scale,
+                self.sampling_ratio,
+                self.gamma,
+            ),
+        }
+    }
+}
+
+/// Deformable ROI pooling with its offset predictor (Dai et al. 2017; mmcv's
+/// `DeformRoIPoolPack`): pool each ROI without offsets, predict one normalised `(dx, dy)` per
+/// bin with a 3-layer fc (ReLU between), pool again with the offsets.
+///
+/// mmcv's keys map as `offset_fc.{0,2,4}` → `offset_fc[0..3]`.
+#[derive(Module, Debug)]
+pub struct DeformRoiPool {
+    /// The offset predictor: `C·PH·PW → hidden → hidden → 2·PH·PW`, ReLU between.
+    pub offset_fc: Vec<Linear>,
+    #[module(skip)]
+    options: DeformRoiPoolOptions,
+}
+
+impl DeformRoiPool {
+    /// The pooling options it was built with.
+    pub fn options(&self) -> &DeformRoiPoolOptions {
+        &self.options
+    }
+
+    /// # Shapes
+    /// - input: `[N, C, H, W]` with `C = output_channels`
+    /// - rois: `[K, 5]`, rows `(batch index, x1, y1, x2, y2)`
+    /// - output: `[K, C, output_size[0], output_size[1]]`
+    ///
+    /// # Panics
+    /// If `input` does not have `output_channels` channels, or as [`deform_roi_pool`].
+    pub fn forward(&self, input: Tensor<4>, rois: Tensor<2>) -> Tensor<4> {
+        let expected = self.offset_fc[0].weight.dims()[0];
+        let [_, channels, _, _] = input.dims();
+        let [ph, pw] = self.options.output_size;
+        assert!(
+            channels * ph * pw == expected,
+            "DeformRoiPool: input must have output_channels = {} channels, got {channels}",
+            expected / (ph * pw)
+        );
+        let pooled = deform_roi_pool(input.clone(), rois.clone(), None, self.options.clone());
+        let k = pooled.dims()[0];
+        let last = self.offset_fc.len() - 1;
+        let mut x = pooled.reshape([k, expected]);
+        for (i, fc) in self.offset_fc.iter().enumerate() {
+            x = fc.forward(x);
+            if i < last {
+                x = relu(x);
+            }
+        }
+        let offset = x.reshape([k, 2, ph, pw]);
+        deform_roi_pool(input, rois, Some(offset), self.options.clone())
     }
 }

@@ -77,6 +77,10 @@ fn aspp_config_round_trips_and_rejects_bad_fields() {
     assert!(back.separable);
     zoo_testing::assert_panics_with(
         || drop(separable.with_groups(2).init(&device)),
-        &["ConvNormActConfig", "separable requires groups = 1", "got groups 2"],
+        &[
+            "ConvNormActConfig",
+            "separable requires groups = 1",
+            "got groups 2",
+        ],
     );
 }

@@ -10,6 +10,7 @@ mod bad_input;
 mod boxes;
 mod deform;
 mod deform_module;
+mod deform_roi_pool_module;
 mod load;
 mod patch_embed;
 mod patch_merging;
