@@ -268,6 +268,23 @@ class OrderlessPooling(torch.nn.Module):
         return (assignments.unsqueeze(-1) * diff).sum(dim=1).view(b, -1)
 
 
+class HybridViTPooling(torch.nn.Module):
+    """The seed's hybrid CNN + transformer pooling: 1x1 conv to tokens, one learned query,
+    nn.MultiheadAttention (batch_first) over the tokens."""
+
+    def __init__(self, in_channels, embed_dim=512, num_heads=8):
+        super().__init__()
+        self.to_tokens = torch.nn.Conv2d(in_channels, embed_dim, 1)
+        self.query = torch.nn.Parameter(torch.randn(1, 1, embed_dim))
+        self.cross_attn = torch.nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
+
+    def forward(self, x):
+        b = x.shape[0]
+        tokens = self.to_tokens(x).flatten(2).transpose(1, 2)
+        pooled, _ = self.cross_attn(self.query.expand(b, -1, -1), tokens, tokens)
+        return pooled.squeeze(1)
+
+
 def attention_pools() -> None:
     cases = {"soft_default_hidden": (8, None, (5, 6)), "soft_hidden3": (6, 3, (4, 7))}
     for seed, (name, (c, hidden, (h, w))) in enumerate(cases.items()):
@@ -300,6 +317,17 @@ def attention_pools() -> None:
             module.means.mul_(0.5)
         path = OUT / "attention_pool" / f"{name}.safetensors"
         module_case(path, module, (2, c, h, w), {"channels": c, "num_components": k}, 330 + seed)
+    for seed, (name, (c, e, heads, (h, w))) in enumerate(
+        {"cross_e8_h2": (6, 8, 2, (4, 5)), "cross_e12_h3": (5, 12, 3, (3, 3))}.items()
+    ):
+        torch.manual_seed(340 + seed)
+        module = HybridViTPooling(c, e, heads)
+        with torch.no_grad():  # PyTorch zero-initialises the projection biases
+            module.cross_attn.in_proj_bias.normal_(0.0, 0.1)
+            module.cross_attn.out_proj.bias.normal_(0.0, 0.1)
+        params = {"in_channels": c, "embed_dim": e, "num_heads": heads}
+        path = OUT / "attention_pool" / f"{name}.safetensors"
+        module_case(path, module, (2, c, h, w), params, 340 + seed)
 
 
 def patch_embed() -> None:

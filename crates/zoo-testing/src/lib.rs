@@ -296,6 +296,32 @@ impl Inputs<'_> {
         self.track(name, t, |grad: Tensor<2>| grad.transpose())
     }
 
+    /// Input `name` split into `parts` equal chunks along dimension 0, each chunk transposed
+    /// (PyTorch packs q/k/v projections as `[3·E, E]`; Burn holds three `[E, E]` Linear
+    /// weights `[in, out]`). Each chunk is its own gradient leaf; their gradients are
+    /// transposed back and concatenated for comparison with `grad_<name>`.
+    pub fn float_chunks_transposed(&self, name: &str, parts: usize) -> Vec<Tensor<2>> {
+        let whole: Tensor<2> = self.case.float(name, &self.device);
+        let leaves = whole
+            .chunk(parts, 0)
+            .into_iter()
+            .map(|c| Tensor::from_data(c.transpose().into_data(), &self.device))
+            .collect();
+        self.track_all(name, leaves, |grad: Tensor<2>| grad.transpose())
+    }
+
+    /// Input `name` split into `parts` equal chunks along dimension 0, tracked as
+    /// [`Self::float_chunks_transposed`] (for packed biases).
+    pub fn float_chunks<const D: usize>(&self, name: &str, parts: usize) -> Vec<Tensor<D>> {
+        let whole: Tensor<D> = self.case.float(name, &self.device);
+        let leaves = whole
+            .chunk(parts, 0)
+            .into_iter()
+            .map(|c| Tensor::from_data(c.into_data(), &self.device))
+            .collect();
+        self.track_all(name, leaves, |grad| grad)
+    }
+
     /// Marks `t` as a gradient leaf when `name` is compared on this (autodiff) device, and
     /// records how to read its gradient back in the fixture's layout.
     fn track<const D: usize>(
@@ -304,16 +330,32 @@ impl Inputs<'_> {
         t: Tensor<D>,
         to_fixture: impl Fn(Tensor<D>) -> Tensor<D> + 'static,
     ) -> Tensor<D> {
+        let mut leaves = self.track_all(name, vec![t], to_fixture);
+        leaves.remove(0)
+    }
+
+    /// [`Self::track`] for an input held as several leaves (chunks along dimension 0 of the
+    /// fixture tensor): the gradient read back is their concatenation.
+    fn track_all<const D: usize>(
+        &self,
+        name: &str,
+        leaves: Vec<Tensor<D>>,
+        to_fixture: impl Fn(Tensor<D>) -> Tensor<D> + 'static,
+    ) -> Vec<Tensor<D>> {
         if !self.device.is_autodiff() || !self.wrt.contains(&name) {
-            return t;
+            return leaves;
         }
-        let t = t.require_grad();
-        let handle = t.clone();
+        let leaves: Vec<Tensor<D>> = leaves.into_iter().map(|t| t.require_grad()).collect();
+        let handles = leaves.clone();
         self.tracked.borrow_mut().push((
             name.to_string(),
-            Box::new(move |g| handle.grad(g).map(|x| to_fixture(x).into_data())),
+            Box::new(move |g| {
+                let grads: Option<Vec<Tensor<D>>> =
+                    handles.iter().map(|h| h.grad(g).map(&to_fixture)).collect();
+                grads.map(|parts| Tensor::cat(parts, 0).into_data())
+            }),
         ));
-        t
+        leaves
     }
 
     /// Optional float input: `None` when the case has no tensor `name`.

@@ -1,7 +1,10 @@
 //! Attention-based global pooling (the seed document's attention-pooling family).
 
+use burn::module::Param;
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use burn::tensor::activation::{relu, softmax};
 
 /// Configuration of [`SoftAttentionPool`].
@@ -282,5 +285,141 @@ impl OrderlessPool {
         let diff = x.clone().unsqueeze_dim::<4>(2) - means.clone(); // [b, n, k, c]
         let assignments = softmax(diff.clone().square().sum_dim(3).neg(), 2); // [b, n, k, 1]
         (assignments * diff).sum_dim(1).reshape([b, k * c])
+    }
+}
+
+/// Configuration of [`CrossAttentionPool`].
+#[derive(Config, Debug)]
+pub struct CrossAttentionPoolConfig {
+    /// Channels of the feature map.
+    pub in_channels: usize,
+    /// Token width (and of the pooled vector).
+    #[config(default = 512)]
+    pub embed_dim: usize,
+    /// Attention heads; must divide `embed_dim`.
+    #[config(default = 8)]
+    pub num_heads: usize,
+}
+
+impl CrossAttentionPoolConfig {
+    /// Builds the module; the query starts as a standard normal draw, as the seed's.
+    ///
+    /// # Panics
+    /// If a size is zero or `num_heads` does not divide `embed_dim` (naming the fields).
+    pub fn init(&self, device: &Device) -> CrossAttentionPool {
+        assert!(
+            self.in_channels > 0 && self.embed_dim > 0 && self.num_heads > 0,
+            "CrossAttentionPoolConfig: in_channels, embed_dim and num_heads must be positive, got {}, {} and {}",
+            self.in_channels,
+            self.embed_dim,
+            self.num_heads
+        );
+        assert!(
+            self.embed_dim.is_multiple_of(self.num_heads),
+            "CrossAttentionPoolConfig: embed_dim ({}) must be divisible by num_heads ({})",
+            self.embed_dim,
+            self.num_heads
+        );
+        let e = self.embed_dim;
+        CrossAttentionPool {
+            to_tokens: Conv2dConfig::new([self.in_channels, e], [1, 1]).init(device),
+            query: Param::from_tensor(Tensor::random(
+                [1, 1, e],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            )),
+            // PyTorch's nn.MultiheadAttention default: no attention dropout.
+            cross_attn: MultiHeadAttentionConfig::new(e, self.num_heads)
+                .with_dropout(0.0)
+                .init(device),
+        }
+    }
+}
+
+/// Cross-attention pooling, the head of a CNN + transformer hybrid: a 1×1 conv turns the map
+/// into tokens and one learned query attends over them (multi-head).
+///
+/// Mirrors the seed's `HybridViTPooling` (`to_tokens.*`, `query`; its `nn.MultiheadAttention`
+/// `cross_attn` packs q/k/v into `in_proj_weight`/`in_proj_bias`: load them with
+/// [`set_packed_in_proj`], and `cross_attn.out_proj.*` into `cross_attn.output`).
+#[derive(Module, Debug)]
+pub struct CrossAttentionPool {
+    /// 1×1 conv `in_channels → embed_dim`.
+    pub to_tokens: Conv2d,
+    /// The learned query, `[1, 1, embed_dim]`.
+    pub query: Param<Tensor<3>>,
+    /// Multi-head attention of the query over the tokens.
+    pub cross_attn: MultiHeadAttention,
+}
+
+impl CrossAttentionPool {
+    /// Width of the pooled vector (`embed_dim`).
+    pub fn out_features(&self) -> usize {
+        self.query.dims()[2]
+    }
+
+    /// # Shapes
+    /// - input: `[batch, in_channels, h, w]`
+    /// - output: `[batch, embed_dim]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let [b, _, h, w] = x.dims();
+        let e = self.out_features();
+        let tokens = self
+            .to_tokens
+            .forward(x)
+            .reshape([b, e, h * w])
+            .swap_dims(1, 2);
+        let query = self.query.val().expand([b, 1, e]);
+        self.cross_attn
+            .forward(MhaInput::new(query, tokens.clone(), tokens))
+            .context
+            .reshape([b, e])
+    }
+}
+
+/// Loads PyTorch `nn.MultiheadAttention`'s packed input projection into Burn's
+/// [`MultiHeadAttention`]: rows `[0, E)` of `in_proj_weight` are the query, `[E, 2E)` the
+/// key, `[2E, 3E)` the value projection (PyTorch `[out, in]`, transposed to Burn's
+/// `[in, out]`). The output projection is a plain `Linear` (`out_proj` → `output`).
+///
+/// # Shapes
+/// - `in_proj_weight`: `[3·E, E]`
+/// - `in_proj_bias`: `[3·E]` (`None` for `bias=False`)
+///
+/// # Panics
+/// If the shapes do not match the module's `d_model`.
+pub fn set_packed_in_proj(
+    mha: &mut MultiHeadAttention,
+    in_proj_weight: Tensor<2>,
+    in_proj_bias: Option<Tensor<1>>,
+) {
+    let e = mha.d_model;
+    assert!(
+        in_proj_weight.dims() == [3 * e, e],
+        "set_packed_in_proj: in_proj_weight must be [3·d_model, d_model] = {:?}, got {:?}",
+        [3 * e, e],
+        in_proj_weight.dims()
+    );
+    if let Some(bias) = &in_proj_bias {
+        assert!(
+            bias.dims() == [3 * e],
+            "set_packed_in_proj: in_proj_bias must be [3·d_model] = [{}], got {:?}",
+            3 * e,
+            bias.dims()
+        );
+    }
+    for (i, linear) in [&mut mha.query, &mut mha.key, &mut mha.value]
+        .into_iter()
+        .enumerate()
+    {
+        let rows = i * e..(i + 1) * e;
+        let weight = in_proj_weight
+            .clone()
+            .slice([rows.clone(), 0..e])
+            .transpose();
+        linear.weight = Param::from_tensor(weight);
+        linear.bias = in_proj_bias
+            .clone()
+            .map(|b| Param::from_tensor(b.slice([rows])));
     }
 }

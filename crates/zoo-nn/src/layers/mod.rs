@@ -6,6 +6,7 @@ mod aspp;
 mod attention_pool;
 mod conv;
 mod deform_conv;
+mod global_pool;
 mod patch_embed;
 mod patch_merging;
 mod roi;
@@ -14,11 +15,13 @@ mod upsample;
 
 pub use aspp::{Aspp, AsppConfig};
 pub use attention_pool::{
-    MultiHeadAttentionPool, MultiHeadAttentionPoolConfig, OrderlessPool, OrderlessPoolConfig,
-    SelfAttentionPool, SelfAttentionPoolConfig, SoftAttentionPool, SoftAttentionPoolConfig,
+    CrossAttentionPool, CrossAttentionPoolConfig, MultiHeadAttentionPool,
+    MultiHeadAttentionPoolConfig, OrderlessPool, OrderlessPoolConfig, SelfAttentionPool,
+    SelfAttentionPoolConfig, SoftAttentionPool, SoftAttentionPoolConfig, set_packed_in_proj,
 };
 pub use conv::{ConvNormAct, ConvNormActConfig};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
+pub use global_pool::{GlobalAvgPool, GlobalMaxPool, GlobalPool, GlobalPoolConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use patch_merging::{PatchMerging, PatchMergingConfig};
 pub use roi::{

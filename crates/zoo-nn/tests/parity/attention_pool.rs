@@ -2,10 +2,10 @@
 
 use burn::module::Param;
 use zoo_nn::layers::{
-    MultiHeadAttentionPoolConfig, OrderlessPoolConfig, SelfAttentionPoolConfig,
-    SoftAttentionPoolConfig,
+    CrossAttentionPool, CrossAttentionPoolConfig, GlobalPoolConfig, MultiHeadAttentionPoolConfig,
+    OrderlessPoolConfig, SelfAttentionPoolConfig, SoftAttentionPoolConfig, set_packed_in_proj,
 };
-use zoo_testing::{assert_panics_with, check_case};
+use zoo_testing::{Fixture, Inputs, assert_panics_with, check_case};
 
 use crate::cases;
 use crate::load::{conv, differentiable, linear};
@@ -122,4 +122,146 @@ fn orderless_pool_matches_the_seed() {
             pool.forward(x.float("input"))
         });
     }
+}
+
+/// The seed's `HybridViTPooling` with q/k/v from the packed `in_proj_*` of
+/// `nn.MultiheadAttention`, each chunk tracked so the packed gradient is compared whole.
+fn cross_attention_pool(case: &Fixture, x: &Inputs) -> CrossAttentionPool {
+    let config = CrossAttentionPoolConfig::new(case.param("in_channels"))
+        .with_embed_dim(case.param("embed_dim"))
+        .with_num_heads(case.param("num_heads"));
+    let mut pool = config.init(&x.device);
+    pool.to_tokens = conv(pool.to_tokens, x, "to_tokens");
+    pool.query = Param::from_tensor(x.float("state.query"));
+    let weights = x.float_chunks_transposed("state.cross_attn.in_proj_weight", 3);
+    let biases = x.float_chunks::<1>("state.cross_attn.in_proj_bias", 3);
+    let mha = &mut pool.cross_attn;
+    for ((linear, w), b) in [&mut mha.query, &mut mha.key, &mut mha.value]
+        .into_iter()
+        .zip(weights)
+        .zip(biases)
+    {
+        linear.weight = Param::from_tensor(w);
+        linear.bias = Some(Param::from_tensor(b));
+    }
+    mha.output = linear(mha.output.clone(), x, "cross_attn.out_proj");
+    pool
+}
+
+#[test]
+fn cross_attention_pool_matches_the_seed() {
+    let config = CrossAttentionPoolConfig::new(2048).with_num_heads(4);
+    let back: CrossAttentionPoolConfig =
+        serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+    assert_eq!(
+        (back.in_channels, back.embed_dim, back.num_heads),
+        (2048, 512, 4)
+    );
+    for case in cases("attention_pool")
+        .into_iter()
+        .filter(|c| c.name.starts_with("cross"))
+    {
+        let params = differentiable(&case);
+        let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
+        check_case("CrossAttentionPool", &case, &wrt, |x| {
+            let pool = cross_attention_pool(&case, x);
+            assert_eq!(pool.out_features(), case.param::<usize>("embed_dim"));
+            pool.forward(x.float("input"))
+        });
+    }
+}
+
+#[test]
+fn set_packed_in_proj_loads_multihead_attention() {
+    for case in cases("attention_pool")
+        .into_iter()
+        .filter(|c| c.name.starts_with("cross"))
+    {
+        check_case("set_packed_in_proj", &case, &[], |x| {
+            let mut pool = cross_attention_pool(&case, x);
+            set_packed_in_proj(
+                &mut pool.cross_attn,
+                case.float("state.cross_attn.in_proj_weight", &x.device),
+                Some(case.float("state.cross_attn.in_proj_bias", &x.device)),
+            );
+            pool.forward(x.float("input"))
+        });
+    }
+    let device = burn::prelude::Device::flex();
+    let mut mha = burn::nn::attention::MultiHeadAttentionConfig::new(8, 2).init(&device);
+    assert_panics_with(
+        || {
+            set_packed_in_proj(
+                &mut mha,
+                burn::prelude::Tensor::zeros([16, 8], &device),
+                None,
+            )
+        },
+        &["set_packed_in_proj", "in_proj_weight", "[24, 8]", "[16, 8]"],
+    );
+}
+
+#[test]
+fn global_pool_is_swappable_by_config() {
+    use burn::prelude::*;
+    let configs = [
+        GlobalPoolConfig::Avg,
+        GlobalPoolConfig::Max,
+        GlobalPoolConfig::SoftAttention { hidden_dim: None },
+        GlobalPoolConfig::SelfAttention { reduction: 8 },
+        GlobalPoolConfig::MultiHeadAttention {
+            num_heads: 2,
+            head_dim: 4,
+        },
+        GlobalPoolConfig::Orderless { num_components: 3 },
+        GlobalPoolConfig::CrossAttention {
+            embed_dim: 12,
+            num_heads: 3,
+        },
+    ];
+    zoo_testing::for_each_device(|name, device| {
+        let x = Tensor::<4>::random([2, 16, 3, 5], burn::tensor::Distribution::Default, device);
+        for config in &configs {
+            let json = serde_json::to_string(config).unwrap();
+            let back: GlobalPoolConfig = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, config, "{json}");
+            let pool = back.init(16, device);
+            assert_eq!(pool.out_features(), config.out_features(16), "{config:?}");
+            let out = pool.forward(x.clone());
+            assert_eq!(
+                out.dims(),
+                [2, config.out_features(16)],
+                "{config:?} on {name}"
+            );
+        }
+        let avg = GlobalPoolConfig::default()
+            .init(16, device)
+            .forward(x.clone());
+        let expected = x.clone().mean_dim(3).mean_dim(2).reshape([2, 16]);
+        zoo_testing::assert_close(avg, expected, zoo_testing::FWD_TOL, "Avg");
+        let max = GlobalPoolConfig::Max.init(16, device).forward(x.clone());
+        let expected = x.max_dim(3).max_dim(2).reshape([2, 16]);
+        zoo_testing::assert_close(max, expected, zoo_testing::FWD_TOL, "Max");
+    });
+    assert_eq!(
+        serde_json::to_string(&GlobalPoolConfig::Avg).unwrap(),
+        "\"Avg\""
+    );
+    let device = Device::flex();
+    assert_panics_with(
+        || {
+            drop(
+                GlobalPoolConfig::CrossAttention {
+                    embed_dim: 10,
+                    num_heads: 3,
+                }
+                .init(16, &device),
+            )
+        },
+        &[
+            "CrossAttentionPoolConfig",
+            "embed_dim (10)",
+            "num_heads (3)",
+        ],
+    );
 }
