@@ -13,7 +13,7 @@ import torch
 from torchvision.models.segmentation.deeplabv3 import ASPP
 from segmentation_models_pytorch.decoders.deeplabv3.decoder import ASPP as SmpASPP
 from timm.layers import PatchEmbed
-from timm.models.swin_transformer import PatchMerging
+from timm.models.swin_transformer import PatchMerging, SwinTransformerBlock, WindowAttention
 from torchvision.ops import deform_conv2d
 
 from common import REPO_ROOT, save_case
@@ -364,6 +364,65 @@ def patch_merging() -> None:
         module_case(OUT / "patch_merging" / f"{name}.safetensors", module, (2, h, w, dim), params, 500 + seed)
 
 
+def randomise_swin(module: torch.nn.Module) -> None:
+    """LayerNorm affine parameters away from 1/0 and a bias table large enough to matter
+    (timm initialises it with std 0.02)."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.1)
+            if isinstance(m, WindowAttention):
+                m.relative_position_bias_table.normal_(0.0, 0.5)
+                if m.qkv.bias is not None:
+                    m.qkv.bias.normal_(0.0, 0.1)
+
+
+def window_attention() -> None:
+    cases = {
+        # name: (dim, heads, head_dim, window, qkv_bias, windows per image or None (no mask))
+        "w4x4_mask": (8, 2, None, (4, 4), True, 3),
+        "w3x2_nomask": (6, 3, None, (3, 2), True, None),
+        "w2x3_headdim_nobias": (6, 2, 4, (2, 3), False, 2),
+    }
+    for seed, (name, (dim, heads, head_dim, window, qkv_bias, nw)) in enumerate(cases.items()):
+        torch.manual_seed(800 + seed)
+        module = WindowAttention(dim, heads, head_dim=head_dim, window_size=window, qkv_bias=qkv_bias)
+        randomise_swin(module)
+        n = window[0] * window[1]
+        extra = {}
+        if nw is not None:  # a 0 / -100 mask like Swin's, per window
+            labels = torch.randint(0, 3, (nw, n))
+            mask = (labels[:, None, :] != labels[:, :, None]).float() * -100.0
+            extra["mask"] = mask
+        batch = 2 * (nw or 2)
+        params = {"dim": dim, "num_heads": heads, "head_dim": head_dim, "window_size": list(window),
+                  "qkv_bias": qkv_bias}
+        module_case(OUT / "window_attention" / f"{name}.safetensors", module, (batch, n, dim), params,
+                    800 + seed, extra=extra)
+
+
+def swin_block() -> None:
+    cases = {
+        # name: (dim, heads, input_resolution, window, shift, dynamic_mask, input (h, w))
+        "noshift_8x8": (8, 2, (8, 8), 4, 0, False, (8, 8)),
+        "shift_8x8": (8, 2, (8, 8), 4, 2, False, (8, 8)),
+        "shift_pad_6x10": (8, 2, (6, 10), 4, 2, False, (6, 10)),
+        "window_larger_than_map_3x5": (6, 3, (3, 5), 7, 3, False, (3, 5)),
+        "window_shrinks_one_axis_3x9": (6, 2, (3, 9), 4, 2, False, (3, 9)),
+        "other_input_size_dynamic_mask": (8, 2, (8, 8), 4, 2, True, (6, 11)),
+    }
+    for seed, (name, (dim, heads, res, window, shift, dynamic, (h, w))) in enumerate(cases.items()):
+        torch.manual_seed(900 + seed)
+        module = SwinTransformerBlock(dim, res, num_heads=heads, window_size=window, shift_size=shift,
+                                      dynamic_mask=dynamic, mlp_ratio=2.0)
+        randomise_swin(module)
+        params = {"dim": dim, "num_heads": heads, "input_resolution": list(res), "window_size": window,
+                  "shift_size": shift, "mlp_ratio": 2.0,
+                  "expected_window": list(module.window_size), "expected_shift": list(module.shift_size)}
+        module_case(OUT / "swin_block" / f"{name}.safetensors", module, (2, h, w, dim), params, 900 + seed)
+
+
 class DeformRoIPoolPack(torch.nn.Module):
     """mmcv's `DeformRoIPoolPack` on the pure-PyTorch port of its kernel (mmcv has no CPU
     op): pool without offsets, predict offsets with `offset_fc`, pool again."""
@@ -430,3 +489,5 @@ if __name__ == "__main__":
     patch_embed()
     patch_merging()
     deform_roi_pool_module()
+    window_attention()
+    swin_block()

@@ -10,6 +10,7 @@ mod global_pool;
 mod patch_embed;
 mod patch_merging;
 mod roi;
+mod swin;
 mod unpool;
 mod upsample;
 
@@ -27,6 +28,10 @@ pub use patch_merging::{PatchMerging, PatchMergingConfig};
 pub use roi::{
     DeformRoiPool, DeformRoiPoolConfig, MultiScaleRoiAlign, PsRoiAlign, PsRoiPool, RoiAlign,
     RoiPool,
+};
+pub use swin::{
+    DropPath, Mlp, SwinBlock, SwinBlockConfig, WindowAttention, WindowAttentionConfig,
+    relative_position_index, shifted_window_mask, window_partition, window_reverse,
 };
 pub use unpool::{MaxUnpool2d, MaxUnpool2dConfig};
 pub use upsample::{

@@ -4,6 +4,7 @@
 //! coordinates (read once per call to build sampling plans, which also validates them) and
 //! NMS, whose output size depends on the data. Feature maps never leave their device.
 
+mod activation;
 mod boxes;
 mod deform_conv;
 mod deform_roi_pool;
@@ -16,6 +17,7 @@ mod roi_pool;
 mod sampling;
 mod unpool;
 
+pub use activation::gelu;
 pub use boxes::{BoxCoder, box_area, box_iou, clip_boxes_to_image, remove_small_boxes};
 pub use deform_conv::{DeformConv2dOptions, deform_conv2d};
 pub use deform_roi_pool::{DeformRoiPoolOptions, deform_roi_pool};

@@ -17,6 +17,7 @@ mod patch_merging;
 mod pooling;
 mod resize;
 mod roi;
+mod swin;
 mod upsample;
 
 use zoo_testing::Fixture;
