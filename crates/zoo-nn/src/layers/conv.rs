@@ -127,6 +127,10 @@ impl ConvNormActConfig {
     }
 }
 
+/// The seed's `DilatedConvBlock` (3×3 dilated conv, BN, ReLU): a [`ConvNormAct`] built by
+/// [`ConvNormActConfig::dilated`].
+pub type DilatedConvBlock = ConvNormAct;
+
 /// Conv → norm → activation. Field names match torchvision's `Conv2dNormActivation`
 /// sequential indices through the weight maps (`0` conv, `1` norm); a separable block maps
 /// smp's `0.0` (depthwise) to `conv` and `0.1` (pointwise) to `pointwise`.

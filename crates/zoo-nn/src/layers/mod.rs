@@ -20,7 +20,7 @@ pub use attention_pool::{
     MultiHeadAttentionPoolConfig, OrderlessPool, OrderlessPoolConfig, SelfAttentionPool,
     SelfAttentionPoolConfig, SoftAttentionPool, SoftAttentionPoolConfig, set_packed_in_proj,
 };
-pub use conv::{ConvNormAct, ConvNormActConfig};
+pub use conv::{ConvNormAct, ConvNormActConfig, DilatedConvBlock};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
 pub use global_pool::{GlobalAvgPool, GlobalMaxPool, GlobalPool, GlobalPoolConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};

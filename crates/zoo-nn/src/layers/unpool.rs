@@ -20,7 +20,16 @@ pub struct MaxUnpool2dConfig {
 
 impl MaxUnpool2dConfig {
     /// Builds the (parameter-free) module.
+    ///
+    /// # Panics
+    /// If a kernel size or stride is zero (naming the field).
     pub fn init(&self) -> MaxUnpool2d {
+        for (field, value) in [("kernel_size", self.kernel_size), ("stride", self.stride)] {
+            assert!(
+                value[0] > 0 && value[1] > 0,
+                "MaxUnpool2dConfig: {field} must be positive, got {value:?}"
+            );
+        }
         MaxUnpool2d {
             kernel_size: self.kernel_size,
             stride: self.stride,

@@ -8,6 +8,7 @@ mod aspp;
 mod attention_pool;
 mod bad_input;
 mod boxes;
+mod configs;
 mod deform;
 mod deform_module;
 mod deform_roi_pool_module;
