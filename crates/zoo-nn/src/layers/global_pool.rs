@@ -49,6 +49,9 @@ pub enum GlobalPoolConfig {
     },
 }
 
+// A derive would put `#[default]` on the variant, which the `Config` derive copies into its
+// serde mirror enum.
+#[allow(clippy::derivable_impls)]
 impl Default for GlobalPoolConfig {
     fn default() -> Self {
         Self::Avg
