@@ -62,7 +62,9 @@ fn bad_layer_configs_name_the_field() {
         &["PatchMergingConfig", "dim", "positive"],
     );
     assert_panics_with(
-        || drop(MaxUnpool2dConfig::new().with_stride([0, 2]).init()),
+        || {
+            MaxUnpool2dConfig::new().with_stride([0, 2]).init();
+        },
         &["MaxUnpool2dConfig", "stride", "[0, 2]"],
     );
     assert_panics_with(
