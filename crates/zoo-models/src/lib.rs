@@ -1,0 +1,25 @@
+//! # zoo-models
+//!
+//! The vision models people train, composed from [`zoo_nn`] layers, each loading the upstream
+//! PyTorch weights by their upstream key names (torchvision, timm,
+//! segmentation_models_pytorch) and proven to give the same outputs.
+//!
+//! - [`resnet`]: ResNet-18/34/50/101 (torchvision), dilated for output stride 16 or 8, with
+//!   multi-level features for decoders and FPN.
+//! - [`deeplab`]: DeepLabV3 (torchvision) and DeepLabV3+ (smp).
+//! - [`unet`]: U-Net decoder and model (smp) on a ResNet encoder.
+//! - [`swin`]: Swin Transformer T/S/B (timm), any input size, features-only mode.
+//! - [`registry`]: model name → default configuration.
+//!
+//! Weights: [`weights::load_upstream`] reads `.safetensors` and `.pth`/`.pt` state dicts
+//! through burn-store with one key-remap table per model ([`weights::KeyMap`], from each
+//! model's `key_map()`), and refuses partial loads; [`weights::save_upstream`] writes them
+//! back with upstream names.
+#![warn(missing_docs)]
+
+pub mod deeplab;
+pub mod registry;
+pub mod resnet;
+pub mod swin;
+pub mod unet;
+pub mod weights;

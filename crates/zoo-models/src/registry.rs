@@ -1,0 +1,185 @@
+//! Model name → default configuration, for every model and variant of the zoo (used by the
+//! CLI and configs).
+
+use burn::prelude::*;
+
+use crate::deeplab::{DeepLabV3, DeepLabV3Config, DeepLabV3Plus, DeepLabV3PlusConfig};
+use crate::resnet::{ResNet, ResNetConfig};
+use crate::swin::{SwinTransformer, SwinTransformerConfig};
+use crate::unet::{Unet, UnetConfig};
+use crate::weights::KeyMap;
+
+/// The configuration of any zoo model.
+#[derive(Config, Debug)]
+pub enum ModelConfig {
+    /// A ResNet classifier (or backbone).
+    ResNet(ResNetConfig),
+    /// torchvision DeepLabV3.
+    DeepLabV3(DeepLabV3Config),
+    /// smp DeepLabV3+.
+    DeepLabV3Plus(DeepLabV3PlusConfig),
+    /// smp U-Net.
+    Unet(UnetConfig),
+    /// timm Swin Transformer.
+    Swin(SwinTransformerConfig),
+}
+
+/// Any zoo model, built from a [`ModelConfig`].
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum ZooModel {
+    /// A ResNet.
+    ResNet(ResNet),
+    /// DeepLabV3.
+    DeepLabV3(DeepLabV3),
+    /// DeepLabV3+.
+    DeepLabV3Plus(DeepLabV3Plus),
+    /// U-Net.
+    Unet(Unet),
+    /// Swin Transformer.
+    Swin(SwinTransformer),
+}
+
+impl ModelConfig {
+    /// Builds the model on `device`.
+    pub fn init(&self, device: &Device) -> ZooModel {
+        match self {
+            Self::ResNet(c) => ZooModel::ResNet(c.init(device)),
+            Self::DeepLabV3(c) => ZooModel::DeepLabV3(c.init(device)),
+            Self::DeepLabV3Plus(c) => ZooModel::DeepLabV3Plus(c.init(device)),
+            Self::Unet(c) => ZooModel::Unet(c.init(device)),
+            Self::Swin(c) => ZooModel::Swin(c.init(device)),
+        }
+    }
+}
+
+impl ZooModel {
+    /// The upstream key map of the model (see [`crate::weights`]).
+    pub fn key_map(&self) -> KeyMap {
+        match self {
+            Self::ResNet(m) => m.key_map(),
+            Self::DeepLabV3(m) => m.key_map(),
+            Self::DeepLabV3Plus(m) => m.key_map(),
+            Self::Unet(m) => m.key_map(),
+            Self::Swin(m) => m.key_map(),
+        }
+    }
+}
+
+/// One registered model.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// Registry name (upstream's model name where there is one).
+    pub name: &'static str,
+    /// What it is and which upstream class its weights come from.
+    pub description: &'static str,
+}
+
+const ENTRIES: &[Entry] = &[
+    Entry {
+        name: "resnet18",
+        description: "ResNet-18 classifier (torchvision resnet18)",
+    },
+    Entry {
+        name: "resnet34",
+        description: "ResNet-34 classifier (torchvision resnet34)",
+    },
+    Entry {
+        name: "resnet50",
+        description: "ResNet-50 classifier (torchvision resnet50)",
+    },
+    Entry {
+        name: "resnet101",
+        description: "ResNet-101 classifier (torchvision resnet101)",
+    },
+    Entry {
+        name: "deeplabv3_resnet50",
+        description: "DeepLabV3, ResNet-50, output stride 8 (torchvision deeplabv3_resnet50)",
+    },
+    Entry {
+        name: "deeplabv3_resnet101",
+        description: "DeepLabV3, ResNet-101, output stride 8 (torchvision deeplabv3_resnet101)",
+    },
+    Entry {
+        name: "deeplabv3plus_resnet18",
+        description: "DeepLabV3+, ResNet-18 encoder, output stride 16 (smp DeepLabV3Plus)",
+    },
+    Entry {
+        name: "deeplabv3plus_resnet34",
+        description: "DeepLabV3+, ResNet-34 encoder, output stride 16 (smp DeepLabV3Plus)",
+    },
+    Entry {
+        name: "deeplabv3plus_resnet50",
+        description: "DeepLabV3+, ResNet-50 encoder, output stride 16 (smp DeepLabV3Plus)",
+    },
+    Entry {
+        name: "deeplabv3plus_resnet101",
+        description: "DeepLabV3+, ResNet-101 encoder, output stride 16 (smp DeepLabV3Plus)",
+    },
+    Entry {
+        name: "unet_resnet18",
+        description: "U-Net, ResNet-18 encoder (smp Unet)",
+    },
+    Entry {
+        name: "unet_resnet34",
+        description: "U-Net, ResNet-34 encoder (smp Unet)",
+    },
+    Entry {
+        name: "unet_resnet50",
+        description: "U-Net, ResNet-50 encoder (smp Unet)",
+    },
+    Entry {
+        name: "unet_resnet101",
+        description: "U-Net, ResNet-101 encoder (smp Unet)",
+    },
+    Entry {
+        name: "swin_tiny_patch4_window7_224",
+        description: "Swin-T (timm)",
+    },
+    Entry {
+        name: "swin_small_patch4_window7_224",
+        description: "Swin-S (timm)",
+    },
+    Entry {
+        name: "swin_base_patch4_window7_224",
+        description: "Swin-B (timm)",
+    },
+];
+
+/// Every registered model name.
+pub fn names() -> Vec<&'static str> {
+    ENTRIES.iter().map(|e| e.name).collect()
+}
+
+/// Every registered model.
+pub fn entries() -> &'static [Entry] {
+    ENTRIES
+}
+
+/// The default configuration of model `name` with `num_classes` classes, or `None` for an
+/// unknown name.
+pub fn config(name: &str, num_classes: usize) -> Option<ModelConfig> {
+    let depth = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .and_then(|d| d.parse::<usize>().ok())
+    };
+    if !names().contains(&name) {
+        return None;
+    }
+    Some(if let Some(d) = depth("resnet") {
+        ModelConfig::ResNet(ResNetConfig::new(d).with_num_classes(Some(num_classes)))
+    } else if let Some(d) = depth("deeplabv3_resnet") {
+        ModelConfig::DeepLabV3(DeepLabV3Config::new(num_classes).with_depth(d))
+    } else if let Some(d) = depth("deeplabv3plus_resnet") {
+        ModelConfig::DeepLabV3Plus(DeepLabV3PlusConfig::new(num_classes).with_depth(d))
+    } else if let Some(d) = depth("unet_resnet") {
+        ModelConfig::Unet(UnetConfig::new(num_classes).with_depth(d))
+    } else {
+        let base = match name {
+            "swin_tiny_patch4_window7_224" => SwinTransformerConfig::tiny(),
+            "swin_small_patch4_window7_224" => SwinTransformerConfig::small(),
+            _ => SwinTransformerConfig::base(),
+        };
+        ModelConfig::Swin(base.with_num_classes(Some(num_classes)))
+    })
+}

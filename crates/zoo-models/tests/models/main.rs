@@ -1,0 +1,36 @@
+//! Parity of `zoo_models` with the upstream models (fixtures from `tools/parity/models.py`),
+//! weights loaded from the upstream `state_dict` files through `zoo_models::weights`;
+//! loader errors; training-mode sanity.
+#![allow(deprecated)]
+
+mod full_size;
+mod registry;
+mod resnet;
+mod segmentation;
+mod swin;
+mod weights;
+
+use std::path::PathBuf;
+
+use zoo_testing::Fixture;
+
+/// Every case of one model, from `tests/fixtures/<model>/` (the weights files beside them are
+/// not cases).
+pub fn cases(model: &str) -> Vec<Fixture> {
+    Fixture::all_in(dir(model))
+        .into_iter()
+        .filter(|c| !c.name.contains(".weights"))
+        .collect()
+}
+
+fn dir(model: &str) -> PathBuf {
+    PathBuf::from(format!(
+        "{}/tests/fixtures/{model}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+}
+
+/// The upstream weights file of a case (its `weights` parameter).
+pub fn weights(model: &str, case: &Fixture) -> PathBuf {
+    dir(model).join(case.param::<String>("weights"))
+}
