@@ -45,6 +45,7 @@ def main(out: Path) -> None:
         save_case(out / f"{name}.safetensors", tensors, {"weights": f"{name}.weights.pth"})
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         torch.save(state, str(out / f"{name}.weights.pth"))
+        save_file(state, str(out / f"{name}.weights.safetensors"))
         print(f"{name}: {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters")
 
 

@@ -9,7 +9,7 @@ use zoo_models::deeplab::DeepLabV3Config;
 use zoo_models::swin::SwinTransformerConfig;
 use zoo_models::unet::UnetConfig;
 use zoo_models::weights::load_upstream;
-use zoo_testing::{FWD_TOL, Fixture, assert_close, for_each_device, max_abs_diff};
+use zoo_testing::{Fixture, for_each_device, max_abs_diff};
 
 fn dir() -> PathBuf {
     PathBuf::from(
@@ -18,14 +18,23 @@ fn dir() -> PathBuf {
     )
 }
 
-fn check(name: &str, got: Tensor<4>, case: &Fixture, key: &str, device: &Device) {
-    let expected = case.float::<4>(key, device);
+/// Full-size nets with random weights reach activations of ~10–100, and 50+ layers of f32
+/// accumulation in a different order leave absolute differences of a few 1e-4 on them: the
+/// elementwise 1e-4 rule of the small fixtures does not apply. Checked instead: the largest
+/// difference relative to the output's scale (max |reference|) is below 1e-5.
+fn check<const D: usize>(name: &str, got: Tensor<D>, case: &Fixture, key: &str, device: &Device) {
+    let expected = case.float::<D>(key, device);
+    let err = max_abs_diff(got, expected.clone());
+    let scale = expected.abs().max().into_scalar::<f32>();
     println!(
-        "FULL {name} {key} on {:?}: max_abs={:.3e}",
-        device,
-        max_abs_diff(got.clone(), expected.clone())
+        "FULL {name} {key}: max_abs={err:.3e}, max |ref|={scale:.3e}, relative to scale={:.2e}",
+        err / scale
     );
-    assert_close(got, expected, FWD_TOL, &format!("{name} {key}"));
+    assert!(
+        err <= 1e-5 * scale,
+        "{name} {key}: max abs difference {err} exceeds 1e-5 · max|ref| = {}",
+        1e-5 * scale
+    );
 }
 
 #[test]
@@ -41,11 +50,15 @@ fn full_size_models_match_upstream() {
         check(name, out.out, &case, "output", device);
         check(name, out.aux.unwrap(), &case, "aux", device);
 
+        // From safetensors: burn-store 0.22.1's PyTorch reader rejects this model's
+        // torch.save file ("invalid Zip archive: Invalid Central Directory header"; Python's
+        // zipfile and torch.load read it) — see README, known upstream issues.
         let name = "unet_resnet34";
         let case = Fixture::load(dir().join(format!("{name}.safetensors")));
         let model = UnetConfig::new(2).init(device);
         let map = model.key_map();
-        let model = load_upstream(model, dir().join(format!("{name}.weights.pth")), &map).unwrap();
+        let path = dir().join(format!("{name}.weights.safetensors"));
+        let model = load_upstream(model, path, &map).unwrap();
         check(
             name,
             model.forward(case.float("input", device)),
@@ -60,11 +73,6 @@ fn full_size_models_match_upstream() {
         let map = model.key_map();
         let model = load_upstream(model, dir().join(format!("{name}.weights.pth")), &map).unwrap();
         let logits = model.forward(case.float("input", device));
-        let expected = case.float::<2>("output", device);
-        println!(
-            "FULL {name} logits: max_abs={:.3e}",
-            max_abs_diff(logits.clone(), expected.clone())
-        );
-        assert_close(logits, expected, FWD_TOL, name);
+        check(name, logits, &case, "output", device);
     });
 }
