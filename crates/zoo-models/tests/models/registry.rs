@@ -146,7 +146,21 @@ fn batch_norm_trains_its_statistics_and_uses_them_in_inference() {
         .mean_dim(2)
         .mean_dim(3)
         .reshape([4]);
+    let centred = conv.clone() - batch_mean.clone().reshape([1, 4, 1, 1]);
+    let biased_var = (centred.clone() * centred)
+        .mean_dim(0)
+        .mean_dim(2)
+        .mean_dim(3)
+        .reshape([4]);
     let _ = model.bn1.forward(conv);
+    // Burn updates the running variance with the biased batch variance (PyTorch: unbiased,
+    // n/(n−1) larger; README states the difference).
+    zoo_testing::assert_close(
+        model.bn1.running_var.value_sync(),
+        biased_var.mul_scalar(0.1).add_scalar(0.9).detach(),
+        1e-4,
+        "running variance after one training step (biased)",
+    );
     let running = model.bn1.running_mean.value_sync();
     zoo_testing::assert_close(
         running.clone(),
