@@ -1,0 +1,372 @@
+//! Run files: TOML with every key checked (`deny_unknown_fields`), defaults, then the file,
+//! then `key=value` overrides; errors name the file, the key and what was expected.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zoo_data::shapes::ShapesConfig;
+
+/// A whole run file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The model.
+    pub model: ModelSection,
+    /// The data.
+    #[serde(default)]
+    pub data: DataSection,
+    /// Optimisation.
+    #[serde(default)]
+    pub train: TrainSection,
+}
+
+/// `[model]`: a registry name plus the overrides small recipes need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A `zoo_models::registry` name, e.g. `unet_resnet18`.
+    pub name: String,
+    /// Classes (for the shapes data: 5, background included).
+    pub num_classes: usize,
+    /// Backbone width (`base_channels`; 64 = the upstream width).
+    pub base_channels: Option<usize>,
+    /// U-Net decoder widths, deepest first.
+    pub decoder_channels: Option<Vec<usize>>,
+    /// DeepLab decoder/head width.
+    pub head_channels: Option<usize>,
+    /// DeepLab output stride (8 or 16).
+    pub output_stride: Option<usize>,
+    /// DeepLab ASPP rates.
+    pub atrous_rates: Option<Vec<usize>>,
+}
+
+/// `[data]`: the built-in shapes data (on-disk formats come later).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Image `[height, width]`.
+    pub image_size: [usize; 2],
+    /// Training samples per epoch.
+    pub train_len: usize,
+    /// Validation samples.
+    pub val_len: usize,
+    /// Seed of the training split; validation uses `seed + 1`.
+    pub seed: u64,
+    /// Objects per image `[min, max]`.
+    pub objects: [usize; 2],
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            image_size: [64, 64],
+            train_len: 1000,
+            val_len: 100,
+            seed: 0,
+            objects: [1, 3],
+        }
+    }
+}
+
+impl DataSection {
+    /// The shapes configuration of the training (`val = false`) or validation split.
+    pub fn shapes(&self, val: bool) -> ShapesConfig {
+        ShapesConfig {
+            len: if val { self.val_len } else { self.train_len },
+            image_size: self.image_size,
+            objects: self.objects,
+            seed: self.seed + u64::from(val),
+            ..ShapesConfig::default()
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// SGD with momentum (DeepLab's recipe).
+    Sgd,
+    /// AdamW (Swin's recipe).
+    AdamW,
+}
+
+/// The learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// `lr · (1 − step/steps)^0.9` (DeepLab).
+    Poly,
+    /// Linear warmup, then cosine decay to 0.
+    Cosine,
+    /// Constant.
+    Constant,
+}
+
+/// `[train]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Optimiser.
+    pub optimizer: Optimizer,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Schedule.
+    pub schedule: Schedule,
+    /// Warmup steps of the cosine schedule.
+    pub warmup_steps: usize,
+    /// Clip gradients to this global norm (0 = off).
+    pub grad_clip: f32,
+    /// Weight of the auxiliary loss (DeepLabV3's aux head).
+    pub aux_weight: f64,
+    /// Seed of weight init and data order.
+    pub seed: u64,
+    /// Save a checkpoint every this many epochs (the best one is always kept).
+    pub checkpoint_every: usize,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 8,
+            optimizer: Optimizer::Sgd,
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            schedule: Schedule::Poly,
+            warmup_steps: 0,
+            grad_clip: 0.0,
+            aux_weight: 0.5,
+            seed: 0,
+            checkpoint_every: 1,
+        }
+    }
+}
+
+/// Why a run file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, a wrong type or a missing key (toml's message names the
+    /// key and the line).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file (or `<overrides>`).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `key=value` override is malformed or names no key.
+    #[error("override {0:?}: {1}")]
+    Override(String, String),
+    /// A value out of range.
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key.
+        key: String,
+        /// What was expected.
+        message: String,
+    },
+}
+
+impl RunConfig {
+    /// Reads `path`, applies `overrides` (`train.lr=0.02`, `model.name="unet_resnet34"`; the
+    /// value is TOML, a bare word is taken as a string), and validates.
+    ///
+    /// # Errors
+    /// See [`ConfigError`]: each names the file and the key.
+    pub fn load(path: impl AsRef<Path>, overrides: &[String]) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// [`Self::load`] from text (`path` is only used in messages).
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let config: RunConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// The resolved configuration as TOML (what a run directory stores).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a RunConfig always serialises")
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+                message,
+            })
+        };
+        if zoo_models::registry::config(&self.model.name, 1).is_none() {
+            return invalid(
+                "model.name",
+                format!(
+                    "unknown model {:?}; expected one of {}",
+                    self.model.name,
+                    zoo_models::registry::names().join(", ")
+                ),
+            );
+        }
+        if self.model.num_classes < 2 {
+            return invalid(
+                "model.num_classes",
+                format!("must be at least 2, got {}", self.model.num_classes),
+            );
+        }
+        let t = &self.train;
+        for (key, value) in [
+            ("train.epochs", t.epochs),
+            ("train.batch_size", t.batch_size),
+            ("train.checkpoint_every", t.checkpoint_every),
+            ("data.train_len", self.data.train_len),
+            ("data.val_len", self.data.val_len),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be positive, got 0".into());
+            }
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            return invalid(
+                "train.lr",
+                format!("must be a positive number, got {}", t.lr),
+            );
+        }
+        if let Err(e) = self.data.shapes(false).validate() {
+            return invalid("data", e.0);
+        }
+        Ok(())
+    }
+}
+
+/// Sets `a.b.c = value` in `table`; the key must exist in the schema (checked when the
+/// table is deserialised, which rejects unknown keys).
+fn apply_override(table: &mut toml::Table, o: &str) -> Result<(), ConfigError> {
+    let err = |m: &str| ConfigError::Override(o.to_string(), m.to_string());
+    let (key, raw) = o.split_once('=').ok_or_else(|| err("expected key=value"))?;
+    let value: toml::Value = match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").expect("parsed key"),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(err("empty key segment"));
+    }
+    let mut node = table;
+    for part in &parts[..parts.len() - 1] {
+        node = node
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| err(&format!("{part} is not a table")))?;
+    }
+    node.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[model]\nname = \"unet_resnet18\"\nnum_classes = 5\n";
+
+    #[test]
+    fn defaults_file_then_overrides() {
+        let c = RunConfig::parse(MINIMAL, Path::new("run.toml"), &[]).unwrap();
+        assert_eq!(c.train, TrainSection::default());
+        let c = RunConfig::parse(
+            MINIMAL,
+            Path::new("run.toml"),
+            &[
+                "train.lr=0.05".into(),
+                "train.optimizer=adamw".into(),
+                "data.image_size=[32, 32]".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!((c.train.lr, c.train.optimizer), (0.05, Optimizer::AdamW));
+        assert_eq!(c.data.image_size, [32, 32]);
+        // The resolved config round-trips.
+        let back = RunConfig::parse(&c.to_toml(), Path::new("resolved.toml"), &[]).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let e = RunConfig::parse(
+            &format!("{MINIMAL}[train]\nepoch = 3\n"),
+            Path::new("a.toml"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("a.toml") && e.contains("epoch"), "{e}");
+        let e = RunConfig::parse(
+            &format!("{MINIMAL}[train]\nlr = \"fast\"\n"),
+            Path::new("b.toml"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("b.toml") && e.contains("lr"), "{e}");
+        let e = RunConfig::parse(
+            "[model]\nname = \"unet_resnet18\"\n",
+            Path::new("c.toml"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("num_classes"), "{e}");
+        let e = RunConfig::parse(MINIMAL, Path::new("d.toml"), &["model.name=vgg16".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.name") && e.contains("vgg16") && e.contains("unet_resnet34"),
+            "{e}"
+        );
+        let e = RunConfig::parse(MINIMAL, Path::new("e.toml"), &["train.epochs=0".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.epochs") && e.contains("positive"), "{e}");
+        let e = RunConfig::parse(MINIMAL, Path::new("f.toml"), &["trainlr".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key=value"), "{e}");
+    }
+}
