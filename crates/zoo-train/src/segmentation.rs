@@ -57,6 +57,8 @@ pub struct EpochReport {
     pub val_miou: f64,
     /// Validation pixel accuracy.
     pub val_accuracy: f64,
+    /// Validation IoU of each class (`None`: absent from targets and predictions).
+    pub val_iou: Vec<Option<f64>>,
     /// Learning rate at the end of the epoch.
     pub lr: f64,
     /// Wall time of the epoch (training and validation).
@@ -269,7 +271,12 @@ pub fn train(
     let steps_per_epoch = train_data.len().div_ceil(t.batch_size);
     let total = steps_per_epoch * t.epochs;
     let mut reports: Vec<EpochReport> = Vec::new();
-    let mut csv = String::from("epoch,train_loss,val_miou,val_accuracy,lr,seconds\n");
+    let classes = config.model.num_classes;
+    let mut csv = String::from("epoch,train_loss,val_miou,val_accuracy,lr,seconds");
+    for c in 0..classes {
+        csv += &format!(",val_iou_{c}");
+    }
+    csv.push('\n');
     let mut best = f64::NEG_INFINITY;
     let mut step = 0;
     for epoch in 1..=t.epochs {
@@ -303,11 +310,12 @@ pub fn train(
             train_loss: loss_sum / steps_per_epoch as f64,
             val_miou: matrix.mean_iou(),
             val_accuracy: matrix.accuracy(),
+            val_iou: matrix.iou(),
             lr,
             seconds: start.elapsed().as_secs_f64(),
         };
         csv += &format!(
-            "{},{:.6},{:.6},{:.6},{:.6e},{:.2}\n",
+            "{},{:.6},{:.6},{:.6},{:.6e},{:.2}",
             report.epoch,
             report.train_loss,
             report.val_miou,
@@ -315,6 +323,10 @@ pub fn train(
             report.lr,
             report.seconds
         );
+        for iou in &report.val_iou {
+            csv += &iou.map_or(",".to_string(), |v| format!(",{v:.6}"));
+        }
+        csv.push('\n');
         write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
         if epoch % t.checkpoint_every == 0 || epoch == t.epochs {
             save_checkpoint(&model, &ckpt.join(format!("epoch-{epoch}.safetensors")))?;
@@ -366,6 +378,14 @@ mod tests {
         assert!(reports[1].train_loss < reports[0].train_loss, "{reports:?}");
         let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
         assert_eq!(csv.lines().count(), 3);
+        assert!(
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",val_iou_3,val_iou_4"),
+            "{csv}"
+        );
+        assert!(csv.lines().all(|l| l.split(',').count() == 11), "{csv}");
         for f in [
             "config.toml",
             "checkpoints/epoch-2.safetensors",
