@@ -12,6 +12,9 @@ mod weights;
 
 use std::path::PathBuf;
 
+use burn::module::Module;
+use burn::store::ModuleSnapshot;
+use zoo_models::weights::{KeyMap, load_upstream};
 use zoo_testing::Fixture;
 
 /// Every case of one model, from `tests/fixtures/<model>/` (the weights files beside them are
@@ -33,4 +36,16 @@ fn dir(model: &str) -> PathBuf {
 /// The upstream weights file of a case (its `weights` parameter).
 pub fn weights(model: &str, case: &Fixture) -> PathBuf {
     dir(model).join(case.param::<String>("weights"))
+}
+
+/// `module` with the case's upstream weights loaded through `map` (a load error fails the
+/// test, naming the case).
+pub fn with_weights<M: Module + ModuleSnapshot>(
+    model: &str,
+    case: &Fixture,
+    module: M,
+    map: &KeyMap,
+) -> M {
+    load_upstream(module, weights(model, case), map)
+        .unwrap_or_else(|e| panic!("{model}/{}: {e}", case.name))
 }

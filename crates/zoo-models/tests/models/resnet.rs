@@ -4,10 +4,9 @@
 
 use burn::prelude::*;
 use zoo_models::resnet::{ResNet, ResNetConfig};
-use zoo_models::weights::load_upstream;
 use zoo_testing::{FWD_TOL, Fixture, assert_close, for_each_device};
 
-use crate::{cases, weights};
+use crate::{cases, with_weights};
 
 pub fn config(case: &Fixture) -> ResNetConfig {
     ResNetConfig::new(case.param("depth"))
@@ -20,8 +19,7 @@ pub fn config(case: &Fixture) -> ResNetConfig {
 pub fn load(case: &Fixture, device: &Device) -> ResNet {
     let model = config(case).init(device);
     let map = model.key_map();
-    load_upstream(model, weights("resnet", case), &map)
-        .unwrap_or_else(|e| panic!("{}: {e}", case.name))
+    with_weights("resnet", case, model, &map)
 }
 
 #[test]

@@ -4,10 +4,9 @@
 use burn::prelude::*;
 use zoo_models::deeplab::{DeepLabV3Config, DeepLabV3PlusConfig};
 use zoo_models::unet::{UnetConfig, UnetDecoderConfig};
-use zoo_models::weights::load_upstream;
 use zoo_testing::{FWD_TOL, assert_close, for_each_device};
 
-use crate::{cases, weights};
+use crate::{cases, with_weights};
 
 #[test]
 fn deeplabv3_matches_torchvision() {
@@ -21,8 +20,7 @@ fn deeplabv3_matches_torchvision() {
         for_each_device(|name, device| {
             let model = config.init(device);
             let map = model.key_map();
-            let model = load_upstream(model, weights("deeplabv3", &case), &map)
-                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let model = with_weights("deeplabv3", &case, model, &map);
             let out = model.forward(case.float("input", device));
             let what = format!("deeplabv3/{} on {name}", case.name);
             assert_close(out.out, case.float("output", device), FWD_TOL, &what);
@@ -46,8 +44,7 @@ fn deeplabv3plus_matches_smp() {
         for_each_device(|name, device| {
             let model = config.init(device);
             let map = model.key_map();
-            let model = load_upstream(model, weights("deeplabv3plus", &case), &map)
-                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let model = with_weights("deeplabv3plus", &case, model, &map);
             let what = format!("deeplabv3plus/{} on {name}", case.name);
             let out = model.forward(case.float("input", device));
             assert_close(out, case.float("output", device), FWD_TOL, &what);
@@ -65,8 +62,7 @@ fn unet_matches_smp() {
         for_each_device(|name, device| {
             let model = config.init(device);
             let map = model.key_map();
-            let model = load_upstream(model, weights("unet", &case), &map)
-                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let model = with_weights("unet", &case, model, &map);
             let what = format!("unet/{} on {name}", case.name);
             let out = model.forward(case.float("input", device));
             assert_close(out, case.float("output", device), FWD_TOL, &what);

@@ -4,10 +4,9 @@
 
 use burn::prelude::*;
 use zoo_models::swin::SwinTransformerConfig;
-use zoo_models::weights::load_upstream;
 use zoo_testing::{FWD_TOL, assert_close, for_each_device};
 
-use crate::{cases, weights};
+use crate::{cases, with_weights};
 
 #[test]
 fn swin_matches_timm() {
@@ -23,8 +22,7 @@ fn swin_matches_timm() {
         for_each_device(|name, device| {
             let model = config.init(device);
             let map = model.key_map();
-            let model = load_upstream(model, weights("swin", &case), &map)
-                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let model = with_weights("swin", &case, model, &map);
             let x = case.float::<4>("input", device);
             for (i, stage) in model.stage_features(x.clone()).into_iter().enumerate() {
                 let what = format!("swin/{} stage {i} on {name}", case.name);
