@@ -1,10 +1,33 @@
 //! # zoo-data
 //!
-//! Data for burn-zoo's trainer. So far: [`shapes`], a seeded procedural dataset of
-//! circles, rectangles, triangles and ellipses over textured backgrounds, with class masks,
-//! instance masks, boxes and image labels — one generator for semantic segmentation,
-//! instance segmentation, detection and classification, reproducible from `(seed, index)`
-//! alone (no files, no global state).
+//! Data for burn-zoo's trainer, with no dependency on burn (images are plain `Vec<f32>` in
+//! `[3, H, W]` row-major order, masks `Vec<u8>`/`Vec<bool>` in `H·W` row-major order):
+//!
+//! - [`shapes`]: a seeded procedural dataset of circles, rectangles, triangles and ellipses
+//!   over textured backgrounds, with class masks, instance masks, boxes and image labels —
+//!   one generator for semantic segmentation, instance segmentation, detection and
+//!   classification, reproducible from `(seed, index)` alone (no files, no global state).
+//! - [`sample`]: the common [`Sample`] type, the readers' [`DataError`] and the
+//!   [`ImageDataset`] trait implemented by every dataset here.
+//! - [`image_folder`]: torchvision's `ImageFolder` layout (`root/<class>/<image>`).
+//! - [`voc`]: Pascal VOC-style segmentation (JPEG images, palette-PNG class masks, split
+//!   lists).
+//! - [`coco`]: COCO instances JSON (polygon and RLE masks rasterised exactly as pycocotools).
+//! - [`augment`]: seeded random resize/flip/crop/colour jitter applied consistently to image,
+//!   masks and boxes; a deterministic eval [`resize`](augment::resize); and
+//!   [`load_batch`](augment::load_batch), which decodes and augments on several threads with
+//!   results independent of the thread count.
 #![warn(missing_docs)]
 
+pub mod augment;
+pub mod coco;
+pub mod image_folder;
+pub mod sample;
 pub mod shapes;
+pub mod voc;
+
+pub use augment::{AugmentConfig, augment, load_batch, resize};
+pub use coco::Coco;
+pub use image_folder::ImageFolder;
+pub use sample::{DataError, ImageDataset, Sample};
+pub use voc::Voc;
