@@ -1,23 +1,32 @@
-//! `zoo`: train burn-zoo models from TOML run files.
+//! `zoo`: train, evaluate and use burn-zoo models from TOML run files.
 //!
 //! ```text
-//! zoo train configs/unet_shapes.toml [--backend flex|ndarray|wgpu|cuda] [--out DIR] [--force] [key=value ...]
+//! zoo train CONFIG.toml [--backend flex|ndarray|wgpu|cuda] [--out DIR] [--force | --resume] [key=value ...]
+//! zoo eval CONFIG.toml --checkpoint CKPT [--json] [key=value ...]
+//! zoo predict --checkpoint CKPT IMAGE... [--out DIR]
+//! zoo import --arch NAME WEIGHTS.(pth|safetensors) --out CKPT [--num-classes N] [--image-size N]
+//! zoo bench (--model NAME | --config FILE) [--backends flex,ndarray,wgpu] [--train]
 //! zoo list
 //! ```
 #![allow(deprecated)] // Device::ndarray()
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use burn::prelude::Device;
 use clap::{Parser, Subcommand, ValueEnum};
+use zoo_train::bench::{BenchSpec, bench};
+use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
+use zoo_train::eval::evaluate;
+use zoo_train::model::{Task, model_config};
+use zoo_train::train::{TrainOptions, train, validation_data};
 
 #[derive(Parser)]
 #[command(
     name = "zoo",
     version,
-    about = "Train burn-zoo models from TOML run files"
+    about = "Train, evaluate and use burn-zoo models from TOML run files"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,11 +45,97 @@ enum Command {
         /// Run directory (default: runs/<config file stem>).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Write into an existing run directory.
-        #[arg(long)]
+        /// Write into an existing run directory, starting afresh.
+        #[arg(long, conflicts_with = "resume")]
         force: bool,
+        /// Continue the run in the run directory from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
         /// Overrides, `section.key=value` (TOML values; bare words are strings).
         overrides: Vec<String>,
+    },
+    /// Evaluate a checkpoint on the validation split of a run file; prints a metrics table.
+    Eval {
+        /// The run file (TOML) whose `[data]` gives the validation split.
+        config: PathBuf,
+        /// The checkpoint (`.bpk`), of the run file's model.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Backend to evaluate on.
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
+        /// Print the figures as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Overrides, `section.key=value`.
+        overrides: Vec<String>,
+    },
+    /// Run a checkpoint on image files; writes `input | prediction` overlay PNGs.
+    Predict {
+        /// The checkpoint (`.bpk`).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// PNG or JPEG files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Directory of the overlays.
+        #[arg(long, default_value = "predictions")]
+        out: PathBuf,
+        /// Backend to run on.
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
+    },
+    /// Convert upstream PyTorch weights (torchvision / timm / smp) to a burn-zoo checkpoint.
+    Import {
+        /// Registry name of the model (`zoo list`).
+        #[arg(long)]
+        arch: String,
+        /// The weights: `.pth` (a state dict) or `.safetensors`.
+        weights: PathBuf,
+        /// The checkpoint to write (`.bpk`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Classes of the weights' head (default: 1000 for classifiers, 21 for segmenters).
+        #[arg(long)]
+        num_classes: Option<usize>,
+        /// Side of the square images `zoo predict` resizes inputs to.
+        #[arg(long, default_value_t = 224)]
+        image_size: usize,
+        /// Overwrite an existing checkpoint.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Time a model's inference (or training step) on several backends.
+    Bench {
+        /// Registry name of the model (`zoo list`), at its upstream size.
+        #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+        model: Option<String>,
+        /// A run file: its (possibly narrowed) model and image size.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Comma-separated backends.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "flex,ndarray,wgpu"
+        )]
+        backends: Vec<Backend>,
+        /// Time a training step (forward, loss, backward, SGD update) instead of inference.
+        #[arg(long)]
+        train: bool,
+        /// Images per iteration.
+        #[arg(long, default_value_t = 2)]
+        batch: usize,
+        /// Image side (default: the run file's image size, else 224).
+        #[arg(long)]
+        size: Option<usize>,
+        /// Timed iterations.
+        #[arg(long, default_value_t = 5)]
+        iters: usize,
+        /// Untimed iterations first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
     },
     /// List the models of the zoo and the shipped run files.
     List,
@@ -63,37 +158,272 @@ impl Backend {
             #[cfg(feature = "cuda")]
             Backend::Cuda => Ok(Device::cuda(0)),
             #[cfg(not(feature = "cuda"))]
-            Backend::Cuda => Err("--backend cuda: this zoo was built without the `cuda` feature (cargo build --features cuda)".into()),
+            Backend::Cuda => Err("--backend cuda: this zoo was built without the `cuda` \
+                                  feature (cargo build --release --features cuda)"
+                .into()),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
         }
     }
 }
 
-fn train(
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+struct TrainArgs {
     config: PathBuf,
     backend: Backend,
     out: Option<PathBuf>,
     force: bool,
+    resume: bool,
     overrides: Vec<String>,
-) -> Result<(), String> {
-    let run = RunConfig::load(&config, &overrides).map_err(|e| e.to_string())?;
-    let out =
-        out.unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
-    if out.exists() && !force {
+}
+
+fn train_command(a: TrainArgs) -> Result<(), String> {
+    let run = RunConfig::load(&a.config, &a.overrides).map_err(text)?;
+    let out = a
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs").join(a.config.file_stem().unwrap_or_default()));
+    if a.resume && !out.is_dir() {
         return Err(format!(
-            "{}: the run directory exists; pass --force to write into it (or --out DIR)",
+            "--resume: {}: no such run directory (pass the run's --out)",
             out.display()
         ));
     }
-    let device = backend.device()?;
-    println!("training {} → {}", run.model.name, out.display());
-    println!("epoch  train_loss  val_mIoU  val_acc  lr        seconds");
-    zoo_train::segmentation::train(&run, &device, &out, |r| {
+    if out.exists() && !a.force && !a.resume {
+        return Err(format!(
+            "{}: the run directory exists; pass --resume to continue it, --force to start \
+             afresh in it, or --out DIR",
+            out.display()
+        ));
+    }
+    let device = a.backend.device()?;
+    let task = Task::of(&model_config(&run)?);
+    println!(
+        "training {} on {} → {}",
+        run.model.name,
+        a.backend.name(),
+        out.display()
+    );
+    println!("epoch  train_loss  {:>8}  val_acc  lr        seconds", {
+        match task {
+            Task::Segmentation => "val_mIoU",
+            Task::Classification => "",
+        }
+    });
+    let options = TrainOptions {
+        resume: a.resume,
+        stop_after: None,
+    };
+    let history = train(&run, &device, &out, options, |r| {
         println!(
-            "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}  {:.2e}  {:>7.1}",
-            r.epoch, r.train_loss, r.val_miou, r.val_accuracy, r.lr, r.seconds
+            "{:>5}  {:>10.4}  {:>8}  {:>7.4}  {:.2e}  {:>7.1}",
+            r.epoch,
+            r.train_loss,
+            r.val.miou.map_or(String::new(), |m| format!("{m:.4}")),
+            r.val.accuracy,
+            r.lr,
+            r.seconds
         );
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(text)?;
+    if let Some(best) = history
+        .iter()
+        .max_by(|a, b| a.val.primary().total_cmp(&b.val.primary()))
+    {
+        println!(
+            "best: epoch {} ({} {:.4}); checkpoints in {}",
+            best.epoch,
+            task.primary_metric(),
+            best.val.primary(),
+            out.join("checkpoints").display()
+        );
+    }
+    Ok(())
+}
+
+fn eval_command(
+    config: &Path,
+    ckpt: &Path,
+    backend: Backend,
+    json: bool,
+    overrides: &[String],
+) -> Result<(), String> {
+    let run = RunConfig::load(config, overrides).map_err(text)?;
+    let device = backend.device()?;
+    let model = model_config(&run)?.init(&device);
+    let model = checkpoint::load_into(model, ckpt, &run.model.name).map_err(text)?;
+    let (task, data) = validation_data(&run).map_err(text)?;
+    let report = evaluate(
+        &model,
+        data.as_ref(),
+        task,
+        run.model.num_classes,
+        &run.data,
+        run.train.batch_size,
+        &device,
+    )
+    .map_err(text)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(text)?);
+    } else {
+        println!(
+            "{} on {} validation samples ({})",
+            ckpt.display(),
+            report.samples,
+            config.display()
+        );
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+fn predict_command(
+    ckpt: &Path,
+    images: &[PathBuf],
+    out: &Path,
+    backend: Backend,
+) -> Result<(), String> {
+    let device = backend.device()?;
+    let (model, info) = checkpoint::load(ckpt, &device).map_err(text)?;
+    for p in zoo_train::predict::predict(&model, &info, images, out, &device).map_err(text)? {
+        println!(
+            "{} → {}  ({} {:.3})",
+            p.input.display(),
+            p.output.display(),
+            p.top.0,
+            p.top.1
+        );
+    }
+    Ok(())
+}
+
+struct ImportArgs {
+    arch: String,
+    weights: PathBuf,
+    out: PathBuf,
+    num_classes: Option<usize>,
+    image_size: usize,
+    force: bool,
+}
+
+fn import_command(a: ImportArgs) -> Result<(), String> {
+    if a.out.exists() && !a.force {
+        return Err(format!(
+            "{}: exists; pass --force to overwrite it",
+            a.out.display()
+        ));
+    }
+    let probe = zoo_models::registry::config(&a.arch, 2).ok_or_else(|| {
+        format!(
+            "--arch: unknown model {:?}; expected one of {}",
+            a.arch,
+            zoo_models::registry::names().join(", ")
+        )
+    })?;
+    let num_classes = a.num_classes.unwrap_or(match Task::of(&probe) {
+        Task::Classification => 1000,
+        Task::Segmentation => 21,
+    });
+    let device = Device::flex();
+    let (model, info) = checkpoint::import_upstream(
+        &a.arch,
+        num_classes,
+        [a.image_size, a.image_size],
+        &a.weights,
+        &device,
+    )
+    .map_err(text)?;
+    checkpoint::save(&model, &info, &a.out).map_err(text)?;
+    println!(
+        "{} ({}, {num_classes} classes) → {}",
+        a.weights.display(),
+        a.arch,
+        a.out.display()
+    );
+    Ok(())
+}
+
+struct BenchArgs {
+    model: Option<String>,
+    config: Option<PathBuf>,
+    backends: Vec<Backend>,
+    train: bool,
+    batch: usize,
+    size: Option<usize>,
+    iters: usize,
+    warmup: usize,
+}
+
+fn bench_command(a: BenchArgs) -> Result<(), String> {
+    let (label, model, run_size) = match (&a.model, &a.config) {
+        (Some(name), _) => {
+            let probe = zoo_models::registry::config(name, 2).ok_or_else(|| {
+                format!(
+                    "--model: unknown model {name:?}; expected one of {}",
+                    zoo_models::registry::names().join(", ")
+                )
+            })?;
+            let classes = match Task::of(&probe) {
+                Task::Classification => 1000,
+                Task::Segmentation => 21,
+            };
+            let model = zoo_models::registry::config(name, classes).expect("probed above");
+            (name.clone(), model, None)
+        }
+        (None, Some(path)) => {
+            let run = RunConfig::load(path, &[]).map_err(text)?;
+            (
+                path.display().to_string(),
+                model_config(&run)?,
+                Some(run.data.image_size),
+            )
+        }
+        (None, None) => return Err("pass --model NAME or --config FILE".into()),
+    };
+    if a.iters == 0 || a.batch == 0 {
+        return Err("--iters and --batch must be positive".into());
+    }
+    let size = a.size.map(|s| [s, s]).or(run_size).unwrap_or([224, 224]);
+    let spec = BenchSpec {
+        batch: a.batch,
+        size,
+        warmup: a.warmup,
+        iters: a.iters,
+        train: a.train,
+    };
+    println!(
+        "{label}: {} of a {}×{}×{} batch, {} timed iterations after {} warmup",
+        if a.train {
+            "training step"
+        } else {
+            "inference"
+        },
+        a.batch,
+        size[0],
+        size[1],
+        a.iters,
+        a.warmup
+    );
+    println!("{:<10} {:>12} {:>12}", "backend", "ms/iter", "images/s");
+    for backend in a.backends {
+        let device = backend.device()?;
+        let r = bench(&model, &device, &spec);
+        println!(
+            "{:<10} {:>12.1} {:>12.2}",
+            backend.name(),
+            r.ms_per_iter,
+            r.images_per_s
+        );
+    }
     Ok(())
 }
 
@@ -111,7 +441,9 @@ fn list() {
             .collect();
         files.sort();
         for f in files {
-            println!("  configs/{f}");
+            let model = RunConfig::load(Path::new("configs").join(&f), &[])
+                .map_or_else(|e| format!("(does not load: {e})"), |r| r.model.name);
+            println!("  configs/{f:<32} {model}");
         }
     }
 }
@@ -124,8 +456,63 @@ fn main() -> ExitCode {
             backend,
             out,
             force,
+            resume,
             overrides,
-        } => train(config, backend, out, force, overrides),
+        } => train_command(TrainArgs {
+            config,
+            backend,
+            out,
+            force,
+            resume,
+            overrides,
+        }),
+        Command::Eval {
+            config,
+            checkpoint,
+            backend,
+            json,
+            overrides,
+        } => eval_command(&config, &checkpoint, backend, json, &overrides),
+        Command::Predict {
+            checkpoint,
+            images,
+            out,
+            backend,
+        } => predict_command(&checkpoint, &images, &out, backend),
+        Command::Import {
+            arch,
+            weights,
+            out,
+            num_classes,
+            image_size,
+            force,
+        } => import_command(ImportArgs {
+            arch,
+            weights,
+            out,
+            num_classes,
+            image_size,
+            force,
+        }),
+        Command::Bench {
+            model,
+            config,
+            backends,
+            train,
+            batch,
+            size,
+            iters,
+            warmup,
+        } => bench_command(BenchArgs {
+            model,
+            config,
+            backends,
+            train,
+            batch,
+            size,
+            iters,
+            warmup,
+        }),
         Command::List => {
             list();
             Ok(())

@@ -1,13 +1,23 @@
-//! End-to-end: the `zoo` binary on a tiny run file.
+//! End-to-end: the `zoo` binary on tiny run files (a few steps each).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TINY: &str = "[model]\nname = \"unet_resnet18\"\nnum_classes = 5\nbase_channels = 4\n\
-                    decoder_channels = [8, 8, 8, 8, 8]\n\
-                    [data]\nimage_size = [32, 32]\ntrain_len = 8\nval_len = 4\n\
-                    [train]\nepochs = 1\nbatch_size = 4\n";
+use burn::prelude::Device;
+use zoo_models::weights::save_upstream;
 
+const TINY_UNET: &str = "[model]\nname = \"unet_resnet18\"\nnum_classes = 5\nbase_channels = 4\n\
+                         decoder_channels = [8, 8, 8, 8, 8]\n\
+                         [data]\nimage_size = [32, 32]\ntrain_len = 8\nval_len = 4\n\
+                         [train]\nepochs = 1\nbatch_size = 4\n";
+
+const TINY_SWIN: &str = "[model]\nname = \"swin_tiny_patch4_window7_224\"\nnum_classes = 4\n\
+                         embed_dim = 8\ndepths = [1, 1]\nnum_heads = [1, 2]\nwindow_size = 4\n\
+                         [data]\nimage_size = [32, 32]\ntrain_len = 8\nval_len = 4\n\
+                         [train]\nepochs = 1\nbatch_size = 4\noptimizer = \"adamw\"\n\
+                         schedule = \"cosine\"\nwarmup_steps = 1\nlr = 0.001\n";
+
+/// Runs `zoo args…`; returns success and stdout + stderr.
 fn zoo(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_zoo"))
         .args(args)
@@ -18,39 +28,320 @@ fn zoo(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[test]
-fn train_list_and_bad_input() {
-    let dir = std::env::temp_dir().join(format!("zoo-cli-{}", std::process::id()));
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zoo-cli-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A 40×24 RGB PNG with a bright square.
+fn write_png(path: &Path) {
+    let img = image::RgbImage::from_fn(40, 24, |x, y| {
+        if (10..20).contains(&x) && (6..16).contains(&y) {
+            image::Rgb([230, 40, 40])
+        } else {
+            image::Rgb([30, 60, 90])
+        }
+    });
+    img.save(path).unwrap();
+}
+
+#[test]
+fn train_resume_eval_predict() {
+    let dir = scratch("seg");
     let config = dir.join("tiny.toml");
-    std::fs::write(&config, TINY).unwrap();
-    let run: PathBuf = dir.join("run");
-    let (c, r) = (config.to_str().unwrap(), run.to_str().unwrap());
+    std::fs::write(&config, TINY_UNET).unwrap();
+    let run = dir.join("run");
+    let (c, r) = (s(&config), s(&run));
 
     let (ok, text) = zoo(&["train", c, "--out", r]);
     assert!(ok, "{text}");
-    assert!(text.contains("val_mIoU"), "{text}");
-    assert!(run.join("metrics.csv").exists() && run.join("checkpoints/best.safetensors").exists());
-
-    // An existing run directory is not overwritten without --force.
-    let before = std::fs::read(run.join("metrics.csv")).unwrap();
-    let (ok, text) = zoo(&["train", c, "--out", r]);
-    assert!(!ok && text.contains("--force"), "{text}");
-    assert_eq!(std::fs::read(run.join("metrics.csv")).unwrap(), before);
-
-    let (ok, text) = zoo(&["train", c, "--out", r, "--force", "train.epoch=2"]);
     assert!(
-        !ok && text.contains("tiny.toml") && text.contains("unknown field `epoch`"),
+        text.contains("val_mIoU") && text.contains("best: epoch 1"),
         "{text}"
     );
-    let (ok, text) = zoo(&["train", c, "--out", r, "--force", "train.lr=fast"]);
+    let last = run.join("checkpoints/last.bpk");
+    for f in [
+        "metrics.csv",
+        "config.toml",
+        "loss.png",
+        "samples/epoch-1.png",
+    ] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+    assert!(last.exists() && run.join("checkpoints/best.bpk").exists());
+
+    // An existing run directory is neither overwritten nor lost without --force.
+    let before = std::fs::read(run.join("metrics.csv")).unwrap();
+    let (ok, text) = zoo(&["train", c, "--out", r]);
+    assert!(
+        !ok && text.contains("--force") && text.contains("--resume"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(run.join("metrics.csv")).unwrap(), before);
+
+    // --resume continues to a larger epoch count; the first epoch's row is kept.
+    let (ok, text) = zoo(&["train", c, "--out", r, "--resume", "train.epochs=2"]);
+    assert!(ok, "{text}");
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let before = String::from_utf8(before).unwrap();
+    assert_eq!(csv.lines().nth(1), before.lines().nth(1), "{csv}");
+    // …but not with another run file.
+    let (ok, text) = zoo(&["train", c, "--out", r, "--resume", "train.lr=0.5"]);
+    assert!(
+        !ok && text.contains("only train.epochs may change"),
+        "{text}"
+    );
+
+    // eval: a table, or JSON.
+    let (ok, text) = zoo(&["eval", c, "--checkpoint", s(&last)]);
+    assert!(
+        ok && text.contains("mIoU") && text.contains("IoU circle"),
+        "{text}"
+    );
+    let (ok, text) = zoo(&["eval", c, "--checkpoint", s(&last), "--json"]);
+    assert!(ok, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["samples"], 4);
+    assert!(
+        (0.0..=1.0).contains(&json["miou"].as_f64().unwrap()),
+        "{json}"
+    );
+
+    // eval with a checkpoint of another architecture names both.
+    let other = dir.join("other.toml");
+    std::fs::write(&other, TINY_UNET.replace("unet_resnet18", "unet_resnet34")).unwrap();
+    let (ok, text) = zoo(&["eval", s(&other), "--checkpoint", s(&last)]);
+    assert!(
+        !ok && text.contains("unet_resnet18") && text.contains("unet_resnet34"),
+        "{text}"
+    );
+    // …and a file that is not a checkpoint is named.
+    let (ok, text) = zoo(&["eval", c, "--checkpoint", c]);
+    assert!(
+        !ok && text.contains("tiny.toml") && text.contains(".bpk"),
+        "{text}"
+    );
+
+    // predict: overlays from the checkpoint alone; a corrupt image is named.
+    let png = dir.join("input.png");
+    write_png(&png);
+    let out = dir.join("pred");
+    let (ok, text) = zoo(&[
+        "predict",
+        "--checkpoint",
+        s(&last),
+        s(&png),
+        "--out",
+        s(&out),
+    ]);
+    assert!(ok, "{text}");
+    let overlay = image::open(out.join("input.png")).unwrap();
+    assert_eq!(overlay.height(), 32 * 4);
+    let corrupt = dir.join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let (ok, text) = zoo(&[
+        "predict",
+        "--checkpoint",
+        s(&last),
+        s(&corrupt),
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        !ok && text.contains("corrupt.png") && text.contains("decode"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn classification_on_an_image_folder_and_bad_input() {
+    let dir = scratch("cls");
+    // ImageFolder: root/{train,val}/<class>/<image>.
+    for split in ["train", "val"] {
+        for (class, colour) in [("red", [220, 30, 30]), ("blue", [30, 30, 220])] {
+            let d = dir.join("folder").join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..3u8 {
+                image::RgbImage::from_pixel(20 + u32::from(i), 20, image::Rgb(colour))
+                    .save(d.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+    let config = dir.join("folder.toml");
+    let folder = dir.join("folder");
+    std::fs::write(
+        &config,
+        TINY_SWIN.replace("num_classes = 4", "num_classes = 2"),
+    )
+    .unwrap();
+    let overrides = [
+        "data.format=image_folder".to_string(),
+        format!("data.root=\"{}\"", s(&folder)),
+    ];
+    let run = dir.join("run");
+    let mut args = vec!["train", s(&config), "--out", s(&run)];
+    args.extend(overrides.iter().map(String::as_str));
+    let (ok, text) = zoo(&args);
+    assert!(ok, "{text}");
+    assert!(text.contains("best: epoch 1 (val_accuracy"), "{text}");
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with("val_recall_blue,val_recall_red"),
+        "{csv}"
+    );
+
+    // A missing dataset directory names the key.
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&dir.join("run2")),
+        "data.format=voc",
+        "data.root=/no/such/dir",
+    ]);
+    assert!(
+        !ok && text.contains("data.root") && text.contains("/no/such/dir"),
+        "{text}"
+    );
+    assert!(!dir.join("run2").exists());
+    // A corrupt image in the dataset stops training, naming the file.
+    std::fs::write(folder.join("train/red/9.png"), b"garbage").unwrap();
+    let run3 = dir.join("run3");
+    let mut args = vec!["train", s(&config), "--out", s(&run3)];
+    args.extend(overrides.iter().map(String::as_str));
+    let (ok, text) = zoo(&args);
+    assert!(!ok && text.contains("9.png"), "{text}");
+    // Unknown key, wrong type, missing run file.
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&run),
+        "--force",
+        "train.epoch=2",
+    ]);
+    assert!(
+        !ok && text.contains("folder.toml") && text.contains("unknown field `epoch`"),
+        "{text}"
+    );
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&run),
+        "--force",
+        "train.lr=fast",
+    ]);
     assert!(!ok && text.contains("lr"), "{text}");
     let (ok, text) = zoo(&["train", "missing.toml"]);
     assert!(!ok && text.contains("missing.toml"), "{text}");
+    // The run directory is intact after all of that.
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.csv")).unwrap(),
+        csv
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn import_upstream_weights_then_predict() {
+    let dir = scratch("import");
+    // Upstream-named weights (torchvision resnet18 keys) written from a zoo model.
+    let model = zoo_models::registry::config("resnet18", 10)
+        .unwrap()
+        .init(&Device::flex());
+    let weights = dir.join("resnet18.safetensors");
+    save_upstream(&model, &weights, &model.key_map()).unwrap();
+    let ckpt = dir.join("resnet18.bpk");
+    let (w, k) = (s(&weights), s(&ckpt));
+    let import = [
+        "import",
+        "--arch",
+        "resnet18",
+        w,
+        "--out",
+        k,
+        "--image-size",
+        "32",
+    ];
+    let (ok, text) = zoo(&[&import[..], &["--num-classes", "10"]].concat());
+    assert!(ok, "{text}");
+    // Not overwritten without --force; the wrong head size lists the mismatched keys.
+    let (ok, text) = zoo(&[&import[..], &["--num-classes", "10"]].concat());
+    assert!(!ok && text.contains("--force"), "{text}");
+    let (ok, text) = zoo(&[&import[..], &["--force"]].concat());
+    assert!(!ok && text.contains("fc.weight"), "{text}");
+    let (ok, text) = zoo(&[
+        "import",
+        "--arch",
+        "vgg16",
+        w,
+        "--out",
+        s(&dir.join("x.bpk")),
+    ]);
+    assert!(
+        !ok && text.contains("vgg16") && text.contains("resnet50"),
+        "{text}"
+    );
+
+    let png = dir.join("cat.png");
+    write_png(&png);
+    let out = dir.join("pred");
+    let (ok, text) = zoo(&["predict", "--checkpoint", k, s(&png), "--out", s(&out)]);
+    assert!(ok && text.contains("class "), "{text}");
+    assert!(out.join("cat.png").exists());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bench_and_list() {
+    let dir = scratch("bench");
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, TINY_SWIN).unwrap();
+    for extra in [&[][..], &["--train"][..]] {
+        let mut args = vec![
+            "bench",
+            "--config",
+            s(&config),
+            "--backends",
+            "flex,ndarray",
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, text) = zoo(&args);
+        assert!(ok, "{text}");
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("flex") || l.starts_with("ndarray"))
+            .collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        for row in rows {
+            let ms: f64 = row.split_whitespace().nth(1).unwrap().parse().unwrap();
+            assert!(ms > 0.0, "{row}");
+        }
+    }
+    let (ok, text) = zoo(&["bench", "--model", "nope"]);
+    assert!(!ok && text.contains("nope"), "{text}");
 
     let (ok, text) = zoo(&["list"]);
     assert!(
-        ok && text.contains("swin_tiny_patch4_window7_224"),
+        ok && text.contains("swin_tiny_patch4_window7_224") && text.contains("unet_resnet18"),
         "{text}"
     );
     std::fs::remove_dir_all(dir).ok();

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use zoo_data::augment::AugmentConfig;
 use zoo_data::shapes::ShapesConfig;
 
 /// A whole run file.
@@ -38,32 +39,76 @@ pub struct ModelSection {
     pub output_stride: Option<usize>,
     /// DeepLab ASPP rates.
     pub atrous_rates: Option<Vec<usize>>,
+    /// Swin embedding width (stage 1; doubled at every stage).
+    pub embed_dim: Option<usize>,
+    /// Swin blocks per stage.
+    pub depths: Option<Vec<usize>>,
+    /// Swin attention heads per stage.
+    pub num_heads: Option<Vec<usize>>,
+    /// Swin window side.
+    pub window_size: Option<usize>,
+    /// Swin patch side.
+    pub patch_size: Option<usize>,
+    /// Swin stochastic-depth rate of the last block.
+    pub drop_path_rate: Option<f64>,
 }
 
-/// `[data]`: the built-in shapes data (on-disk formats come later).
+/// Where the samples come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    /// The built-in procedural shapes data (`zoo_data::shapes`); needs no files.
+    Shapes,
+    /// VOC-style segmentation: `root/{JPEGImages, SegmentationClass, ImageSets/Segmentation}`.
+    Voc,
+    /// torchvision ImageFolder classification: `root/<split>/<class>/<image>`.
+    ImageFolder,
+    /// COCO instances: `root/annotations/instances_<split>.json` and `root/<split>/`.
+    Coco,
+}
+
+/// `[data]`: the dataset, its splits and the augmentations of the training split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
-    /// Image `[height, width]`.
+    /// Dataset format.
+    pub format: DataFormat,
+    /// Dataset root (on-disk formats).
+    pub root: Option<PathBuf>,
+    /// Training split name (on-disk formats).
+    pub train_split: String,
+    /// Validation split name (on-disk formats).
+    pub val_split: String,
+    /// Image `[height, width]` the model sees (samples of another size are resized).
     pub image_size: [usize; 2],
-    /// Training samples per epoch.
+    /// Training samples per epoch (shapes data).
     pub train_len: usize,
-    /// Validation samples.
+    /// Validation samples (shapes data).
     pub val_len: usize,
-    /// Seed of the training split; validation uses `seed + 1`.
+    /// Seed of the training split; validation uses `seed + 1` (shapes data).
     pub seed: u64,
-    /// Objects per image `[min, max]`.
+    /// Objects per image `[min, max]` (shapes data).
     pub objects: [usize; 2],
+    /// Augmentations of the training split.
+    pub augment: AugmentConfig,
+    /// Threads that decode and augment a batch.
+    pub workers: usize,
 }
 
 impl Default for DataSection {
     fn default() -> Self {
         Self {
+            format: DataFormat::Shapes,
+            root: None,
+            train_split: "train".into(),
+            val_split: "val".into(),
             image_size: [64, 64],
             train_len: 1000,
             val_len: 100,
             seed: 0,
             objects: [1, 3],
+            augment: AugmentConfig::default(),
+            workers: 2,
         }
     }
 }
@@ -268,8 +313,34 @@ impl RunConfig {
                 format!("must be a positive number, got {}", t.lr),
             );
         }
-        if let Err(e) = self.data.shapes(false).validate() {
-            return invalid("data", e.0);
+        if self.data.workers == 0 {
+            return invalid("data.workers", "must be positive, got 0".into());
+        }
+        if let Err(e) = self.data.augment.validate() {
+            return invalid("data.augment", e.to_string());
+        }
+        match (&self.data.format, &self.data.root) {
+            (DataFormat::Shapes, _) => {
+                if let Err(e) = self.data.shapes(false).validate() {
+                    return invalid("data", e.0);
+                }
+            }
+            (_, None) => {
+                return invalid(
+                    "data.root",
+                    format!(
+                        "the {:?} format needs the dataset's directory",
+                        self.data.format
+                    ),
+                );
+            }
+            (_, Some(root)) if !root.is_dir() => {
+                return invalid(
+                    "data.root",
+                    format!("{}: no such directory", root.display()),
+                );
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -69,6 +69,17 @@ impl ConfusionMatrix {
             .collect()
     }
 
+    /// Recall of each class, `TP / (TP + FN)` (per-class accuracy of a classifier); `None`
+    /// for a class absent from the targets.
+    pub fn recall(&self) -> Vec<Option<f64>> {
+        (0..self.classes)
+            .map(|c| {
+                let total: u64 = (0..self.classes).map(|p| self.count(c, p)).sum();
+                (total > 0).then(|| self.count(c, c) as f64 / total as f64)
+            })
+            .collect()
+    }
+
     /// Mean IoU over the classes present in targets or predictions.
     pub fn mean_iou(&self) -> f64 {
         let present: Vec<f64> = self.iou().into_iter().flatten().collect();
@@ -94,6 +105,7 @@ mod tests {
         assert_eq!(iou[0], Some(1.0 / 3.0)); // tp 1, fn 1, fp 1
         assert_eq!(iou[1], Some(2.0 / 3.0)); // tp 2, fp 1
         assert_eq!(iou[2], Some(0.0)); // tp 0, fn 1
+        assert_eq!(m.recall(), vec![Some(0.5), Some(1.0), Some(0.0)]);
         assert!((m.mean_iou() - (1.0 / 3.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
         let mut absent = ConfusionMatrix::new(4);
         absent.update(&[0, 1], &[0, 1]);

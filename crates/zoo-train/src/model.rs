@@ -1,0 +1,186 @@
+//! From a run file's `[model]` section to a zoo model, and what that model is trained for.
+
+use burn::prelude::*;
+use zoo_models::registry::{ModelConfig, ZooModel, config as registry_config};
+
+use crate::config::RunConfig;
+
+/// What a model predicts, which decides the loss, the targets and the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Per-pixel class logits `[B, C, H, W]` (DeepLabV3, DeepLabV3+, U-Net).
+    Segmentation,
+    /// Image class logits `[B, C]` (ResNet, Swin).
+    Classification,
+}
+
+impl Task {
+    /// The task of a model family.
+    pub fn of(model: &ModelConfig) -> Task {
+        match model {
+            ModelConfig::ResNet(_) | ModelConfig::Swin(_) => Task::Classification,
+            ModelConfig::DeepLabV3(_) | ModelConfig::DeepLabV3Plus(_) | ModelConfig::Unet(_) => {
+                Task::Segmentation
+            }
+        }
+    }
+
+    /// The metric that picks the best checkpoint (`val_miou` or `val_accuracy`).
+    pub fn primary_metric(self) -> &'static str {
+        match self {
+            Task::Segmentation => "val_miou",
+            Task::Classification => "val_accuracy",
+        }
+    }
+}
+
+/// The model a run file describes: the registry's defaults for `model.name`, then the
+/// file's overrides (widths, DeepLab stride and rates, Swin sizes; a Swin's `img_size` is
+/// the data's `image_size`).
+///
+/// # Errors
+/// An unknown name, or an override the model family does not take (naming the key).
+pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
+    let m = &config.model;
+    let mut mc = registry_config(&m.name, m.num_classes).ok_or_else(|| {
+        format!(
+            "model.name: unknown model {:?}; expected one of {}",
+            m.name,
+            zoo_models::registry::names().join(", ")
+        )
+    })?;
+    let refuse = |key: &str, given: bool| {
+        if given {
+            Err(format!("model.{key}: {} does not take this key", m.name))
+        } else {
+            Ok(())
+        }
+    };
+    let swin_keys = [
+        ("embed_dim", m.embed_dim.is_some()),
+        ("depths", m.depths.is_some()),
+        ("num_heads", m.num_heads.is_some()),
+        ("window_size", m.window_size.is_some()),
+        ("patch_size", m.patch_size.is_some()),
+        ("drop_path_rate", m.drop_path_rate.is_some()),
+    ];
+    let deeplab_keys = [
+        ("head_channels", m.head_channels.is_some()),
+        ("output_stride", m.output_stride.is_some()),
+        ("atrous_rates", m.atrous_rates.is_some()),
+    ];
+    match &mut mc {
+        ModelConfig::DeepLabV3(c) => {
+            c.base_channels = m.base_channels.unwrap_or(c.base_channels);
+            c.head_channels = m.head_channels.unwrap_or(c.head_channels);
+            c.output_stride = m.output_stride.unwrap_or(c.output_stride);
+            c.atrous_rates = m.atrous_rates.clone().unwrap_or(c.atrous_rates.clone());
+        }
+        ModelConfig::DeepLabV3Plus(c) => {
+            c.base_channels = m.base_channels.unwrap_or(c.base_channels);
+            c.decoder_channels = m.head_channels.unwrap_or(c.decoder_channels);
+            c.output_stride = m.output_stride.unwrap_or(c.output_stride);
+            c.atrous_rates = m.atrous_rates.clone().unwrap_or(c.atrous_rates.clone());
+        }
+        ModelConfig::Unet(c) => {
+            c.base_channels = m.base_channels.unwrap_or(c.base_channels);
+            c.decoder_channels = m
+                .decoder_channels
+                .clone()
+                .unwrap_or(c.decoder_channels.clone());
+        }
+        ModelConfig::ResNet(c) => {
+            c.base_channels = m.base_channels.unwrap_or(c.base_channels);
+        }
+        ModelConfig::Swin(c) => {
+            c.img_size = config.data.image_size;
+            c.embed_dim = m.embed_dim.unwrap_or(c.embed_dim);
+            c.depths = m.depths.clone().unwrap_or(c.depths.clone());
+            c.num_heads = m.num_heads.clone().unwrap_or(c.num_heads.clone());
+            c.window_size = m.window_size.unwrap_or(c.window_size);
+            c.patch_size = m.patch_size.unwrap_or(c.patch_size);
+            c.drop_path_rate = m.drop_path_rate.unwrap_or(c.drop_path_rate);
+            refuse("base_channels", m.base_channels.is_some())?;
+            refuse("decoder_channels", m.decoder_channels.is_some())?;
+        }
+    }
+    if !matches!(mc, ModelConfig::Swin(_)) {
+        for (key, given) in swin_keys {
+            refuse(key, given)?;
+        }
+    }
+    if !matches!(mc, ModelConfig::Unet(_)) {
+        refuse("decoder_channels", m.decoder_channels.is_some())?;
+    }
+    if !matches!(
+        mc,
+        ModelConfig::DeepLabV3(_) | ModelConfig::DeepLabV3Plus(_)
+    ) {
+        for (key, given) in deeplab_keys {
+            refuse(key, given)?;
+        }
+    }
+    Ok(mc)
+}
+
+/// A forward pass: the logits of either task, plus DeepLabV3's auxiliary logits.
+pub struct Logits {
+    /// `[B, C, H, W]` (segmentation) or `[B, C]` as `[B, C, 1, 1]` (classification).
+    pub out: Tensor<4>,
+    /// DeepLabV3's auxiliary head, `[B, C, H, W]`.
+    pub aux: Option<Tensor<4>>,
+}
+
+/// Runs `model` on normalised images `[B, 3, H, W]`.
+pub fn forward(model: &ZooModel, x: Tensor<4>) -> Logits {
+    let class = |logits: Tensor<2>| {
+        let [b, c] = logits.dims();
+        logits.reshape([b, c, 1, 1])
+    };
+    let (out, aux) = match model {
+        ZooModel::DeepLabV3(m) => {
+            let out = m.forward(x);
+            (out.out, out.aux)
+        }
+        ZooModel::DeepLabV3Plus(m) => (m.forward(x), None),
+        ZooModel::Unet(m) => (m.forward(x), None),
+        ZooModel::ResNet(m) => (class(m.forward(x)), None),
+        ZooModel::Swin(m) => (class(m.forward(x)), None),
+    };
+    Logits { out, aux }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn parse(extra: &str) -> RunConfig {
+        RunConfig::parse(extra, Path::new("t.toml"), &[]).unwrap()
+    }
+
+    #[test]
+    fn overrides_reach_the_model_and_foreign_keys_are_refused() {
+        let c = parse(
+            "[model]\nname = \"swin_tiny_patch4_window7_224\"\nnum_classes = 4\nembed_dim = 16\n\
+             depths = [2, 2]\nnum_heads = [1, 2]\nwindow_size = 4\n[data]\nimage_size = [32, 32]\n",
+        );
+        let ModelConfig::Swin(s) = model_config(&c).unwrap() else {
+            panic!("not a swin")
+        };
+        assert_eq!((s.embed_dim, s.img_size, s.window_size), (16, [32, 32], 4));
+        assert_eq!(Task::of(&ModelConfig::Swin(s)), Task::Classification);
+        let c = parse("[model]\nname = \"unet_resnet18\"\nnum_classes = 3\nembed_dim = 16\n");
+        let e = model_config(&c).unwrap_err();
+        assert!(
+            e.contains("model.embed_dim") && e.contains("unet_resnet18"),
+            "{e}"
+        );
+        let c = parse("[model]\nname = \"resnet18\"\nnum_classes = 3\noutput_stride = 8\n");
+        assert!(
+            model_config(&c)
+                .unwrap_err()
+                .contains("model.output_stride")
+        );
+    }
+}
