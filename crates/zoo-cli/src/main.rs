@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use burn::prelude::Device;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use zoo_train::bench::{BenchSpec, bench};
 use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::eval::evaluate;
-use zoo_train::model::{Task, model_config};
+use zoo_train::model::{Task, check_input_size, model_config};
 use zoo_train::train::{TrainOptions, train, validation_data};
 
 #[derive(Parser)]
@@ -36,107 +36,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train the model a run file describes; writes the run directory.
-    Train {
-        /// The run file (TOML).
-        config: PathBuf,
-        /// Backend to train on.
-        #[arg(long, value_enum, default_value_t = Backend::Flex)]
-        backend: Backend,
-        /// Run directory (default: runs/<config file stem>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Write into an existing run directory, starting afresh.
-        #[arg(long, conflicts_with = "resume")]
-        force: bool,
-        /// Continue the run in the run directory from its last checkpoint.
-        #[arg(long)]
-        resume: bool,
-        /// Overrides, `section.key=value` (TOML values; bare words are strings).
-        overrides: Vec<String>,
-    },
+    Train(TrainArgs),
     /// Evaluate a checkpoint on the validation split of a run file; prints a metrics table.
-    Eval {
-        /// The run file (TOML) whose `[data]` gives the validation split.
-        config: PathBuf,
-        /// The checkpoint (`.bpk`), of the run file's model.
-        #[arg(long)]
-        checkpoint: PathBuf,
-        /// Backend to evaluate on.
-        #[arg(long, value_enum, default_value_t = Backend::Flex)]
-        backend: Backend,
-        /// Print the figures as JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Overrides, `section.key=value`.
-        overrides: Vec<String>,
-    },
+    Eval(EvalArgs),
     /// Run a checkpoint on image files; writes `input | prediction` overlay PNGs.
-    Predict {
-        /// The checkpoint (`.bpk`).
-        #[arg(long)]
-        checkpoint: PathBuf,
-        /// PNG or JPEG files.
-        #[arg(required = true)]
-        images: Vec<PathBuf>,
-        /// Directory of the overlays.
-        #[arg(long, default_value = "predictions")]
-        out: PathBuf,
-        /// Backend to run on.
-        #[arg(long, value_enum, default_value_t = Backend::Flex)]
-        backend: Backend,
-    },
+    Predict(PredictArgs),
     /// Convert upstream PyTorch weights (torchvision / timm / smp) to a burn-zoo checkpoint.
-    Import {
-        /// Registry name of the model (`zoo list`).
-        #[arg(long)]
-        arch: String,
-        /// The weights: `.pth` (a state dict) or `.safetensors`.
-        weights: PathBuf,
-        /// The checkpoint to write (`.bpk`).
-        #[arg(long)]
-        out: PathBuf,
-        /// Classes of the weights' head (default: 1000 for classifiers, 21 for segmenters).
-        #[arg(long)]
-        num_classes: Option<usize>,
-        /// Side of the square images `zoo predict` resizes inputs to.
-        #[arg(long, default_value_t = 224)]
-        image_size: usize,
-        /// Overwrite an existing checkpoint.
-        #[arg(long)]
-        force: bool,
-    },
+    Import(ImportArgs),
     /// Time a model's inference (or training step) on several backends.
-    Bench {
-        /// Registry name of the model (`zoo list`), at its upstream size.
-        #[arg(long, required_unless_present = "config", conflicts_with = "config")]
-        model: Option<String>,
-        /// A run file: its (possibly narrowed) model and image size.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Comma-separated backends.
-        #[arg(
-            long,
-            value_enum,
-            value_delimiter = ',',
-            default_value = "flex,ndarray,wgpu"
-        )]
-        backends: Vec<Backend>,
-        /// Time a training step (forward, loss, backward, SGD update) instead of inference.
-        #[arg(long)]
-        train: bool,
-        /// Images per iteration.
-        #[arg(long, default_value_t = 2)]
-        batch: usize,
-        /// Image side (default: the run file's image size, else 224).
-        #[arg(long)]
-        size: Option<usize>,
-        /// Timed iterations.
-        #[arg(long, default_value_t = 5)]
-        iters: usize,
-        /// Untimed iterations first.
-        #[arg(long, default_value_t = 2)]
-        warmup: usize,
-    },
+    Bench(BenchArgs),
     /// List the models of the zoo and the shipped run files.
     List,
 }
@@ -178,12 +86,23 @@ fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+#[derive(Args)]
 struct TrainArgs {
+    /// The run file (TOML).
     config: PathBuf,
+    /// Backend to train on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Run directory (default: runs/<config file stem>).
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Write into an existing run directory, starting afresh.
+    #[arg(long, conflicts_with = "resume")]
     force: bool,
+    /// Continue the run in the run directory from its last checkpoint.
+    #[arg(long)]
     resume: bool,
+    /// Overrides, `section.key=value` (TOML values; bare words are strings).
     overrides: Vec<String>,
 }
 
@@ -250,15 +169,27 @@ fn train_command(a: TrainArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn eval_command(
-    config: &Path,
-    ckpt: &Path,
+#[derive(Args)]
+struct EvalArgs {
+    /// The run file (TOML) whose `[data]` gives the validation split.
+    config: PathBuf,
+    /// The checkpoint (`.bpk`), of the run file's model.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Backend to evaluate on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Print the figures as JSON instead of a table.
+    #[arg(long)]
     json: bool,
-    overrides: &[String],
-) -> Result<(), String> {
-    let run = RunConfig::load(config, overrides).map_err(text)?;
-    let device = backend.device()?;
+    /// Overrides, `section.key=value`.
+    overrides: Vec<String>,
+}
+
+fn eval_command(a: EvalArgs) -> Result<(), String> {
+    let (config, ckpt) = (a.config.as_path(), a.checkpoint.as_path());
+    let run = RunConfig::load(config, &a.overrides).map_err(text)?;
+    let device = a.backend.device()?;
     let model = model_config(&run)?.init(&device);
     let model = checkpoint::load_into(model, ckpt, &run.model.name).map_err(text)?;
     let (task, data) = validation_data(&run).map_err(text)?;
@@ -272,7 +203,7 @@ fn eval_command(
         &device,
     )
     .map_err(text)?;
-    if json {
+    if a.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(text)?);
     } else {
         println!(
@@ -286,15 +217,26 @@ fn eval_command(
     Ok(())
 }
 
-fn predict_command(
-    ckpt: &Path,
-    images: &[PathBuf],
-    out: &Path,
+#[derive(Args)]
+struct PredictArgs {
+    /// The checkpoint (`.bpk`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// PNG or JPEG files.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Directory of the overlays.
+    #[arg(long, default_value = "predictions")]
+    out: PathBuf,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
-) -> Result<(), String> {
-    let device = backend.device()?;
-    let (model, info) = checkpoint::load(ckpt, &device).map_err(text)?;
-    for p in zoo_train::predict::predict(&model, &info, images, out, &device).map_err(text)? {
+}
+
+fn predict_command(a: PredictArgs) -> Result<(), String> {
+    let device = a.backend.device()?;
+    let (model, info) = checkpoint::load(&a.checkpoint, &device).map_err(text)?;
+    for p in zoo_train::predict::predict(&model, &info, &a.images, &a.out, &device).map_err(text)? {
         println!(
             "{} → {}  ({} {:.3})",
             p.input.display(),
@@ -306,12 +248,24 @@ fn predict_command(
     Ok(())
 }
 
+#[derive(Args)]
 struct ImportArgs {
+    /// Registry name of the model (`zoo list`).
+    #[arg(long)]
     arch: String,
+    /// The weights: `.pth` (a state dict) or `.safetensors`.
     weights: PathBuf,
+    /// The checkpoint to write (`.bpk`).
+    #[arg(long)]
     out: PathBuf,
+    /// Classes of the weights' head (default: 1000 for classifiers, 21 for segmenters).
+    #[arg(long)]
     num_classes: Option<usize>,
+    /// Side of the square images `zoo predict` resizes inputs to.
+    #[arg(long, default_value_t = 224)]
     image_size: usize,
+    /// Overwrite an existing checkpoint.
+    #[arg(long)]
     force: bool,
 }
 
@@ -352,14 +306,36 @@ fn import_command(a: ImportArgs) -> Result<(), String> {
     Ok(())
 }
 
+#[derive(Args)]
 struct BenchArgs {
+    /// Registry name of the model (`zoo list`), at its upstream size.
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
     model: Option<String>,
+    /// A run file: its (possibly narrowed) model and image size.
+    #[arg(long)]
     config: Option<PathBuf>,
+    /// Comma-separated backends.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "flex,ndarray,wgpu"
+    )]
     backends: Vec<Backend>,
+    /// Time a training step (forward, loss, backward, SGD update) instead of inference.
+    #[arg(long)]
     train: bool,
+    /// Images per iteration.
+    #[arg(long, default_value_t = 2)]
     batch: usize,
+    /// Image side (default: the run file's image size, else 224).
+    #[arg(long)]
     size: Option<usize>,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 5)]
     iters: usize,
+    /// Untimed iterations first.
+    #[arg(long, default_value_t = 2)]
     warmup: usize,
 }
 
@@ -393,6 +369,7 @@ fn bench_command(a: BenchArgs) -> Result<(), String> {
         return Err("--iters and --batch must be positive".into());
     }
     let size = a.size.map(|s| [s, s]).or(run_size).unwrap_or([224, 224]);
+    check_input_size(&model, size).map_err(|e| format!("--size: {e}"))?;
     let spec = BenchSpec {
         batch: a.batch,
         size,
@@ -451,68 +428,11 @@ fn list() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train {
-            config,
-            backend,
-            out,
-            force,
-            resume,
-            overrides,
-        } => train_command(TrainArgs {
-            config,
-            backend,
-            out,
-            force,
-            resume,
-            overrides,
-        }),
-        Command::Eval {
-            config,
-            checkpoint,
-            backend,
-            json,
-            overrides,
-        } => eval_command(&config, &checkpoint, backend, json, &overrides),
-        Command::Predict {
-            checkpoint,
-            images,
-            out,
-            backend,
-        } => predict_command(&checkpoint, &images, &out, backend),
-        Command::Import {
-            arch,
-            weights,
-            out,
-            num_classes,
-            image_size,
-            force,
-        } => import_command(ImportArgs {
-            arch,
-            weights,
-            out,
-            num_classes,
-            image_size,
-            force,
-        }),
-        Command::Bench {
-            model,
-            config,
-            backends,
-            train,
-            batch,
-            size,
-            iters,
-            warmup,
-        } => bench_command(BenchArgs {
-            model,
-            config,
-            backends,
-            train,
-            batch,
-            size,
-            iters,
-            warmup,
-        }),
+        Command::Train(a) => train_command(a),
+        Command::Eval(a) => eval_command(a),
+        Command::Predict(a) => predict_command(a),
+        Command::Import(a) => import_command(a),
+        Command::Bench(a) => bench_command(a),
         Command::List => {
             list();
             Ok(())

@@ -336,6 +336,25 @@ fn bench_and_list() {
             assert!(ms > 0.0, "{row}");
         }
     }
+    let (ok, text) = zoo(&[
+        "bench",
+        "--config",
+        s(&config),
+        "--size",
+        "48",
+        "--backends",
+        "flex",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+    ]);
+    assert!(ok, "swin takes any size: {text}");
+    let (ok, text) = zoo(&["bench", "--model", "unet_resnet18", "--size", "48"]);
+    assert!(
+        !ok && text.contains("--size") && text.contains("multiples of 32"),
+        "{text}"
+    );
     let (ok, text) = zoo(&["bench", "--model", "nope"]);
     assert!(!ok && text.contains("nope"), "{text}");
 

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::rng::SplitMix64;
 use crate::sample::{DataError, ImageDataset, Sample, ShapeObject};
 
 /// Augmentation settings. Unknown keys are rejected; missing keys take the defaults (flip
@@ -101,15 +102,11 @@ impl AugmentConfig {
 
 /// SplitMix64.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `[0, 1)`.
@@ -130,7 +127,9 @@ impl Rng {
 /// The augmentation seed of dataset item `index` under batch seed `seed`, as
 /// [`load_batch`] uses it: it depends on the item, not on its position in a batch.
 pub fn sample_seed(seed: u64, index: usize) -> u64 {
-    let mut r = Rng(seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut r = Rng(SplitMix64(
+        seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
+    ));
     r.next()
 }
 
@@ -370,7 +369,7 @@ pub fn augment(sample: &Sample, config: &AugmentConfig, seed: u64) -> Sample {
         panic!("augment: {e}");
     }
     check_sample(sample);
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SplitMix64(seed));
     let [h, w] = sample.size;
     let factor = rng.range(f64::from(config.scale[0]), f64::from(config.scale[1]));
     let flip = rng.unit() < f64::from(config.hflip);
@@ -455,7 +454,7 @@ pub fn augment(sample: &Sample, config: &AugmentConfig, seed: u64) -> Sample {
 }
 
 fn rng_offset(draw: u64, max: usize) -> usize {
-    Rng(draw).upto(max)
+    Rng(SplitMix64(draw)).upto(max)
 }
 
 /// Loads `indices` from `dataset` on up to `threads` threads (0 = the machine's available
@@ -572,7 +571,7 @@ mod tests {
             brightness: 0.5,
             ..AugmentConfig::default()
         };
-        let mut rng = Rng(7);
+        let mut rng = Rng(SplitMix64(7));
         let b = jitter_factor(&mut rng.clone(), 0.5).expect("on");
         color_jitter(&mut img, 1, &cfg, &mut rng);
         assert!((0.5..=1.5).contains(&b));

@@ -22,6 +22,7 @@
 pub mod augment;
 pub mod coco;
 pub mod image_folder;
+mod rng;
 pub mod sample;
 pub mod shapes;
 pub mod voc;

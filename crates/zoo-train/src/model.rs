@@ -120,7 +120,28 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
             refuse(key, given)?;
         }
     }
+    check_input_size(&mc, config.data.image_size).map_err(|e| format!("data.image_size: {e}"))?;
     Ok(mc)
+}
+
+/// Whether `model` takes `[H, W]` inputs: U-Net's five ×2 stages need multiples of 32 (as
+/// smp); every other model takes any size of at least 32×32 (the deepest feature map keeps
+/// a pixel).
+///
+/// # Errors
+/// What the size must be, and the size given.
+pub fn check_input_size(model: &ModelConfig, [h, w]: [usize; 2]) -> Result<(), String> {
+    match model {
+        ModelConfig::Unet(_)
+            if !(h.is_multiple_of(32) && w.is_multiple_of(32)) || h == 0 || w == 0 =>
+        {
+            Err(format!(
+                "U-Net needs sides that are positive multiples of 32, got [{h}, {w}]"
+            ))
+        }
+        _ if h < 32 || w < 32 => Err(format!("expected at least [32, 32], got [{h}, {w}]")),
+        _ => Ok(()),
+    }
 }
 
 /// A forward pass: the logits of either task, plus DeepLabV3's auxiliary logits.
@@ -176,11 +197,54 @@ mod tests {
             e.contains("model.embed_dim") && e.contains("unet_resnet18"),
             "{e}"
         );
+        let c = parse(
+            "[model]\nname = \"unet_resnet18\"\nnum_classes = 3\n[data]\nimage_size = [48, 64]\n",
+        );
+        let e = model_config(&c).unwrap_err();
+        assert!(
+            e.contains("data.image_size") && e.contains("[48, 64]"),
+            "{e}"
+        );
         let c = parse("[model]\nname = \"resnet18\"\nnum_classes = 3\noutput_stride = 8\n");
         assert!(
             model_config(&c)
                 .unwrap_err()
                 .contains("model.output_stride")
         );
+    }
+
+    /// Every shipped run file (`configs/*.toml`) loads and describes a model that builds.
+    #[test]
+    fn shipped_run_files_load() {
+        use crate::config::DataFormat;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        // On-disk formats point at data this repository does not ship: any existing
+        // directory passes the check of `data.root`.
+        let root = format!("data.root=\"{}\"", std::env::temp_dir().display());
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let run = match RunConfig::load(&path, &[]) {
+                Ok(run) => run,
+                Err(e) => {
+                    assert!(
+                        e.to_string().contains("data.root"),
+                        "{}: {e}",
+                        path.display()
+                    );
+                    RunConfig::load(&path, std::slice::from_ref(&root))
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                }
+            };
+            if run.data.format == DataFormat::Shapes {
+                assert!(run.data.root.is_none(), "{}", path.display());
+            }
+            model_config(&run).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+        assert!(seen >= 6, "only {seen} run files in {}", dir.display());
     }
 }
