@@ -311,20 +311,14 @@ fn bench_and_list() {
     let dir = scratch("bench");
     let config = dir.join("tiny.toml");
     std::fs::write(&config, TINY_SWIN).unwrap();
+    // One timed iteration, no warm-up, of the tiny Swin on `backends`, plus `extra`.
+    let quick = |backends: &str, extra: &[&str]| {
+        let base = ["bench", "--config", s(&config), "--backends", backends];
+        let short = ["--iters", "1", "--warmup", "0"];
+        zoo(&[&base[..], &short[..], extra].concat())
+    };
     for extra in [&[][..], &["--train"][..]] {
-        let mut args = vec![
-            "bench",
-            "--config",
-            s(&config),
-            "--backends",
-            "flex,ndarray",
-            "--iters",
-            "1",
-            "--warmup",
-            "0",
-        ];
-        args.extend_from_slice(extra);
-        let (ok, text) = zoo(&args);
+        let (ok, text) = quick("flex,ndarray", extra);
         assert!(ok, "{text}");
         let rows: Vec<&str> = text
             .lines()
@@ -336,19 +330,7 @@ fn bench_and_list() {
             assert!(ms > 0.0, "{row}");
         }
     }
-    let (ok, text) = zoo(&[
-        "bench",
-        "--config",
-        s(&config),
-        "--size",
-        "48",
-        "--backends",
-        "flex",
-        "--iters",
-        "1",
-        "--warmup",
-        "0",
-    ]);
+    let (ok, text) = quick("flex", &["--size", "48"]);
     assert!(ok, "swin takes any size: {text}");
     let (ok, text) = zoo(&["bench", "--model", "unet_resnet18", "--size", "48"]);
     assert!(

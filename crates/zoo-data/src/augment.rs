@@ -100,37 +100,11 @@ impl AugmentConfig {
     }
 }
 
-/// SplitMix64.
-#[derive(Debug, Clone)]
-struct Rng(SplitMix64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    /// Uniform in `0..=n`.
-    fn upto(&mut self, n: usize) -> usize {
-        (self.next() % (n as u64 + 1)) as usize
-    }
-}
-
 /// The augmentation seed of dataset item `index` under batch seed `seed`, as
 /// [`load_batch`] uses it: it depends on the item, not on its position in a batch.
 pub fn sample_seed(seed: u64, index: usize) -> u64 {
-    let mut r = Rng(SplitMix64(
-        seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
-    ));
-    r.next()
+    let mut r = SplitMix64(seed ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    r.next_u64()
 }
 
 /// Bilinear resize of `c` planes `[c, h, w]` to `[c, oh, ow]` (half-pixel centres, as
@@ -243,13 +217,13 @@ fn grey(r: f32, g: f32, b: f32) -> f32 {
     0.299 * r + 0.587 * g + 0.114 * b
 }
 
-fn jitter_factor(rng: &mut Rng, m: f32) -> Option<f32> {
-    (m > 0.0).then(|| rng.range((1.0 - f64::from(m)).max(0.0), 1.0 + f64::from(m)) as f32)
+fn jitter_factor(rng: &mut SplitMix64, m: f32) -> Option<f32> {
+    (m > 0.0).then(|| rng.range_f64((1.0 - f64::from(m)).max(0.0), 1.0 + f64::from(m)) as f32)
 }
 
 /// Colour jitter on a `[3, H, W]` image: brightness, then contrast, then saturation (a fixed
 /// order, unlike torchvision's random one), each clamped to `[0, 1]` as torchvision does.
-fn color_jitter(image: &mut [f32], n: usize, config: &AugmentConfig, rng: &mut Rng) {
+fn color_jitter(image: &mut [f32], n: usize, config: &AugmentConfig, rng: &mut SplitMix64) {
     let b = jitter_factor(rng, config.brightness);
     let c = jitter_factor(rng, config.contrast);
     let s = jitter_factor(rng, config.saturation);
@@ -369,11 +343,11 @@ pub fn augment(sample: &Sample, config: &AugmentConfig, seed: u64) -> Sample {
         panic!("augment: {e}");
     }
     check_sample(sample);
-    let mut rng = Rng(SplitMix64(seed));
+    let mut rng = SplitMix64(seed);
     let [h, w] = sample.size;
-    let factor = rng.range(f64::from(config.scale[0]), f64::from(config.scale[1]));
-    let flip = rng.unit() < f64::from(config.hflip);
-    let crop_draw = [rng.next(), rng.next()];
+    let factor = rng.range_f64(f64::from(config.scale[0]), f64::from(config.scale[1]));
+    let flip = rng.unit_f64() < f64::from(config.hflip);
+    let crop_draw = [rng.next_u64(), rng.next_u64()];
 
     // 1. Random resize.
     let mut size = [h, w];
@@ -454,7 +428,7 @@ pub fn augment(sample: &Sample, config: &AugmentConfig, seed: u64) -> Sample {
 }
 
 fn rng_offset(draw: u64, max: usize) -> usize {
-    Rng(SplitMix64(draw)).upto(max)
+    SplitMix64(draw).below(max + 1)
 }
 
 /// Loads `indices` from `dataset` on up to `threads` threads (0 = the machine's available
@@ -571,7 +545,7 @@ mod tests {
             brightness: 0.5,
             ..AugmentConfig::default()
         };
-        let mut rng = Rng(SplitMix64(7));
+        let mut rng = SplitMix64(7);
         let b = jitter_factor(&mut rng.clone(), 0.5).expect("on");
         color_jitter(&mut img, 1, &cfg, &mut rng);
         assert!((0.5..=1.5).contains(&b));

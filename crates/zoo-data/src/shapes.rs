@@ -110,33 +110,11 @@ pub struct Shapes {
     config: ShapesConfig,
 }
 
-/// SplitMix64: small, seedable, good enough for procedural data.
-#[derive(Debug, Clone)]
-struct Rng(SplitMix64);
-
-impl Rng {
-    fn new(seed: u64, index: u64) -> Self {
-        let mut r = Rng(SplitMix64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-        r.next();
-        r
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// The generator of sample `index` of a dataset seeded with `seed`.
+fn sample_rng(seed: u64, index: u64) -> SplitMix64 {
+    let mut r = SplitMix64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    r.next_u64();
+    r
 }
 
 impl Shapes {
@@ -167,7 +145,7 @@ impl Shapes {
     /// Sample `index` (any index; the dataset's `len` only bounds iteration).
     pub fn get(&self, index: usize) -> ShapesSample {
         let [h, w] = self.config.image_size;
-        let mut rng = Rng::new(self.config.seed, index as u64);
+        let mut rng = sample_rng(self.config.seed, index as u64);
         let mut image = background(&mut rng, h, w);
         let mut class_mask = vec![0u8; h * w];
         let mut owner = vec![usize::MAX; h * w];
@@ -185,7 +163,7 @@ impl Shapes {
                         class_mask[p] = class as u8;
                         owner[p] = k;
                         for (c, &v) in colour.iter().enumerate() {
-                            let shade = 0.9 + 0.1 * rng.unit();
+                            let shade = 0.9 + 0.1 * rng.unit_f32();
                             image[c * h * w + p] = (v * shade).clamp(0.0, 1.0);
                         }
                     }
@@ -217,18 +195,18 @@ impl Shapes {
 }
 
 /// A smooth two-colour texture (sinusoidal stripes at a random angle) plus pixel noise.
-fn background(rng: &mut Rng, h: usize, w: usize) -> Vec<f32> {
-    let a: [f32; 3] = std::array::from_fn(|_| rng.range(0.05, 0.45));
-    let b: [f32; 3] = std::array::from_fn(|_| rng.range(0.05, 0.45));
-    let angle = rng.range(0.0, std::f32::consts::PI);
-    let freq = rng.range(0.05, 0.3);
+fn background(rng: &mut SplitMix64, h: usize, w: usize) -> Vec<f32> {
+    let a: [f32; 3] = std::array::from_fn(|_| rng.range_f32(0.05, 0.45));
+    let b: [f32; 3] = std::array::from_fn(|_| rng.range_f32(0.05, 0.45));
+    let angle = rng.range_f32(0.0, std::f32::consts::PI);
+    let freq = rng.range_f32(0.05, 0.3);
     let (s, c) = angle.sin_cos();
     let mut image = vec![0.0; 3 * h * w];
     for y in 0..h {
         for x in 0..w {
             let t = 0.5 + 0.5 * ((x as f32 * c + y as f32 * s) * freq).sin();
             for ch in 0..3 {
-                let noise = 0.05 * (rng.unit() - 0.5);
+                let noise = 0.05 * (rng.unit_f32() - 0.5);
                 image[ch * h * w + y * w + x] =
                     (a[ch] * t + b[ch] * (1.0 - t) + noise).clamp(0.0, 1.0);
             }
@@ -238,10 +216,10 @@ fn background(rng: &mut Rng, h: usize, w: usize) -> Vec<f32> {
 }
 
 /// A bright colour (at least one channel high), so objects stand out of the darker textures.
-fn contrasting_colour(rng: &mut Rng) -> [f32; 3] {
-    let mut colour: [f32; 3] = std::array::from_fn(|_| rng.range(0.0, 1.0));
+fn contrasting_colour(rng: &mut SplitMix64) -> [f32; 3] {
+    let mut colour: [f32; 3] = std::array::from_fn(|_| rng.range_f32(0.0, 1.0));
     let strong = rng.below(3);
-    colour[strong] = rng.range(0.75, 1.0);
+    colour[strong] = rng.range_f32(0.75, 1.0);
     colour
 }
 
@@ -271,11 +249,11 @@ enum Shape {
 }
 
 impl Shape {
-    fn random(class: usize, rng: &mut Rng, h: usize, w: usize, scale: [f32; 2]) -> Shape {
+    fn random(class: usize, rng: &mut SplitMix64, h: usize, w: usize, scale: [f32; 2]) -> Shape {
         let side = h.min(w) as f32;
-        let size = side * rng.range(scale[0], scale[1]);
-        let cx = rng.range(size / 2.0, w as f32 - size / 2.0);
-        let cy = rng.range(size / 2.0, h as f32 - size / 2.0);
+        let size = side * rng.range_f32(scale[0], scale[1]);
+        let cx = rng.range_f32(size / 2.0, w as f32 - size / 2.0);
+        let cy = rng.range_f32(size / 2.0, h as f32 - size / 2.0);
         match class {
             1 => Shape::Circle {
                 cx,
@@ -283,7 +261,7 @@ impl Shape {
                 r: size / 2.0,
             },
             2 => {
-                let aspect = rng.range(0.5, 1.0);
+                let aspect = rng.range_f32(0.5, 1.0);
                 let (hw, hh) = if rng.below(2) == 0 {
                     (size / 2.0, size * aspect / 2.0)
                 } else {
@@ -297,7 +275,7 @@ impl Shape {
                 }
             }
             3 => {
-                let rot = rng.range(0.0, std::f32::consts::TAU);
+                let rot = rng.range_f32(0.0, std::f32::consts::TAU);
                 let p = std::array::from_fn(|k| {
                     let a = rot + k as f32 * std::f32::consts::TAU / 3.0;
                     [cx + size / 2.0 * a.cos(), cy + size / 2.0 * a.sin()]
@@ -305,13 +283,13 @@ impl Shape {
                 Shape::Triangle { p }
             }
             _ => {
-                let angle = rng.range(0.0, std::f32::consts::PI);
+                let angle = rng.range_f32(0.0, std::f32::consts::PI);
                 let (sin, cos) = angle.sin_cos();
                 Shape::Ellipse {
                     cx,
                     cy,
                     rx: size / 2.0,
-                    ry: size / 2.0 * rng.range(0.35, 0.6),
+                    ry: size / 2.0 * rng.range_f32(0.35, 0.6),
                     cos,
                     sin,
                 }
