@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod deeplab;
+pub mod detection;
 pub mod registry;
 pub mod resnet;
 pub mod swin;
