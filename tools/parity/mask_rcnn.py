@@ -65,7 +65,7 @@ SMALL = {
     "mask_roi_pool": {"output_size": 14, "sampling_ratio": 2},
     "box_score_thresh": 0.05,
     "box_nms_thresh": 0.5,
-    "box_detections_per_img": 20,
+    "box_detections_per_img": 10,
     "box_fg_iou_thresh": 0.5,
     "box_bg_iou_thresh": 0.5,
     "box_batch_size_per_image": 64,
@@ -593,7 +593,7 @@ def train_case(model: MaskRCNN, params: dict) -> dict:
     total = sum(losses.values())
     total.backward()
 
-    t["batch"] = rec["batch"]
+    # `batch` equals the eval case's (same images, same transform): not stored twice.
     for i, (pos, neg) in enumerate(zip(*rpn_sampler.calls[0])):
         t[f"rpn_pos_{i}"], t[f"rpn_neg_{i}"] = torch.where(pos)[0], torch.where(neg)[0]
     for i, (pos, neg) in enumerate(zip(*roi_sampler.calls[0])):

@@ -134,8 +134,14 @@ impl MaskRcnnPredictor {
     ) -> Self {
         let mut conv5_mask = ConvTranspose2dConfig::new([in_channels, dim_reduced], [2, 2])
             .with_stride([2, 2])
-            .with_initializer(mask_init())
             .init(device);
+        // PyTorch's fan-out of a `[in, out, 2, 2]` transposed-conv weight is `in · 4`.
+        let std = (2.0 / (in_channels * 4) as f64).sqrt();
+        conv5_mask.weight = Param::from_tensor(Tensor::random(
+            [in_channels, dim_reduced, 2, 2],
+            burn::tensor::Distribution::Normal(0.0, std),
+            device,
+        ));
         conv5_mask.bias = Some(Param::from_tensor(Tensor::zeros([dim_reduced], device)));
         let mut mask_fcn_logits = Conv2dConfig::new([dim_reduced, num_classes], [1, 1])
             .with_initializer(mask_init())

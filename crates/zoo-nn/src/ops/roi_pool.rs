@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::sampling::{
-    HostRois, channels_last_table, check_output_size, chunked, floats, ints, read_rois,
+    HostRois, channels_last_table, check_output_size, chunked, floats, ints, read_rois, select_rows,
 };
 
 /// Options of [`roi_pool`]; names and meaning as `torchvision.ops.roi_pool`.
@@ -176,10 +176,8 @@ pub fn roi_pool(input: Tensor<4>, rois: Tensor<2>, options: RoiPoolOptions) -> T
         }
         let n_bins = k * ph * pw;
         let (penalty, nonempty) = plan.max_masks();
-        let gathered = table
-            .clone()
-            .select(0, ints(plan.rows, &device))
-            .reshape([n_bins, taps, channels]);
+        let gathered =
+            select_rows(table.clone(), ints(plan.rows, &device)).reshape([n_bins, taps, channels]);
         let penalty = floats(penalty, &device).reshape([n_bins, taps, 1]);
         let nonempty = floats(nonempty, &device).reshape([n_bins, 1, 1]);
         ((gathered + penalty).max_dim(1) * nonempty)

@@ -134,7 +134,27 @@ pub(crate) fn weighted_rows(
     rows: Tensor<1, Int>,
     weights: Tensor<1>,
 ) -> Tensor<2> {
-    table.select(0, rows) * weights.unsqueeze_dim(1)
+    select_rows(table, rows) * weights.unsqueeze_dim(1)
+}
+
+/// Most indices one `select` takes: Burn 0.22.1's wgpu backward of `select` (a scatter-add)
+/// loses contributions beyond 65 535 indices, so longer gathers are split.
+const SELECT_CHUNK: usize = 65_535;
+
+/// `table.select(0, rows)`, in gathers of at most [`SELECT_CHUNK`] indices.
+pub(crate) fn select_rows(table: Tensor<2>, rows: Tensor<1, Int>) -> Tensor<2> {
+    let m = rows.dims()[0];
+    if m <= SELECT_CHUNK {
+        return table.select(0, rows);
+    }
+    let parts = (0..m)
+        .step_by(SELECT_CHUNK)
+        .map(|start| {
+            let end = (start + SELECT_CHUNK).min(m);
+            table.clone().select(0, rows.clone().slice([start..end]))
+        })
+        .collect();
+    Tensor::cat(parts, 0)
 }
 
 /// `[N, C, H, W]` → row table `[N * H * W, C]`.

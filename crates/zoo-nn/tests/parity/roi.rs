@@ -165,3 +165,42 @@ fn roi_ops_accept_zero_rois() {
         assert_eq!(out.dims(), [0, 8, 7, 7], "multi_scale_roi_align on {name}");
     });
 }
+
+/// Gradients stay exact when one call gathers more than 65 535 sample points (Burn 0.22.1's
+/// wgpu `select` backward drops the contributions past that; the ops split their gathers).
+/// With ROIs inside the map every bin's bilinear weights sum to 1, so with a unit upstream
+/// gradient the input gradient sums to the number of output values.
+#[test]
+fn roi_align_gradient_is_complete_beyond_65535_sample_points() {
+    zoo_testing::for_each_autodiff_device(|name, device| {
+        let (n, c, size) = (2, 4, 24);
+        let x = Tensor::<4>::zeros([n, c, size, size], device).require_grad();
+        let k = 400;
+        let rois: Vec<f32> = (0..k)
+            .flat_map(|i| {
+                let (a, b) = ((i * 37 % 40) as f32, (i * 53 % 40) as f32);
+                [
+                    (i % 2) as f32,
+                    a,
+                    b,
+                    a + 8.0 + (i % 40) as f32,
+                    b + 6.0 + (i % 30) as f32,
+                ]
+            })
+            .collect();
+        let rois = Tensor::<2>::from_data(TensorData::new(rois, [k, 5]), device);
+        // 400 ROIs × 7 × 7 bins × 4 samples × 4 taps = 313 600 gathered rows.
+        let y = roi_align(
+            x.clone(),
+            rois,
+            RoiAlignOptions::new([7, 7], 0.25, 2, false),
+        );
+        let grad = x.grad(&y.sum().backward()).expect("input gradient");
+        let total = grad.sum().into_scalar::<f32>();
+        let expected = (k * c * 7 * 7) as f32;
+        assert!(
+            (total - expected).abs() <= 1e-3 * expected,
+            "roi_align on {name}: input gradient sums to {total}, expected {expected}"
+        );
+    });
+}
