@@ -9,8 +9,8 @@ use super::anchors::AnchorGeneratorConfig;
 use super::fpn::{BackboneWithFpn, FpnConfig};
 use super::host::{Boxes, SubsetSampler, host_boxes};
 use super::roi_heads::{
-    FastRcnnPredictor, HostTarget, MaskRcnnHeads, MaskRcnnPredictor, RoiHeads, RoiHeadsSettings,
-    TwoMlpHead,
+    FastRcnnPredictorConfig, HostTarget, MaskRcnnHeadsConfig, MaskRcnnPredictorConfig, RoiHeads,
+    RoiHeadsSettings, TwoMlpHeadConfig,
 };
 use super::rpn::{Rpn, RpnHead, RpnHeadConfig, RpnSettings};
 use super::transform::{ImageBatch, RcnnTransformConfig, paste_masks_in_image, resize_boxes};
@@ -194,15 +194,17 @@ impl MaskRcnnConfig {
             backbone: BackboneWithFpn { body, fpn },
             rpn: Rpn::new(head, anchors, self.rpn.clone()),
             roi_heads: RoiHeads::new(
-                TwoMlpHead::new(self.fpn_channels * 49, self.representation_size, device),
-                FastRcnnPredictor::new(self.representation_size, self.num_classes, device),
-                MaskRcnnHeads::new(self.fpn_channels, &self.mask_layers, 1, device),
-                MaskRcnnPredictor::new(
+                TwoMlpHeadConfig::new(self.fpn_channels * 49, self.representation_size)
+                    .init(device),
+                FastRcnnPredictorConfig::new(self.representation_size, self.num_classes)
+                    .init(device),
+                MaskRcnnHeadsConfig::new(self.fpn_channels, self.mask_layers.clone()).init(device),
+                MaskRcnnPredictorConfig::new(
                     mask_out,
                     self.mask_predictor_channels,
                     self.num_classes,
-                    device,
-                ),
+                )
+                .init(device),
                 self.roi_heads.clone(),
             ),
             transform: self.transform.clone(),

@@ -28,15 +28,27 @@ pub struct TwoMlpHead {
     pub fc7: Linear,
 }
 
-impl TwoMlpHead {
-    /// A head for `in_features` pooled values per RoI.
-    pub fn new(in_features: usize, representation_size: usize, device: &Device) -> Self {
-        Self {
-            fc6: LinearConfig::new(in_features, representation_size).init(device),
-            fc7: LinearConfig::new(representation_size, representation_size).init(device),
+/// Configuration of [`TwoMlpHead`].
+#[derive(Config, Debug)]
+pub struct TwoMlpHeadConfig {
+    /// Pooled values per RoI (`C · 7 · 7`).
+    pub in_features: usize,
+    /// Width of both layers (torchvision: 1024).
+    pub representation_size: usize,
+}
+
+impl TwoMlpHeadConfig {
+    /// Builds the head on `device`.
+    pub fn init(&self, device: &Device) -> TwoMlpHead {
+        let r = self.representation_size;
+        TwoMlpHead {
+            fc6: LinearConfig::new(self.in_features, r).init(device),
+            fc7: LinearConfig::new(r, r).init(device),
         }
     }
+}
 
+impl TwoMlpHead {
     /// # Shapes
     /// - `x`: `[K, C, H, W]` pooled RoI features; returns `[K, representation_size]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
@@ -54,15 +66,26 @@ pub struct FastRcnnPredictor {
     pub bbox_pred: Linear,
 }
 
-impl FastRcnnPredictor {
-    /// A predictor for `num_classes` classes (background included).
-    pub fn new(in_features: usize, num_classes: usize, device: &Device) -> Self {
-        Self {
-            cls_score: LinearConfig::new(in_features, num_classes).init(device),
-            bbox_pred: LinearConfig::new(in_features, 4 * num_classes).init(device),
+/// Configuration of [`FastRcnnPredictor`].
+#[derive(Config, Debug)]
+pub struct FastRcnnPredictorConfig {
+    /// Input features (the box head's representation size).
+    pub in_features: usize,
+    /// Classes, background included.
+    pub num_classes: usize,
+}
+
+impl FastRcnnPredictorConfig {
+    /// Builds the predictor on `device`.
+    pub fn init(&self, device: &Device) -> FastRcnnPredictor {
+        FastRcnnPredictor {
+            cls_score: LinearConfig::new(self.in_features, self.num_classes).init(device),
+            bbox_pred: LinearConfig::new(self.in_features, 4 * self.num_classes).init(device),
         }
     }
+}
 
+impl FastRcnnPredictor {
     /// # Shapes
     /// - `x`: `[K, in_features]`; returns `[K, C]` logits and `[K, 4·C]` deltas
     pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
@@ -85,11 +108,25 @@ pub struct MaskRcnnHeads {
     pub layers: Vec<Conv2d>,
 }
 
-impl MaskRcnnHeads {
-    /// `in_channels` → `layers[0]` → … channels, 3×3 convolutions with `dilation`.
-    pub fn new(in_channels: usize, layers: &[usize], dilation: usize, device: &Device) -> Self {
-        let mut cin = in_channels;
-        let layers = layers
+/// Configuration of [`MaskRcnnHeads`].
+#[derive(Config, Debug)]
+pub struct MaskRcnnHeadsConfig {
+    /// Input channels (the FPN's).
+    pub in_channels: usize,
+    /// Output channels of each 3×3 convolution (torchvision: `[256; 4]`).
+    pub layers: Vec<usize>,
+    /// Dilation (and padding) of the convolutions.
+    #[config(default = 1)]
+    pub dilation: usize,
+}
+
+impl MaskRcnnHeadsConfig {
+    /// Builds the head on `device` (Kaiming-normal fan-out weights, zero bias).
+    pub fn init(&self, device: &Device) -> MaskRcnnHeads {
+        let dilation = self.dilation;
+        let mut cin = self.in_channels;
+        let layers = self
+            .layers
             .iter()
             .map(|&cout| {
                 let mut c = Conv2dConfig::new([cin, cout], [3, 3])
@@ -104,9 +141,11 @@ impl MaskRcnnHeads {
                 c
             })
             .collect();
-        Self { layers }
+        MaskRcnnHeads { layers }
     }
+}
 
+impl MaskRcnnHeads {
     /// # Shapes
     /// - `x`: `[K, C, 14, 14]`; returns `[K, layers.last, 14, 14]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -124,14 +163,22 @@ pub struct MaskRcnnPredictor {
     pub mask_fcn_logits: Conv2d,
 }
 
-impl MaskRcnnPredictor {
-    /// `in_channels → dim_reduced → num_classes`.
-    pub fn new(
-        in_channels: usize,
-        dim_reduced: usize,
-        num_classes: usize,
-        device: &Device,
-    ) -> Self {
+/// Configuration of [`MaskRcnnPredictor`].
+#[derive(Config, Debug)]
+pub struct MaskRcnnPredictorConfig {
+    /// Input channels (the mask head's last).
+    pub in_channels: usize,
+    /// Channels of the transposed convolution (torchvision: 256).
+    pub dim_reduced: usize,
+    /// Classes, background included.
+    pub num_classes: usize,
+}
+
+impl MaskRcnnPredictorConfig {
+    /// Builds the predictor on `device` (Kaiming-normal fan-out weights, zero bias).
+    pub fn init(&self, device: &Device) -> MaskRcnnPredictor {
+        let (in_channels, dim_reduced, num_classes) =
+            (self.in_channels, self.dim_reduced, self.num_classes);
         let mut conv5_mask = ConvTranspose2dConfig::new([in_channels, dim_reduced], [2, 2])
             .with_stride([2, 2])
             .init(device);
@@ -147,12 +194,14 @@ impl MaskRcnnPredictor {
             .with_initializer(mask_init())
             .init(device);
         mask_fcn_logits.bias = Some(Param::from_tensor(Tensor::zeros([num_classes], device)));
-        Self {
+        MaskRcnnPredictor {
             conv5_mask,
             mask_fcn_logits,
         }
     }
+}
 
+impl MaskRcnnPredictor {
     /// # Shapes
     /// - `x`: `[K, C, 14, 14]`; returns `[K, num_classes, 28, 28]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
