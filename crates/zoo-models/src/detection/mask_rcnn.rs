@@ -2,6 +2,7 @@
 //! backbone, RPN, RoI box and mask heads, with torchvision's key names.
 
 use burn::module::Module;
+use burn::nn::BatchNorm;
 use burn::prelude::*;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
@@ -57,6 +58,11 @@ pub struct MaskRcnnConfig {
     /// BatchNorm is always frozen (torchvision's `FrozenBatchNorm2d`).
     #[config(default = 3)]
     pub trainable_backbone_layers: usize,
+    /// Epsilon of the backbone's frozen BatchNorm: `FrozenBatchNorm2d`'s 1e-5, but
+    /// torchvision sets it to 0 when it loads its COCO-trained `maskrcnn_resnet50_fpn`
+    /// weights (`overwrite_eps`) — use 0 with those to reproduce its outputs.
+    #[config(default = 1e-5)]
+    pub backbone_norm_eps: f64,
 }
 
 /// Detections of one image, in its input pixels.
@@ -180,7 +186,11 @@ impl MaskRcnnConfig {
         );
         let resnet = ResNetConfig::new(self.depth).with_base_channels(self.base_channels);
         let [_, c2, c3, c4, c5] = resnet.feature_channels();
-        let body = freeze_backbone(resnet.init(device), self.trainable_backbone_layers);
+        let body = freeze_backbone(
+            resnet.init(device),
+            self.trainable_backbone_layers,
+            self.backbone_norm_eps,
+        );
         let fpn = FpnConfig::new(vec![c2, c3, c4, c5], self.fpn_channels).init(device);
         let anchors = self.anchors.init();
         let per_location = anchors.num_anchors_per_location();
@@ -212,39 +222,44 @@ impl MaskRcnnConfig {
     }
 }
 
-fn freeze_blocks(blocks: Vec<Block>, all: bool) -> Vec<Block> {
+/// A BatchNorm as torchvision's `FrozenBatchNorm2d`: statistics and affine parameters
+/// fixed, inference arithmetic in training too.
+fn frozen(mut bn: BatchNorm, eps: f64) -> BatchNorm {
+    bn.epsilon = eps;
+    bn.freeze()
+}
+
+fn freeze_blocks(blocks: Vec<Block>, all: bool, eps: f64) -> Vec<Block> {
     blocks
         .into_iter()
         .map(|b| {
-            if all {
-                return b.freeze();
-            }
-            Block {
-                bn1: b.bn1.freeze(),
-                bn2: b.bn2.freeze(),
-                bn3: b.bn3.map(Module::freeze),
+            let b = Block {
+                bn1: frozen(b.bn1, eps),
+                bn2: frozen(b.bn2, eps),
+                bn3: b.bn3.map(|bn| frozen(bn, eps)),
                 downsample: b.downsample.map(|mut d| {
-                    d.bn = d.bn.freeze();
+                    d.bn = frozen(d.bn, eps);
                     d
                 }),
                 ..b
-            }
+            };
+            if all { b.freeze() } else { b }
         })
         .collect()
 }
 
 /// torchvision's `FrozenBatchNorm2d` everywhere and `trainable_backbone_layers`: of
 /// `[layer4, layer3, layer2, layer1, conv1]`, the first `trainable` train.
-fn freeze_backbone(mut body: ResNet, trainable: usize) -> ResNet {
-    let frozen = |rank: usize| rank >= trainable;
-    body.bn1 = body.bn1.freeze();
-    if frozen(4) {
+fn freeze_backbone(mut body: ResNet, trainable: usize, eps: f64) -> ResNet {
+    let fixed = |rank: usize| rank >= trainable;
+    body.bn1 = frozen(body.bn1, eps);
+    if fixed(4) {
         body.conv1 = body.conv1.freeze();
     }
-    body.layer1 = freeze_blocks(body.layer1, frozen(3));
-    body.layer2 = freeze_blocks(body.layer2, frozen(2));
-    body.layer3 = freeze_blocks(body.layer3, frozen(1));
-    body.layer4 = freeze_blocks(body.layer4, frozen(0));
+    body.layer1 = freeze_blocks(body.layer1, fixed(3), eps);
+    body.layer2 = freeze_blocks(body.layer2, fixed(2), eps);
+    body.layer3 = freeze_blocks(body.layer3, fixed(1), eps);
+    body.layer4 = freeze_blocks(body.layer4, fixed(0), eps);
     body
 }
 
