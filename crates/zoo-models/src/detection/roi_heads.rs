@@ -452,7 +452,7 @@ impl RoiHeads {
         let mut start = 0;
         for d in detections {
             let n = d.boxes.len();
-            out.push(probs.clone().slice([start..start + n]));
+            out.push(probs.clone().slice(s![start..start + n]));
             start += n;
         }
         out

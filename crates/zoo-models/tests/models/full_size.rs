@@ -130,8 +130,8 @@ fn full_size_mask_rcnn_matches_torchvision() {
                 if let Some(k) = hit {
                     found += 1;
                     score_err = score_err.max((scores[k] - ref_scores[r]).abs());
-                    let ours = d.masks.clone().slice([k..k + 1]);
-                    let theirs = ref_masks.clone().slice([r..r + 1]);
+                    let ours = d.masks.clone().slice(s![k..k + 1]);
+                    let theirs = ref_masks.clone().slice(s![r..r + 1]);
                     mask_err = mask_err.max(max_abs_diff(ours, theirs));
                 }
             }

@@ -491,13 +491,13 @@ fn mask_rcnn_overfits_a_few_images() {
             );
             assert_eq!(labels[best], gt_labels[g], "image {i} object {g}: label");
             let [_, _, h, w] = d.masks.dims();
-            let probs = d.masks.clone().slice([best..best + 1]).reshape([1, h, w]);
+            let probs = d.masks.clone().slice(s![best..best + 1]).reshape([1, h, w]);
             let truth = target
                 .masks
                 .clone()
                 .inner()
                 .to_device(&inner)
-                .slice([g..g + 1])
+                .slice(s![g..g + 1])
                 .reshape([h, w]);
             let m = mask_iou(probs, truth);
             assert!(m > 0.8, "image {i} object {g}: mask IoU {m}");

@@ -151,7 +151,7 @@ pub(crate) fn select_rows(table: Tensor<2>, rows: Tensor<1, Int>) -> Tensor<2> {
         .step_by(SELECT_CHUNK)
         .map(|start| {
             let end = (start + SELECT_CHUNK).min(m);
-            table.clone().select(0, rows.clone().slice([start..end]))
+            table.clone().select(0, rows.clone().slice(s![start..end]))
         })
         .collect();
     Tensor::cat(parts, 0)
