@@ -136,6 +136,7 @@ fn train_command(a: TrainArgs) -> Result<(), String> {
         match task {
             Task::Segmentation => "val_mIoU",
             Task::Classification => "",
+            Task::Instance => "mask_AP",
         }
     });
     let options = TrainOptions {
@@ -147,7 +148,11 @@ fn train_command(a: TrainArgs) -> Result<(), String> {
             "{:>5}  {:>10.4}  {:>8}  {:>7.4}  {:.2e}  {:>7.1}",
             r.epoch,
             r.train_loss,
-            r.val.miou.map_or(String::new(), |m| format!("{m:.4}")),
+            r.val
+                .mask_ap
+                .map(|a| a[0])
+                .or(r.val.miou)
+                .map_or(String::new(), |m| format!("{m:.4}")),
             r.val.accuracy,
             r.lr,
             r.seconds
@@ -286,6 +291,7 @@ fn import_command(a: ImportArgs) -> Result<(), String> {
     let num_classes = a.num_classes.unwrap_or(match Task::of(&probe) {
         Task::Classification => 1000,
         Task::Segmentation => 21,
+        Task::Instance => 91,
     });
     let device = Device::flex();
     let (model, info) = checkpoint::import_upstream(
@@ -351,6 +357,7 @@ fn bench_command(a: BenchArgs) -> Result<(), String> {
             let classes = match Task::of(&probe) {
                 Task::Classification => 1000,
                 Task::Segmentation => 21,
+                Task::Instance => 91,
             };
             let model = zoo_models::registry::config(name, classes).expect("probed above");
             (name.clone(), model, None)

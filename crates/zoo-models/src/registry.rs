@@ -4,6 +4,7 @@
 use burn::prelude::*;
 
 use crate::deeplab::{DeepLabV3, DeepLabV3Config, DeepLabV3Plus, DeepLabV3PlusConfig};
+use crate::detection::mask_rcnn::{MaskRcnn, MaskRcnnConfig};
 use crate::resnet::{ResNet, ResNetConfig};
 use crate::swin::{SwinTransformer, SwinTransformerConfig};
 use crate::unet::{Unet, UnetConfig};
@@ -22,6 +23,8 @@ pub enum ModelConfig {
     Unet(UnetConfig),
     /// timm Swin Transformer.
     Swin(SwinTransformerConfig),
+    /// torchvision Mask R-CNN.
+    MaskRcnn(MaskRcnnConfig),
 }
 
 /// Any zoo model, built from a [`ModelConfig`].
@@ -38,6 +41,8 @@ pub enum ZooModel {
     Unet(Unet),
     /// Swin Transformer.
     Swin(SwinTransformer),
+    /// Mask R-CNN.
+    MaskRcnn(MaskRcnn),
 }
 
 impl ModelConfig {
@@ -49,6 +54,7 @@ impl ModelConfig {
             Self::DeepLabV3Plus(c) => ZooModel::DeepLabV3Plus(c.init(device)),
             Self::Unet(c) => ZooModel::Unet(c.init(device)),
             Self::Swin(c) => ZooModel::Swin(c.init(device)),
+            Self::MaskRcnn(c) => ZooModel::MaskRcnn(c.init(device)),
         }
     }
 }
@@ -62,6 +68,7 @@ impl ZooModel {
             Self::DeepLabV3Plus(m) => m.key_map(),
             Self::Unet(m) => m.key_map(),
             Self::Swin(m) => m.key_map(),
+            Self::MaskRcnn(m) => m.key_map(),
         }
     }
 }
@@ -144,6 +151,10 @@ const ENTRIES: &[Entry] = &[
         name: "swin_base_patch4_window7_224",
         description: "Swin-B (timm)",
     },
+    Entry {
+        name: "maskrcnn_resnet50_fpn",
+        description: "Mask R-CNN, ResNet-50 + FPN (torchvision maskrcnn_resnet50_fpn)",
+    },
 ];
 
 /// Every registered model name.
@@ -174,6 +185,8 @@ pub fn config(name: &str, num_classes: usize) -> Option<ModelConfig> {
         ModelConfig::DeepLabV3Plus(DeepLabV3PlusConfig::new(num_classes).with_depth(d))
     } else if let Some(d) = depth("unet_resnet") {
         ModelConfig::Unet(UnetConfig::new(num_classes).with_depth(d))
+    } else if name == "maskrcnn_resnet50_fpn" {
+        ModelConfig::MaskRcnn(MaskRcnnConfig::new(num_classes))
     } else {
         let base = match name {
             "swin_tiny_patch4_window7_224" => SwinTransformerConfig::tiny(),

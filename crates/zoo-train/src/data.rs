@@ -55,7 +55,7 @@ pub fn open(data: &DataSection, task: Task, val: bool) -> Result<Box<dyn ImageDa
         ))
     };
     let dataset: Box<dyn ImageDataset> = match (data.format, task) {
-        (DataFormat::Shapes, Task::Segmentation) => {
+        (DataFormat::Shapes, Task::Segmentation | Task::Instance) => {
             Box::new(Shapes::new(data.shapes(val)).map_err(|e| format!("data: {}", e.0))?)
         }
         (DataFormat::Shapes, Task::Classification) => Box::new(ShapesClasses(
@@ -64,7 +64,7 @@ pub fn open(data: &DataSection, task: Task, val: bool) -> Result<Box<dyn ImageDa
         (DataFormat::Voc, Task::Segmentation) => {
             Box::new(Voc::open(root(), split).map_err(|e| e.to_string())?)
         }
-        (DataFormat::Coco, Task::Segmentation) => {
+        (DataFormat::Coco, Task::Segmentation | Task::Instance) => {
             let root = root();
             let json = root
                 .join("annotations")
@@ -77,6 +77,9 @@ pub fn open(data: &DataSection, task: Task, val: bool) -> Result<Box<dyn ImageDa
         (DataFormat::ImageFolder, Task::Segmentation) => return wrong("class masks"),
         (DataFormat::Voc | DataFormat::Coco, Task::Classification) => {
             return wrong("image labels");
+        }
+        (DataFormat::Voc | DataFormat::ImageFolder, Task::Instance) => {
+            return wrong("object instances");
         }
     };
     if dataset.is_empty() {
@@ -102,9 +105,11 @@ pub fn images(samples: &[Sample], device: &Device) -> Tensor<4> {
 }
 
 /// Targets on the host: class masks `[B·H·W]` (segmentation, 255 = ignore) or labels `[B]`.
+/// Instance targets are objects, not class indices: see [`crate::instance::targets`].
 ///
 /// # Errors
-/// A sample without the annotation the task needs, naming its position in the batch.
+/// A sample without the annotation the task needs, naming its position in the batch, or the
+/// instance task.
 pub fn targets(samples: &[Sample], task: Task, classes: usize) -> Result<Vec<i64>, String> {
     let mut out = Vec::new();
     for (i, s) in samples.iter().enumerate() {
@@ -134,6 +139,9 @@ pub fn targets(samples: &[Sample], task: Task, classes: usize) -> Result<Vec<i64
                     ));
                 }
                 out.push(label as i64);
+            }
+            Task::Instance => {
+                return Err("instance targets are objects: see zoo_train::instance".into());
             }
         }
     }

@@ -39,23 +39,33 @@ pub fn samples(
 /// The validation figures of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
-    /// Pixel accuracy (segmentation) or top-1 accuracy (classification).
+    /// Pixel accuracy (segmentation), top-1 accuracy (classification), or the fraction of
+    /// objects found with mask IoU ≥ 0.5 (instance; see [`crate::instance::evaluate`]).
     pub accuracy: f64,
     /// Mean IoU over the classes present (segmentation).
     pub miou: Option<f64>,
     /// Class names, by id.
     pub class_names: Vec<String>,
-    /// Per class: IoU (segmentation) or recall (classification); `None` when the class is in
-    /// neither targets nor predictions.
+    /// Per class: IoU (segmentation), recall (classification) or mask AP (instance); `None`
+    /// when the class is in neither targets nor predictions (instance: has no object).
     pub per_class: Vec<Option<f64>>,
     /// Samples evaluated.
     pub samples: usize,
+    /// COCO box AP, AP50, AP75 (instance).
+    #[serde(default)]
+    pub box_ap: Option<[f64; 3]>,
+    /// COCO mask AP, AP50, AP75 (instance).
+    #[serde(default)]
+    pub mask_ap: Option<[f64; 3]>,
 }
 
 impl EvalReport {
-    /// The metric that picks the best checkpoint: mIoU, else accuracy.
+    /// The metric that picks the best checkpoint: mask AP, else mIoU, else accuracy.
     pub fn primary(&self) -> f64 {
-        self.miou.unwrap_or(self.accuracy)
+        match self.mask_ap {
+            Some([ap, _, _]) => ap,
+            None => self.miou.unwrap_or(self.accuracy),
+        }
     }
 
     /// A plain-text table: one line per metric, then one per class.
@@ -65,7 +75,18 @@ impl EvalReport {
         if let Some(m) = self.miou {
             out += &format!("{:<24} {:>8.4}\n", "mIoU", m);
         }
-        let what = if self.miou.is_some() { "IoU" } else { "recall" };
+        for (kind, values) in [("box", self.box_ap), ("mask", self.mask_ap)] {
+            if let Some(v) = values {
+                for (name, x) in ["AP", "AP50", "AP75"].iter().zip(v) {
+                    out += &format!("{:<24} {:>8.4}\n", format!("{kind} {name}"), x);
+                }
+            }
+        }
+        let what = match (self.mask_ap, self.miou) {
+            (Some(_), _) => "mask AP",
+            (None, Some(_)) => "IoU",
+            (None, None) => "recall",
+        };
         for (name, v) in self.class_names.iter().zip(&self.per_class) {
             let v = v.map_or("-".to_string(), |v| format!("{v:.4}"));
             out += &format!("{:<24} {:>8}\n", format!("{what} {name}"), v);
@@ -112,15 +133,11 @@ pub fn evaluate(
     batch_size: usize,
     device: &Device,
 ) -> Result<EvalReport, Error> {
-    let matrix = confusion(model, dataset, task, classes, data, batch_size, device)?;
-    let mut class_names = dataset.class_names();
-    class_names.resize_with(classes, || String::from("?"));
-    class_names.truncate(classes);
-    for (i, n) in class_names.iter_mut().enumerate() {
-        if n == "?" {
-            *n = format!("class {i}");
-        }
+    if task == Task::Instance {
+        return crate::instance::evaluate(model, dataset, classes, data, batch_size, device);
     }
+    let matrix = confusion(model, dataset, task, classes, data, batch_size, device)?;
+    let class_names = class_names(dataset, classes);
     Ok(match task {
         Task::Segmentation => EvalReport {
             accuracy: matrix.accuracy(),
@@ -128,6 +145,8 @@ pub fn evaluate(
             class_names,
             per_class: matrix.iou(),
             samples: dataset.len(),
+            box_ap: None,
+            mask_ap: None,
         },
         Task::Classification => EvalReport {
             accuracy: matrix.accuracy(),
@@ -135,8 +154,24 @@ pub fn evaluate(
             class_names,
             per_class: matrix.recall(),
             samples: dataset.len(),
+            box_ap: None,
+            mask_ap: None,
         },
+        Task::Instance => unreachable!("handled above"),
     })
+}
+
+/// The dataset's class names, one per model class (`class {i}` where it has none).
+pub fn class_names(dataset: &dyn ImageDataset, classes: usize) -> Vec<String> {
+    let mut names = dataset.class_names();
+    names.resize_with(classes, || String::from("?"));
+    names.truncate(classes);
+    for (i, n) in names.iter_mut().enumerate() {
+        if n == "?" {
+            *n = format!("class {i}");
+        }
+    }
+    names
 }
 
 /// Per-class softmax probabilities of the predicted class, `[B]` on the host, with the

@@ -24,6 +24,7 @@ pub mod data;
 mod error;
 pub mod eval;
 mod font;
+pub mod instance;
 pub mod metrics;
 pub mod model;
 pub mod plot;

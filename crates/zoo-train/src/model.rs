@@ -12,6 +12,8 @@ pub enum Task {
     Segmentation,
     /// Image class logits `[B, C]` (ResNet, Swin).
     Classification,
+    /// Objects: boxes, classes and masks (Mask R-CNN).
+    Instance,
 }
 
 impl Task {
@@ -22,21 +24,26 @@ impl Task {
             ModelConfig::DeepLabV3(_) | ModelConfig::DeepLabV3Plus(_) | ModelConfig::Unet(_) => {
                 Task::Segmentation
             }
+            ModelConfig::MaskRcnn(_) => Task::Instance,
         }
     }
 
-    /// The metric that picks the best checkpoint (`val_miou` or `val_accuracy`).
+    /// The metric that picks the best checkpoint (`val_miou`, `val_accuracy` or
+    /// `val_mask_ap`).
     pub fn primary_metric(self) -> &'static str {
         match self {
             Task::Segmentation => "val_miou",
             Task::Classification => "val_accuracy",
+            Task::Instance => "val_mask_ap",
         }
     }
 }
 
 /// The model a run file describes: the registry's defaults for `model.name`, then the
 /// file's overrides (widths, DeepLab stride and rates, Swin sizes; a Swin's `img_size` is
-/// the data's `image_size`).
+/// the data's `image_size`; Mask R-CNN: `base_channels`, `head_channels` = the FPN, mask-head
+/// and box-head width, and its transform sized to `image_size` so that inputs are not
+/// rescaled).
 ///
 /// # Errors
 /// An unknown name, or an override the model family does not take (naming the key).
@@ -65,7 +72,6 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
         ("drop_path_rate", m.drop_path_rate.is_some()),
     ];
     let deeplab_keys = [
-        ("head_channels", m.head_channels.is_some()),
         ("output_stride", m.output_stride.is_some()),
         ("atrous_rates", m.atrous_rates.is_some()),
     ];
@@ -91,6 +97,22 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
         }
         ModelConfig::ResNet(c) => {
             c.base_channels = m.base_channels.unwrap_or(c.base_channels);
+        }
+        ModelConfig::MaskRcnn(c) => {
+            c.base_channels = m.base_channels.unwrap_or(c.base_channels);
+            if let Some(h) = m.head_channels {
+                c.fpn_channels = h;
+                c.mask_layers = vec![h; 4];
+                c.mask_predictor_channels = h;
+                c.representation_size = 4 * h;
+            }
+            // Trained here from scratch: as torchvision builds it without pretrained weights,
+            // trainable BatchNorm and every backbone stage trained.
+            c.frozen_batch_norm = false;
+            c.trainable_backbone_layers = 5;
+            let [ih, iw] = config.data.image_size;
+            c.transform.min_size = ih.min(iw);
+            c.transform.max_size = ih.max(iw);
         }
         ModelConfig::Swin(c) => {
             c.img_size = config.data.image_size;
@@ -119,6 +141,12 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
         for (key, given) in deeplab_keys {
             refuse(key, given)?;
         }
+    }
+    if !matches!(
+        mc,
+        ModelConfig::DeepLabV3(_) | ModelConfig::DeepLabV3Plus(_) | ModelConfig::MaskRcnn(_)
+    ) {
+        refuse("head_channels", m.head_channels.is_some())?;
     }
     check_input_size(&mc, config.data.image_size).map_err(|e| format!("data.image_size: {e}"))?;
     Ok(mc)
@@ -153,6 +181,9 @@ pub struct Logits {
 }
 
 /// Runs `model` on normalised images `[B, 3, H, W]`.
+///
+/// # Panics
+/// For Mask R-CNN, which predicts objects: see [`crate::instance`].
 pub fn forward(model: &ZooModel, x: Tensor<4>) -> Logits {
     let class = |logits: Tensor<2>| {
         let [b, c] = logits.dims();
@@ -167,6 +198,10 @@ pub fn forward(model: &ZooModel, x: Tensor<4>) -> Logits {
         ZooModel::Unet(m) => (m.forward(x), None),
         ZooModel::ResNet(m) => (class(m.forward(x)), None),
         ZooModel::Swin(m) => (class(m.forward(x)), None),
+        ZooModel::MaskRcnn(_) => panic!(
+            "model::forward: Mask R-CNN gives detections, not logits (the instance task calls \
+             its `detect` and `losses`)"
+        ),
     };
     Logits { out, aux }
 }

@@ -10,6 +10,7 @@ use crate::Error;
 use crate::checkpoint::CheckpointInfo;
 use crate::data::images;
 use crate::eval::{class_map, top1};
+use crate::instance;
 use crate::model::{Task, forward, model_config};
 use crate::plot::{OverlayBox, overlay, save_png, side_by_side};
 
@@ -21,7 +22,9 @@ pub struct Prediction {
     /// The overlay written (`input | prediction`).
     pub output: PathBuf,
     /// Classification: the top class and its probability. Segmentation: the class covering
-    /// most pixels other than class 0, and its pixel fraction.
+    /// most pixels other than class 0, and its pixel fraction. Instance: the class and score
+    /// of the best detection (`none`, 0 without one); detections scoring at least
+    /// [`instance::SHOW_SCORE`] are drawn.
     pub top: (String, f32),
 }
 
@@ -69,11 +72,11 @@ pub fn predict(
     let mut predictions = Vec::new();
     for input in inputs {
         let sample = resize(&read_image(input)?, info.config.data.image_size);
-        let logits = forward(model, images(std::slice::from_ref(&sample), device)).out;
+        let logits = || forward(model, images(std::slice::from_ref(&sample), device)).out;
         let [h, w] = sample.size;
         let (drawn, top) = match task {
             Task::Classification => {
-                let (labels, scores) = top1(logits);
+                let (labels, scores) = top1(logits());
                 let class = labels[0] as usize;
                 let tag = OverlayBox {
                     bbox: [0.0, 0.0, w as f32, h as f32],
@@ -87,7 +90,7 @@ pub fn predict(
                 )
             }
             Task::Segmentation => {
-                let mask = class_map(logits);
+                let mask = class_map(logits());
                 let mut counts = vec![0usize; names.len().max(1)];
                 for &c in &mask {
                     if let Some(n) = counts.get_mut(c as usize) {
@@ -103,6 +106,29 @@ pub fn predict(
                 (
                     overlay(&sample.image, sample.size, Some(&mask), &[], &names, 4)?,
                     (name(&names, class), n as f32 / (h * w) as f32),
+                )
+            }
+            Task::Instance => {
+                let found = instance::detect(model, std::slice::from_ref(&sample), device)?;
+                let shown: Vec<&instance::Found> = found[0]
+                    .iter()
+                    .filter(|d| d.score >= instance::SHOW_SCORE)
+                    .collect();
+                let boxes: Vec<OverlayBox> = shown
+                    .iter()
+                    .map(|d| OverlayBox {
+                        bbox: d.bbox,
+                        class: d.class,
+                        score: Some(d.score),
+                        mask: Some(&d.mask),
+                    })
+                    .collect();
+                let top = found[0]
+                    .first()
+                    .map_or((String::from("none"), 0.0), |d| (name(&names, d.class), d.score));
+                (
+                    overlay(&sample.image, sample.size, None, &boxes, &names, 4)?,
+                    top,
                 )
             }
         };

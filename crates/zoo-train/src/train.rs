@@ -31,6 +31,7 @@ use zoo_data::{ImageDataset, Sample};
 use zoo_models::registry::ZooModel;
 
 use crate::Error;
+use crate::instance;
 use crate::checkpoint::{self, CheckpointInfo, write_atomic};
 use crate::config::{Optimizer, RunConfig, Schedule};
 use crate::data::{IGNORE, images, open, targets};
@@ -136,6 +137,9 @@ pub fn masked_cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tenso
 
 /// The task's loss: per-pixel masked cross-entropy (plus the weighted auxiliary head) or
 /// per-image cross-entropy.
+///
+/// # Panics
+/// For [`Task::Instance`], whose loss comes from the model itself ([`instance::loss`]).
 pub fn loss(task: Task, logits: Logits, targets: Tensor<1, Int>, aux_weight: f64) -> Tensor<1> {
     let flat = |x: Tensor<4>| {
         let [b, c, h, w] = x.dims();
@@ -155,6 +159,7 @@ pub fn loss(task: Task, logits: Logits, targets: Tensor<1, Int>, aux_weight: f64
                 .init(&out.device())
                 .forward(out, targets)
         }
+        Task::Instance => panic!("train::loss: the instance task's loss is instance::loss"),
     }
 }
 
@@ -166,13 +171,18 @@ fn sample_panels(
     names: &[String],
     device: &Device,
 ) -> Result<RgbImage, Error> {
-    let logits = forward(model, images(batch, device)).out;
+    let logits = || forward(model, images(batch, device)).out;
     let (labels, scores, masks) = match task {
         Task::Classification => {
-            let (labels, scores) = top1(logits);
+            let (labels, scores) = top1(logits());
             (labels, scores, Vec::new())
         }
-        Task::Segmentation => (Vec::new(), Vec::new(), class_map(logits)),
+        Task::Segmentation => (Vec::new(), Vec::new(), class_map(logits())),
+        Task::Instance => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    let found = match task {
+        Task::Instance => instance::detect(model, batch, device)?,
+        _ => Vec::new(),
     };
     let mut rows = Vec::new();
     for (i, s) in batch.iter().enumerate() {
@@ -196,6 +206,32 @@ fn sample_panels(
                     2,
                 )?,
             ),
+            Task::Instance => {
+                let truth: Vec<OverlayBox> = s
+                    .objects
+                    .iter()
+                    .map(|o| OverlayBox {
+                        bbox: o.bbox,
+                        class: o.class,
+                        score: None,
+                        mask: Some(&o.mask),
+                    })
+                    .collect();
+                let predicted: Vec<OverlayBox> = found[i]
+                    .iter()
+                    .filter(|d| d.score >= instance::SHOW_SCORE)
+                    .map(|d| OverlayBox {
+                        bbox: d.bbox,
+                        class: d.class,
+                        score: Some(d.score),
+                        mask: Some(&d.mask),
+                    })
+                    .collect();
+                (
+                    overlay(&s.image, s.size, None, &truth, names, 2)?,
+                    overlay(&s.image, s.size, None, &predicted, names, 2)?,
+                )
+            }
             Task::Classification => (
                 overlay(
                     &s.image,
@@ -231,10 +267,13 @@ fn sample_panels(
 fn write_history(out: &Path, task: Task, history: &[EpochReport]) -> Result<(), Error> {
     let json = serde_json::to_string_pretty(history).map_err(|e| Error::io(out, e))?;
     write_atomic(&out.join("history.json"), json.as_bytes())?;
-    let mut csv = String::from("epoch,train_loss,val_accuracy,val_miou,lr,seconds");
+    let mut csv = String::from(
+        "epoch,train_loss,val_accuracy,val_miou,val_box_ap,val_mask_ap,val_mask_ap50,lr,seconds",
+    );
     let what = match task {
         Task::Segmentation => "iou",
         Task::Classification => "recall",
+        Task::Instance => "mask_ap",
     };
     if let Some(first) = history.first() {
         for name in &first.val.class_names {
@@ -243,12 +282,16 @@ fn write_history(out: &Path, task: Task, history: &[EpochReport]) -> Result<(), 
     }
     csv.push('\n');
     for r in history {
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
         csv += &format!(
-            "{},{:.6},{:.6},{},{:.6e},{:.2}",
+            "{},{:.6},{:.6},{},{},{},{},{:.6e},{:.2}",
             r.epoch,
             r.train_loss,
             r.val.accuracy,
-            r.val.miou.map_or(String::new(), |m| format!("{m:.6}")),
+            opt(r.val.miou),
+            opt(r.val.box_ap.map(|a| a[0])),
+            opt(r.val.mask_ap.map(|a| a[0])),
+            opt(r.val.mask_ap.map(|a| a[1])),
             r.lr,
             r.seconds
         );
@@ -277,6 +320,16 @@ fn write_history(out: &Path, task: Task, history: &[EpochReport]) -> Result<(), 
         metrics.push(Series {
             name: "val mIoU".into(),
             points: points(&|r| r.val.miou),
+        });
+    }
+    if task == Task::Instance {
+        metrics.push(Series {
+            name: "val box AP".into(),
+            points: points(&|r| r.val.box_ap.map(|a| a[0])),
+        });
+        metrics.push(Series {
+            name: "val mask AP".into(),
+            points: points(&|r| r.val.mask_ap.map(|a| a[0])),
         });
     }
     Chart::new("validation", "epoch", &metrics).save(&out.join("metrics.png"))?;
@@ -396,9 +449,13 @@ pub fn train(
                 Some((&config.data.augment, seed)),
                 &config.data,
             )?;
-            let target = targets(&batch, task, classes).map_err(Error::Invalid)?;
-            let logits = forward(&model, images(&batch, &ad));
-            let loss = loss(task, logits, target_tensor(target, &ad), t.aux_weight);
+            let loss = if task == Task::Instance {
+                instance::loss(&model, &batch, classes, &ad, seed ^ ((step as u64) << 20))?
+            } else {
+                let target = targets(&batch, task, classes).map_err(Error::Invalid)?;
+                let logits = forward(&model, images(&batch, &ad));
+                loss(task, logits, target_tensor(target, &ad), t.aux_weight)
+            };
             loss_sum += loss.clone().into_scalar::<f64>();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             lr = learning_rate(config, step, total);

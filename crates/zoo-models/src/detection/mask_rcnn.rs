@@ -63,6 +63,11 @@ pub struct MaskRcnnConfig {
     /// weights (`overwrite_eps`) — use 0 with those to reproduce its outputs.
     #[config(default = 1e-5)]
     pub backbone_norm_eps: f64,
+    /// Freeze the backbone's BatchNorm (torchvision's `FrozenBatchNorm2d`, used with
+    /// pretrained weights). `false` keeps trainable BatchNorm, as torchvision builds the model
+    /// without pretrained weights (then use `trainable_backbone_layers = 5` to train it all).
+    #[config(default = true)]
+    pub frozen_batch_norm: bool,
 }
 
 /// Detections of one image, in its input pixels.
@@ -167,8 +172,8 @@ pub struct DetectionTrace {
 }
 
 impl MaskRcnnConfig {
-    /// Builds the model on `device`, with frozen BatchNorm and the backbone stages outside
-    /// `trainable_backbone_layers` frozen.
+    /// Builds the model on `device`, with frozen BatchNorm (unless `frozen_batch_norm` is
+    /// off) and the backbone stages outside `trainable_backbone_layers` frozen.
     ///
     /// # Panics
     /// If `num_classes < 2`, `trainable_backbone_layers > 5`, or a part's configuration is
@@ -189,7 +194,7 @@ impl MaskRcnnConfig {
         let body = freeze_backbone(
             resnet.init(device),
             self.trainable_backbone_layers,
-            self.backbone_norm_eps,
+            self.frozen_batch_norm.then_some(self.backbone_norm_eps),
         );
         let fpn = FpnConfig::new(vec![c2, c3, c4, c5], self.fpn_channels).init(device);
         let anchors = self.anchors.init();
@@ -222,14 +227,19 @@ impl MaskRcnnConfig {
     }
 }
 
-/// A BatchNorm as torchvision's `FrozenBatchNorm2d`: statistics and affine parameters
-/// fixed, inference arithmetic in training too.
-fn frozen(mut bn: BatchNorm, eps: f64) -> BatchNorm {
-    bn.epsilon = eps;
-    bn.freeze()
+/// A BatchNorm as torchvision's `FrozenBatchNorm2d` (statistics and affine parameters fixed,
+/// inference arithmetic in training too) with `Some(eps)`; unchanged with `None`.
+fn frozen(mut bn: BatchNorm, eps: Option<f64>) -> BatchNorm {
+    match eps {
+        Some(eps) => {
+            bn.epsilon = eps;
+            bn.freeze()
+        }
+        None => bn,
+    }
 }
 
-fn freeze_blocks(blocks: Vec<Block>, all: bool, eps: f64) -> Vec<Block> {
+fn freeze_blocks(blocks: Vec<Block>, all: bool, eps: Option<f64>) -> Vec<Block> {
     blocks
         .into_iter()
         .map(|b| {
@@ -248,9 +258,10 @@ fn freeze_blocks(blocks: Vec<Block>, all: bool, eps: f64) -> Vec<Block> {
         .collect()
 }
 
-/// torchvision's `FrozenBatchNorm2d` everywhere and `trainable_backbone_layers`: of
-/// `[layer4, layer3, layer2, layer1, conv1]`, the first `trainable` train.
-fn freeze_backbone(mut body: ResNet, trainable: usize, eps: f64) -> ResNet {
+/// torchvision's `FrozenBatchNorm2d` everywhere (with `Some(eps)`) and
+/// `trainable_backbone_layers`: of `[layer4, layer3, layer2, layer1, conv1]`, the first
+/// `trainable` train.
+fn freeze_backbone(mut body: ResNet, trainable: usize, eps: Option<f64>) -> ResNet {
     let fixed = |rank: usize| rank >= trainable;
     body.bn1 = frozen(body.bn1, eps);
     if fixed(4) {

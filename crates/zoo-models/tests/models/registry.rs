@@ -25,6 +25,7 @@ fn registry_lists_every_model_and_variant() {
         "swin_tiny_patch4_window7_224",
         "swin_small_patch4_window7_224",
         "swin_base_patch4_window7_224",
+        "maskrcnn_resnet50_fpn",
     ] {
         assert!(
             names.contains(&expected),
