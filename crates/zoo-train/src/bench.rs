@@ -104,7 +104,12 @@ pub fn bench(config: &ModelConfig, device: &Device, spec: &BenchSpec) -> BenchRe
 fn bench_instance(config: &ModelConfig, device: &Device, spec: &BenchSpec) -> BenchResult {
     let [h, w] = spec.size;
     let object = |device: &Device| {
-        let bbox = [w as f32 / 4.0, h as f32 / 4.0, 3.0 * w as f32 / 4.0, 3.0 * h as f32 / 4.0];
+        let bbox = [
+            w as f32 / 4.0,
+            h as f32 / 4.0,
+            3.0 * w as f32 / 4.0,
+            3.0 * h as f32 / 4.0,
+        ];
         let mask: Vec<f32> = (0..h * w)
             .map(|i| {
                 let (y, x) = ((i / w) as f32 + 0.5, (i % w) as f32 + 0.5);

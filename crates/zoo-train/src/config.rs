@@ -33,7 +33,7 @@ pub struct ModelSection {
     pub base_channels: Option<usize>,
     /// U-Net decoder widths, deepest first.
     pub decoder_channels: Option<Vec<usize>>,
-    /// DeepLab decoder/head width.
+    /// DeepLab decoder/head width; Mask R-CNN's FPN and head width.
     pub head_channels: Option<usize>,
     /// DeepLab output stride (8 or 16).
     pub output_stride: Option<usize>,
@@ -51,6 +51,13 @@ pub struct ModelSection {
     pub patch_size: Option<usize>,
     /// Swin stochastic-depth rate of the last block.
     pub drop_path_rate: Option<f64>,
+    /// Mask R-CNN: anchors sampled per image for the RPN losses (torchvision: 256).
+    #[serde(default)]
+    pub rpn_batch_size_per_image: Option<usize>,
+    /// Mask R-CNN: proposals sampled per image for the box and mask losses (torchvision:
+    /// 512).
+    #[serde(default)]
+    pub box_batch_size_per_image: Option<usize>,
 }
 
 /// Where the samples come from.

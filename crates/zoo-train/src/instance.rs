@@ -99,7 +99,11 @@ pub fn loss(
     let m = mask_rcnn(model)?;
     let targets = targets(batch, classes, device).map_err(Error::Invalid)?;
     let losses = m
-        .losses(images(batch, device), &targets, &mut SeededSampler::new(seed))
+        .losses(
+            images(batch, device),
+            &targets,
+            &mut SeededSampler::new(seed),
+        )
         .map_err(|e| Error::Invalid(e.to_string()))?;
     Ok(losses.total())
 }
@@ -139,7 +143,12 @@ pub fn detect(
                 .map(|i| Found {
                     class: labels[i] as usize,
                     score: scores[i],
-                    bbox: [boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]],
+                    bbox: [
+                        boxes[4 * i],
+                        boxes[4 * i + 1],
+                        boxes[4 * i + 2],
+                        boxes[4 * i + 3],
+                    ],
                     mask: masks[i * h * w..(i + 1) * h * w]
                         .iter()
                         .map(|&p| p >= 0.5)
@@ -208,14 +217,11 @@ pub fn evaluate(
         }
     }
     let params = Params::new(classes);
-    let run = |kind| {
-        ap::evaluate(&dets, &gts, kind, &params).map_err(|e| Error::Invalid(e.to_string()))
-    };
+    let run =
+        |kind| ap::evaluate(&dets, &gts, kind, &params).map_err(|e| Error::Invalid(e.to_string()));
     let boxes = run(IouKind::Box)?;
     let masks = run(IouKind::Mask)?;
-    let triple = |r: &ap::ApReport| {
-        [r.ap, r.ap50, r.ap75].map(|v| v.unwrap_or(0.0))
-    };
+    let triple = |r: &ap::ApReport| [r.ap, r.ap50, r.ap75].map(|v| v.unwrap_or(0.0));
     Ok(EvalReport {
         accuracy: if objects == 0 {
             0.0

@@ -110,6 +110,12 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
             // trainable BatchNorm and every backbone stage trained.
             c.frozen_batch_norm = false;
             c.trainable_backbone_layers = 5;
+            if let Some(n) = m.rpn_batch_size_per_image {
+                c.rpn.batch_size_per_image = n;
+            }
+            if let Some(n) = m.box_batch_size_per_image {
+                c.roi_heads.batch_size_per_image = n;
+            }
             let [ih, iw] = config.data.image_size;
             c.transform.min_size = ih.min(iw);
             c.transform.max_size = ih.max(iw);
@@ -147,6 +153,16 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
         ModelConfig::DeepLabV3(_) | ModelConfig::DeepLabV3Plus(_) | ModelConfig::MaskRcnn(_)
     ) {
         refuse("head_channels", m.head_channels.is_some())?;
+    }
+    if !matches!(mc, ModelConfig::MaskRcnn(_)) {
+        refuse(
+            "rpn_batch_size_per_image",
+            m.rpn_batch_size_per_image.is_some(),
+        )?;
+        refuse(
+            "box_batch_size_per_image",
+            m.box_batch_size_per_image.is_some(),
+        )?;
     }
     check_input_size(&mc, config.data.image_size).map_err(|e| format!("data.image_size: {e}"))?;
     Ok(mc)
@@ -245,6 +261,32 @@ mod tests {
             model_config(&c)
                 .unwrap_err()
                 .contains("model.output_stride")
+        );
+        let c = parse(
+            "[model]\nname = \"maskrcnn_resnet50_fpn\"\nnum_classes = 3\nhead_channels = 16\n\
+             box_batch_size_per_image = 32\n[data]\nimage_size = [48, 80]\n",
+        );
+        let ModelConfig::MaskRcnn(m) = model_config(&c).unwrap() else {
+            panic!("not a Mask R-CNN")
+        };
+        assert_eq!(
+            (
+                m.fpn_channels,
+                m.roi_heads.batch_size_per_image,
+                m.rpn.batch_size_per_image
+            ),
+            (16, 32, 256)
+        );
+        assert_eq!((m.transform.min_size, m.transform.max_size), (48, 80));
+        assert!(!m.frozen_batch_norm && m.trainable_backbone_layers == 5);
+        assert_eq!(Task::of(&ModelConfig::MaskRcnn(m)), Task::Instance);
+        let c = parse(
+            "[model]\nname = \"unet_resnet18\"\nnum_classes = 3\nrpn_batch_size_per_image = 8\n",
+        );
+        assert!(
+            model_config(&c)
+                .unwrap_err()
+                .contains("model.rpn_batch_size_per_image")
         );
     }
 

@@ -123,9 +123,9 @@ pub fn predict(
                         mask: Some(&d.mask),
                     })
                     .collect();
-                let top = found[0]
-                    .first()
-                    .map_or((String::from("none"), 0.0), |d| (name(&names, d.class), d.score));
+                let top = found[0].first().map_or((String::from("none"), 0.0), |d| {
+                    (name(&names, d.class), d.score)
+                });
                 (
                     overlay(&sample.image, sample.size, None, &boxes, &names, 4)?,
                     top,

@@ -31,11 +31,11 @@ use zoo_data::{ImageDataset, Sample};
 use zoo_models::registry::ZooModel;
 
 use crate::Error;
-use crate::instance;
 use crate::checkpoint::{self, CheckpointInfo, write_atomic};
 use crate::config::{Optimizer, RunConfig, Schedule};
 use crate::data::{IGNORE, images, open, targets};
 use crate::eval::{EvalReport, class_map, evaluate, samples, target_tensor, top1};
+use crate::instance;
 use crate::model::{Logits, Task, forward, model_config};
 use crate::plot::{Chart, OverlayBox, Series, overlay, save_png, side_by_side};
 
@@ -607,7 +607,7 @@ mod tests {
             csv.lines().next().unwrap().ends_with(",val_iou_ellipse"),
             "{csv}"
         );
-        assert!(csv.lines().all(|l| l.split(',').count() == 11), "{csv}");
+        assert!(csv.lines().all(|l| l.split(',').count() == 14), "{csv}");
         for f in [
             "config.toml",
             "loss.png",
@@ -624,23 +624,73 @@ mod tests {
         let resolved = RunConfig::load(out.join("config.toml"), &[]).unwrap();
         assert_eq!(resolved, tiny(&[]));
         // The checkpoint alone rebuilds the model, which gives the run's figures again.
-        let (model, info) =
-            checkpoint::load(&out.join("checkpoints/last.bpk"), &Device::flex()).unwrap();
+        let (info, task, again) = reevaluate(&out, 8);
         assert_eq!(
-            (info.epoch, info.step, info.arch.as_str()),
-            (2, 4, "unet_resnet18")
+            (info.epoch, info.step, info.arch.as_str(), task),
+            (2, 4, "unet_resnet18", Task::Segmentation)
         );
+        assert_eq!(again, reports[1].val);
+        std::fs::remove_dir_all(out).ok();
+    }
+
+    /// The run's `last.bpk` loaded on its own and evaluated on the run's validation split.
+    fn reevaluate(out: &Path, batch: usize) -> (CheckpointInfo, Task, EvalReport) {
+        let device = Device::flex();
+        let (model, info) = checkpoint::load(&out.join("checkpoints/last.bpk"), &device).unwrap();
         let (task, val) = validation_data(&info.config).unwrap();
-        let again = evaluate(
-            &model,
-            val.as_ref(),
-            task,
-            5,
-            &info.config.data,
-            8,
+        let classes = info.config.model.num_classes;
+        let data = info.config.data.clone();
+        let report = evaluate(&model, val.as_ref(), task, classes, &data, batch, &device).unwrap();
+        (info, task, report)
+    }
+
+    #[test]
+    fn an_instance_run_trains_and_reports_coco_ap() {
+        let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let out = temp("instance");
+        let text = "[model]\nname = \"maskrcnn_resnet50_fpn\"\nnum_classes = 5\n\
+                    base_channels = 4\nhead_channels = 8\n\
+                    [data]\nimage_size = [48, 48]\ntrain_len = 8\nval_len = 4\n\
+                    objects = [1, 2]\n\
+                    [train]\nepochs = 2\nbatch_size = 4\nlr = 0.001\noptimizer = \"adamw\"\n";
+        let config = RunConfig::parse(text, Path::new("instance.toml"), &[]).unwrap();
+        let reports = train(
+            &config,
             &Device::flex(),
+            &out,
+            TrainOptions::default(),
+            |_| {},
         )
         .unwrap();
+        assert_eq!(reports.len(), 2);
+        for r in &reports {
+            assert!(r.train_loss.is_finite(), "{r:?}");
+            let [ap, ap50, ap75] = r.val.mask_ap.expect("mask AP");
+            assert!(
+                [ap, ap50, ap75].iter().all(|v| (0.0..=1.0).contains(v)),
+                "{r:?}"
+            );
+            assert!(r.val.box_ap.is_some() && r.val.miou.is_none(), "{r:?}");
+            assert_eq!(r.val.per_class.len(), 5);
+        }
+        assert!(reports[1].train_loss < reports[0].train_loss, "{reports:?}");
+        let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+        assert!(
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",val_mask_ap_ellipse"),
+            "{csv}"
+        );
+        assert!(out.join("samples/epoch-2.png").exists());
+        let table = reports[1].val.table();
+        assert!(
+            table.contains("mask AP50") && table.contains("box AP"),
+            "{table}"
+        );
+        // The checkpoint alone rebuilds the model, which gives the run's figures again.
+        let (_, task, again) = reevaluate(&out, 4);
+        assert_eq!(task, Task::Instance);
         assert_eq!(again, reports[1].val);
         std::fs::remove_dir_all(out).ok();
     }
