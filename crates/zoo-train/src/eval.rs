@@ -71,7 +71,11 @@ impl EvalReport {
     /// A plain-text table: one line per metric, then one per class.
     pub fn table(&self) -> String {
         let mut out = format!("{:<24} {:>8}\n", "metric", "value");
-        out += &format!("{:<24} {:>8.4}\n", "accuracy", self.accuracy);
+        let accuracy = match self.mask_ap {
+            Some(_) => "objects found",
+            None => "accuracy",
+        };
+        out += &format!("{:<24} {:>8.4}\n", accuracy, self.accuracy);
         if let Some(m) = self.miou {
             out += &format!("{:<24} {:>8.4}\n", "mIoU", m);
         }
