@@ -12,6 +12,7 @@ use crate::Error;
 use crate::ap::{self, Detection, GroundTruth, IouKind, Params};
 use crate::config::DataSection;
 use crate::eval::{EvalReport, samples};
+use crate::plot::OverlayBox;
 
 /// Detections drawn in overlays score at least this.
 pub const SHOW_SCORE: f32 = 0.5;
@@ -157,6 +158,20 @@ pub fn detect(
                 .collect()
         })
         .collect())
+}
+
+/// The detections scoring at least [`SHOW_SCORE`], as overlay boxes with their masks.
+pub fn overlay_boxes(found: &[Found]) -> Vec<OverlayBox<'_>> {
+    found
+        .iter()
+        .filter(|d| d.score >= SHOW_SCORE)
+        .map(|d| OverlayBox {
+            bbox: d.bbox,
+            class: d.class,
+            score: Some(d.score),
+            mask: Some(&d.mask),
+        })
+        .collect()
 }
 
 fn mask_iou(a: &[bool], b: &[bool]) -> f64 {

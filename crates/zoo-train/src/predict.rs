@@ -110,19 +110,7 @@ pub fn predict(
             }
             Task::Instance => {
                 let found = instance::detect(model, std::slice::from_ref(&sample), device)?;
-                let shown: Vec<&instance::Found> = found[0]
-                    .iter()
-                    .filter(|d| d.score >= instance::SHOW_SCORE)
-                    .collect();
-                let boxes: Vec<OverlayBox> = shown
-                    .iter()
-                    .map(|d| OverlayBox {
-                        bbox: d.bbox,
-                        class: d.class,
-                        score: Some(d.score),
-                        mask: Some(&d.mask),
-                    })
-                    .collect();
+                let boxes = instance::overlay_boxes(&found[0]);
                 let top = found[0].first().map_or((String::from("none"), 0.0), |d| {
                     (name(&names, d.class), d.score)
                 });

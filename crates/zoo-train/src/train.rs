@@ -217,16 +217,7 @@ fn sample_panels(
                         mask: Some(&o.mask),
                     })
                     .collect();
-                let predicted: Vec<OverlayBox> = found[i]
-                    .iter()
-                    .filter(|d| d.score >= instance::SHOW_SCORE)
-                    .map(|d| OverlayBox {
-                        bbox: d.bbox,
-                        class: d.class,
-                        score: Some(d.score),
-                        mask: Some(&d.mask),
-                    })
-                    .collect();
+                let predicted = instance::overlay_boxes(&found[i]);
                 (
                     overlay(&s.image, s.size, None, &truth, names, 2)?,
                     overlay(&s.image, s.size, None, &predicted, names, 2)?,
