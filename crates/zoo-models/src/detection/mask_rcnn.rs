@@ -340,7 +340,7 @@ impl MaskRcnn {
         targets: &[InstanceTarget],
         sampler: &mut dyn SubsetSampler,
     ) -> Result<MaskRcnnLosses, DetectionError> {
-        let num_classes = self.roi_heads.box_predictor.cls_score.weight.dims()[1];
+        let num_classes = self.roi_heads.num_classes();
         if targets.len() != images.len() {
             return Err(DetectionError::BadTarget {
                 image: targets.len().min(images.len()),

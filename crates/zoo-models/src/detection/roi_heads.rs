@@ -354,8 +354,22 @@ impl RoiHeads {
         boxes: &[Boxes],
         image_sizes: &[[usize; 2]],
     ) -> (Tensor<2>, Tensor<2>) {
+        if boxes.iter().all(Vec::is_empty) {
+            // No RoI at all: empty outputs without running the heads on an empty batch.
+            let classes = self.num_classes();
+            let device = features[0].device();
+            return (
+                Tensor::zeros([0, classes], &device),
+                Tensor::zeros([0, 4 * classes], &device),
+            );
+        }
         let pooled = pool(features, boxes, largest(image_sizes), 7);
         self.box_predictor.forward(self.box_head.forward(pooled))
+    }
+
+    /// Classes of the predictors, background included.
+    pub fn num_classes(&self) -> usize {
+        self.box_predictor.cls_score.weight.dims()[1]
     }
 
     /// Mask logits `[ΣK, C, 28, 28]` of each image's boxes (14×14 RoI Align).
@@ -365,6 +379,9 @@ impl RoiHeads {
         boxes: &[Boxes],
         image_sizes: &[[usize; 2]],
     ) -> Tensor<4> {
+        if boxes.iter().all(Vec::is_empty) {
+            return Tensor::zeros([0, self.num_classes(), 28, 28], &features[0].device());
+        }
         let pooled = pool(features, boxes, largest(image_sizes), 14);
         self.mask_predictor.forward(self.mask_head.forward(pooled))
     }
@@ -379,6 +396,14 @@ impl RoiHeads {
         image_sizes: &[[usize; 2]],
     ) -> Vec<BoxDetections> {
         let device = features[0].device();
+        if proposals.iter().all(Vec::is_empty) {
+            let none = BoxDetections {
+                boxes: Vec::new(),
+                scores: Vec::new(),
+                labels: Vec::new(),
+            };
+            return vec![none; proposals.len()];
+        }
         let (logits, deltas) = self.box_logits(features, proposals, image_sizes);
         let [k, classes] = logits.dims();
         let all: Boxes = proposals.iter().flatten().copied().collect();
@@ -434,6 +459,10 @@ impl RoiHeads {
     ) -> Vec<Tensor<4>> {
         let device = features[0].device();
         let boxes: Vec<Boxes> = detections.iter().map(|d| d.boxes.clone()).collect();
+        if boxes.iter().all(Vec::is_empty) {
+            let none = Tensor::zeros([0, 1, 28, 28], &device);
+            return vec![none; detections.len()];
+        }
         let logits = self.mask_logits(features, &boxes, image_sizes);
         let [k, classes, h, w] = logits.dims();
         let rows: Vec<usize> = detections

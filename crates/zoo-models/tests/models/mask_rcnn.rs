@@ -574,3 +574,23 @@ fn mask_rcnn_targets_are_validated() {
         assert!(v.into_scalar::<f32>().is_finite());
     }
 }
+
+/// No detection above the score threshold: empty `Detections` of the right shapes on every
+/// backend (the heads are not run on empty batches).
+#[test]
+fn mask_rcnn_without_detections_returns_empty_results() {
+    for_each_device(|name, device| {
+        let model = tiny_config()
+            .with_roi_heads(RoiHeadsSettings::new().with_score_thresh(1.0))
+            .init(device);
+        let (image, _) = synthetic(&[(1, [6.0, 8.0, 30.0, 36.0])], device);
+        let found = model.detect(vec![image.clone(), image]);
+        assert_eq!(found.len(), 2, "{name}");
+        for d in found {
+            assert_eq!(d.boxes.dims(), [0, 4], "{name}");
+            assert_eq!(d.scores.dims(), [0], "{name}");
+            assert_eq!(d.labels.dims(), [0], "{name}");
+            assert_eq!(d.masks.dims(), [0, 1, 64, 64], "{name}");
+        }
+    });
+}
