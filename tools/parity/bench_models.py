@@ -10,23 +10,17 @@ Two threads; one warm-up, then the median of 5 — the same loop as the Rust sid
 from __future__ import annotations
 
 import platform
-import statistics
-import time
 
 import segmentation_models_pytorch as smp
 import timm
 import torch
 import torchvision
 
+from common import median_ms
+
 
 def bench(fn, runs=5):
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return median_ms(fn, runs, warmup=1)
 
 
 def main() -> None:

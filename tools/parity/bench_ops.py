@@ -8,25 +8,18 @@ Two threads (torch.set_num_threads(2)); 3 warm-up iterations, then the median of
 from __future__ import annotations
 
 import platform
-import statistics
-import time
 
 import torch
 import torchvision
+
+from common import median_ms
 
 WARMUP = 3
 RUNS = 10
 
 
 def bench(fn) -> float:
-    for _ in range(WARMUP):
-        fn()
-    times = []
-    for _ in range(RUNS):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return median_ms(fn, RUNS, WARMUP)
 
 
 def roi_align_setup():

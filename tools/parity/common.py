@@ -8,6 +8,8 @@ op's scalar parameters as JSON in the `params` metadata entry. The Rust side rea
 from __future__ import annotations
 
 import json
+import statistics
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -60,3 +62,16 @@ def forward_backward(
     for (name, leaf), g in zip(leaves.items(), grads):
         out[f"grad_{name}"] = torch.zeros_like(leaf) if g is None else g.detach()
     return output.detach(), grad_output, out
+
+
+def median_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:
+    """`warmup` untimed calls of `fn`, then the median of `runs` timed ones, in ms (the loop
+    the Rust benchmarks use)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
