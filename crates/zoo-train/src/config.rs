@@ -96,6 +96,12 @@ pub struct DataSection {
     pub seed: u64,
     /// Objects per image `[min, max]` (shapes data).
     pub objects: [usize; 2],
+    /// Object size as a fraction of the smaller image side, `[min, max]` (shapes data).
+    pub object_scale: [f32; 2],
+    /// Draw new training samples every epoch (shapes data): epoch `e` (1-based) reads
+    /// samples `(e − 1)·train_len … e·train_len − 1` of the procedural training split
+    /// instead of repeating the first `train_len`, so a run never sees an image twice.
+    pub fresh_samples: bool,
     /// Augmentations of the training split.
     pub augment: AugmentConfig,
     /// Threads that decode and augment a batch.
@@ -114,6 +120,8 @@ impl Default for DataSection {
             val_len: 100,
             seed: 0,
             objects: [1, 3],
+            object_scale: ShapesConfig::default().object_scale,
+            fresh_samples: false,
             augment: AugmentConfig::default(),
             workers: 2,
         }
@@ -127,8 +135,8 @@ impl DataSection {
             len: if val { self.val_len } else { self.train_len },
             image_size: self.image_size,
             objects: self.objects,
+            object_scale: self.object_scale,
             seed: self.seed + u64::from(val),
-            ..ShapesConfig::default()
         }
     }
 }
@@ -332,6 +340,15 @@ impl RunConfig {
                     return invalid("data", e.0);
                 }
             }
+            _ if self.data.fresh_samples => {
+                return invalid(
+                    "data.fresh_samples",
+                    format!(
+                        "only the procedural shapes data can draw new samples; the {:?} format has a fixed training split",
+                        self.data.format
+                    ),
+                );
+            }
             (_, None) => {
                 return invalid(
                     "data.root",
@@ -395,11 +412,16 @@ mod tests {
                 "train.lr=0.05".into(),
                 "train.optimizer=adamw".into(),
                 "data.image_size=[32, 32]".into(),
+                "data.object_scale=[0.4, 0.9]".into(),
+                "data.fresh_samples=true".into(),
             ],
         )
         .unwrap();
         assert_eq!((c.train.lr, c.train.optimizer), (0.05, Optimizer::AdamW));
         assert_eq!(c.data.image_size, [32, 32]);
+        assert!(c.data.fresh_samples);
+        let shapes = c.data.shapes(true);
+        assert_eq!((shapes.object_scale, shapes.seed), ([0.4, 0.9], 1));
         // The resolved config round-trips.
         let back = RunConfig::parse(&c.to_toml(), Path::new("resolved.toml"), &[]).unwrap();
         assert_eq!(back, c);
@@ -442,6 +464,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("train.epochs") && e.contains("positive"), "{e}");
+        let e = RunConfig::parse(
+            MINIMAL,
+            Path::new("g.toml"),
+            &["data.object_scale=[0.5, 0.2]".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("object_scale") && e.contains("[0.5, 0.2]"),
+            "{e}"
+        );
+        let e = RunConfig::parse(
+            MINIMAL,
+            Path::new("h.toml"),
+            &["data.format=voc".into(), "data.fresh_samples=true".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("data.fresh_samples") && e.contains("Voc"), "{e}");
         let e = RunConfig::parse(MINIMAL, Path::new("f.toml"), &["trainlr".into()])
             .unwrap_err()
             .to_string();

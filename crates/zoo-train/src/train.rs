@@ -116,6 +116,17 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
+/// The sample indices of (1-based) `epoch`, in training order: a seeded permutation of
+/// `0..len`, shifted to `(epoch − 1)·len … epoch·len − 1` when every epoch draws new
+/// samples (`data.fresh_samples`, procedural data).
+pub fn epoch_order(len: usize, seed: u64, epoch: usize, fresh: bool) -> Vec<usize> {
+    let offset = if fresh { (epoch - 1) * len } else { 0 };
+    permutation(len, seed)
+        .into_iter()
+        .map(|i| i + offset)
+        .collect()
+}
+
 /// The seed of everything random in `epoch` (data order, augmentations, dropout).
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
@@ -430,7 +441,7 @@ pub fn train(
         let start = Instant::now();
         let seed = epoch_seed(t.seed, epoch);
         ad.seed(seed);
-        let order = permutation(train_data.len(), seed);
+        let order = epoch_order(train_data.len(), seed, epoch, config.data.fresh_samples);
         let mut loss_sum = 0.0;
         let mut lr = t.lr;
         for chunk in order.chunks(t.batch_size) {
@@ -550,6 +561,16 @@ mod tests {
         assert_eq!(learning_rate(&c, 0, 10), 0.025);
         assert_eq!(learning_rate(&c, 2, 10), 0.05);
         assert!(learning_rate(&c, 10, 10) < 1e-12);
+    }
+
+    #[test]
+    fn fresh_samples_move_each_epoch_to_unseen_indices() {
+        let (first, second) = (epoch_order(6, 9, 1, true), epoch_order(6, 9, 2, true));
+        assert_eq!(first, permutation(6, 9));
+        let mut sorted = second.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (6..12).collect::<Vec<_>>());
+        assert_eq!(epoch_order(6, 9, 2, false), permutation(6, 9));
     }
 
     #[test]
