@@ -5,6 +5,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use zoo_nn::layers::{Aspp, AsppConfig, ConvNormAct, ConvNormActConfig};
+
+use crate::init;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
 use crate::resnet::{DilationRule, ResNet, ResNetConfig, dilation_for_output_stride};
@@ -301,7 +303,7 @@ impl DeepLabV3PlusConfig {
         let [_, c2, _, _, c5] = encoder.feature_channels();
         let d = self.decoder_channels;
         const HIGHRES: usize = 48;
-        DeepLabV3Plus {
+        let mut model = DeepLabV3Plus {
             encoder: encoder.init(device),
             decoder: DeepLabV3PlusDecoder {
                 aspp: AsppConfig::new(c5)
@@ -322,7 +324,21 @@ impl DeepLabV3PlusConfig {
                 upsampling: self.output_stride / 4,
             },
             head: Conv2dConfig::new([d, self.num_classes], [1, 1]).init(device),
-        }
+        };
+        // smp re-initialises the whole decoder and the head.
+        let decoder = &mut model.decoder;
+        let aspp = &mut decoder.aspp;
+        aspp.convs
+            .iter_mut()
+            .chain([&mut aspp.pooling, &mut aspp.project])
+            .chain([
+                &mut decoder.aspp_conv,
+                &mut decoder.block1,
+                &mut decoder.block2,
+            ])
+            .for_each(init::smp_decoder);
+        init::smp_head(&mut model.head);
+        model
     }
 }
 

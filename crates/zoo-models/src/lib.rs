@@ -19,6 +19,7 @@
 
 pub mod deeplab;
 pub mod detection;
+mod init;
 pub mod registry;
 pub mod resnet;
 pub mod swin;

@@ -14,6 +14,8 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+
+use crate::init;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -160,6 +162,7 @@ impl ResNetConfig {
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
                 .with_bias(false)
+                .with_initializer(init::torchvision_resnet())
                 .init(device),
             bn1: BatchNormConfig::new(b).init(device),
             maxpool: MaxPool2dConfig::new([3, 3])
@@ -203,6 +206,7 @@ fn conv(
         .with_dilation([dilation, dilation])
         .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
         .with_bias(false)
+        .with_initializer(init::torchvision_resnet())
         .init(device)
 }
 

@@ -8,6 +8,7 @@ use zoo_nn::layers::{
     SwinBlock, SwinBlockConfig,
 };
 
+use crate::init;
 use crate::weights::KeyMap;
 
 /// Configuration of [`SwinTransformer`] (timm's argument names where they exist).
@@ -133,7 +134,7 @@ impl SwinTransformerConfig {
             layers.push(SwinStage { downsample, blocks });
         }
         let features = self.embed_dim << (stages - 1);
-        SwinTransformer {
+        let mut model = SwinTransformer {
             patch_embed: PatchEmbedConfig::new()
                 .with_in_channels(self.in_channels)
                 .with_embed_dim(self.embed_dim)
@@ -148,7 +149,28 @@ impl SwinTransformerConfig {
                 fc: LinearConfig::new(self.global_pool.out_features(features), classes)
                     .init(device),
             }),
+        };
+        // timm `_init_weights`: every Linear trunc_normal_(std=.02), bias 0 (the global
+        // pool's own layers, zoo-nn's, keep theirs).
+        for stage in &mut model.layers {
+            if let Some(merge) = &mut stage.downsample {
+                init::timm_linear(&mut merge.reduction);
+            }
+            for block in &mut stage.blocks {
+                for linear in [
+                    &mut block.attn.qkv,
+                    &mut block.attn.proj,
+                    &mut block.mlp.fc1,
+                    &mut block.mlp.fc2,
+                ] {
+                    init::timm_linear(linear);
+                }
+            }
         }
+        if let Some(head) = &mut model.head {
+            init::timm_linear(&mut head.fc);
+        }
+        model
     }
 }
 

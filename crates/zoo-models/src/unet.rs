@@ -5,6 +5,8 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use zoo_nn::layers::{ConvNormAct, ConvNormActConfig};
+
+use crate::init;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
 use crate::deeplab::block_rules;
@@ -53,10 +55,12 @@ impl UnetDecoderConfig {
             .enumerate()
             .map(|(i, &out)| {
                 let skip = encoder.get(i + 1).copied().unwrap_or(0);
-                let block = UnetBlock {
+                let mut block = UnetBlock {
                     conv1: ConvNormActConfig::new(input + skip, out).init(device),
                     conv2: ConvNormActConfig::new(out, out).init(device),
                 };
+                init::smp_decoder(&mut block.conv1);
+                init::smp_decoder(&mut block.conv2);
                 input = out;
                 block
             })
@@ -158,14 +162,16 @@ impl UnetConfig {
         let mut channels = vec![self.in_channels];
         channels.extend(encoder.feature_channels());
         let last = *self.decoder_channels.last().unwrap_or(&0);
+        let mut head = Conv2dConfig::new([last, self.num_classes], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(device);
+        init::smp_head(&mut head);
         Unet {
             encoder: encoder.init(device),
             decoder: UnetDecoderConfig::new(channels)
                 .with_decoder_channels(self.decoder_channels.clone())
                 .init(device),
-            head: Conv2dConfig::new([last, self.num_classes], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device),
+            head,
         }
     }
 }

@@ -92,7 +92,10 @@ fn optimizer(config: &RunConfig) -> ModuleOptimizer {
             .with_weight_decay(decay)
             .with_gradient_clipping(clip)
             .init(),
+        // ε = 1e-8 as `torch.optim.AdamW` (Burn's default is 1e-5, which damps the small
+        // gradients of deep layers early in a from-scratch run).
         Optimizer::AdamW => AdamWConfig::new()
+            .with_epsilon(1e-8)
             .with_weight_decay(t.weight_decay as f32)
             .with_grad_clipping(clip)
             .init(),

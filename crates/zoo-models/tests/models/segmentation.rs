@@ -121,3 +121,70 @@ fn segmentation_configs_round_trip_and_name_bad_fields() {
         &["Unet", "multiples of 32", "48×40"],
     );
 }
+
+/// `(max |w|, std)` of a tensor's values.
+fn spread(w: Tensor<4>) -> (f32, f32) {
+    let v: Vec<f32> = w.into_data().to_vec().unwrap();
+    let mean = v.iter().sum::<f32>() / v.len() as f32;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32;
+    (v.iter().fold(0.0f32, |m, x| m.max(x.abs())), var.sqrt())
+}
+
+#[test]
+fn from_scratch_weights_are_drawn_as_upstream_draws_them() {
+    for_each_device(|name, device| {
+        // torchvision ResNet: kaiming_normal_(fan_out, relu) → std √(2 / (out · k²)).
+        let unet = UnetConfig::new(3)
+            .with_base_channels(16)
+            .with_decoder_channels(vec![32, 32, 16, 16, 16])
+            .init(device);
+        let (_, std) = spread(unet.encoder.layer3[0].conv1.weight.val());
+        let expected = (2.0f32 / (64.0 * 9.0)).sqrt();
+        assert!(
+            (std / expected - 1.0).abs() < 0.05,
+            "{name}: encoder std {std} vs {expected}"
+        );
+        // smp decoder: kaiming_uniform_(fan_in, relu) → U(±√(6 / fan_in)).
+        let conv = &unet.decoder.blocks[1].conv1.conv;
+        let fan_in = (32 + 64) * 9;
+        let (max, std) = spread(conv.weight.val());
+        let bound = (6.0f32 / fan_in as f32).sqrt();
+        assert!(
+            max <= bound && max > 0.95 * bound,
+            "{name}: decoder max {max} vs {bound}"
+        );
+        assert!(
+            (std / (bound / 3f32.sqrt()) - 1.0).abs() < 0.05,
+            "{name}: decoder std {std}"
+        );
+        // smp head: xavier_uniform_, bias 0.
+        let (max, _) = spread(unet.head.weight.val());
+        assert!(
+            max <= (6.0f32 / ((16 + 3) * 9) as f32).sqrt(),
+            "{name}: head max {max}"
+        );
+        let bias: Vec<f32> = unet
+            .head
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert!(bias.iter().all(|&b| b == 0.0), "{name}: head bias {bias:?}");
+        // torchvision's DeepLabV3 heads keep PyTorch's default conv init: U(±1/√fan_in).
+        let deeplab = DeepLabV3Config::new(3).with_base_channels(8).init(device);
+        let (max, _) = spread(deeplab.head.classifier.weight.val());
+        assert!(
+            max <= 1.0 / (256.0f32).sqrt(),
+            "{name}: deeplab classifier max {max}"
+        );
+        let (_, std) = spread(deeplab.backbone.layer3[0].conv2.weight.val());
+        let expected = (2.0f32 / (32.0 * 9.0)).sqrt();
+        assert!(
+            (std / expected - 1.0).abs() < 0.1,
+            "{name}: backbone std {std} vs {expected}"
+        );
+    });
+}

@@ -74,3 +74,30 @@ fn swin_variants_and_config() {
         ],
     );
 }
+
+#[test]
+fn from_scratch_linear_layers_are_drawn_as_timm_draws_them() {
+    zoo_testing::for_each_device(|name, device| {
+        let model = zoo_models::swin::SwinTransformerConfig::new()
+            .with_embed_dim(32)
+            .with_depths(vec![2, 2])
+            .with_num_heads(vec![2, 4])
+            .with_num_classes(Some(4))
+            .init(device);
+        let block = &model.layers[1].blocks[0];
+        let w: Vec<f32> = block.mlp.fc1.weight.val().into_data().to_vec().unwrap();
+        let std = (w.iter().map(|x| x * x).sum::<f32>() / w.len() as f32).sqrt();
+        assert!((std / 0.02 - 1.0).abs() < 0.05, "{name}: fc1 std {std}");
+        let bias: Vec<f32> = block
+            .attn
+            .qkv
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert!(bias.iter().all(|&b| b == 0.0), "{name}: qkv bias");
+    });
+}
