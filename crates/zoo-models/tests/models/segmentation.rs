@@ -146,7 +146,7 @@ fn from_scratch_weights_are_drawn_as_upstream_draws_them() {
         );
         // smp decoder: kaiming_uniform_(fan_in, relu) → U(±√(6 / fan_in)).
         let conv = &unet.decoder.blocks[1].conv1.conv;
-        let fan_in = (32 + 64) * 9;
+        let fan_in = (32 + 32) * 9; // block 0 output + C3 of the width-16 encoder
         let (max, std) = spread(conv.weight.val());
         let bound = (6.0f32 / fan_in as f32).sqrt();
         assert!(
