@@ -50,3 +50,16 @@ pub fn with_weights<M: Module + ModuleSnapshot>(
     load_upstream(module, weights(model, case), map)
         .unwrap_or_else(|e| panic!("{model}/{}: {e}", case.name))
 }
+
+/// `(max |w|, std)` of a tensor's values.
+pub fn spread<const D: usize>(w: burn::tensor::Tensor<D>) -> (f32, f32) {
+    let v: Vec<f32> = w.into_data().to_vec().unwrap();
+    let mean = v.iter().sum::<f32>() / v.len() as f32;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32;
+    (v.iter().fold(0.0f32, |m, x| m.max(x.abs())), var.sqrt())
+}
+
+/// Whether a layer has a bias and it is all zeros.
+pub fn zero_bias(bias: &Option<burn::module::Param<burn::tensor::Tensor<1>>>) -> bool {
+    bias.as_ref().is_some_and(|b| spread(b.val()).0 == 0.0)
+}

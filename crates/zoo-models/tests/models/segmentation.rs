@@ -6,7 +6,7 @@ use zoo_models::deeplab::{DeepLabV3Config, DeepLabV3PlusConfig};
 use zoo_models::unet::{UnetConfig, UnetDecoderConfig};
 use zoo_testing::{FWD_TOL, assert_close, for_each_device};
 
-use crate::{cases, with_weights};
+use crate::{cases, spread, with_weights, zero_bias};
 
 #[test]
 fn deeplabv3_matches_torchvision() {
@@ -122,14 +122,6 @@ fn segmentation_configs_round_trip_and_name_bad_fields() {
     );
 }
 
-/// `(max |w|, std)` of a tensor's values.
-fn spread(w: Tensor<4>) -> (f32, f32) {
-    let v: Vec<f32> = w.into_data().to_vec().unwrap();
-    let mean = v.iter().sum::<f32>() / v.len() as f32;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32;
-    (v.iter().fold(0.0f32, |m, x| m.max(x.abs())), var.sqrt())
-}
-
 #[test]
 fn from_scratch_weights_are_drawn_as_upstream_draws_them() {
     for_each_device(|name, device| {
@@ -163,16 +155,7 @@ fn from_scratch_weights_are_drawn_as_upstream_draws_them() {
             max <= (6.0f32 / ((16 + 3) * 9) as f32).sqrt(),
             "{name}: head max {max}"
         );
-        let bias: Vec<f32> = unet
-            .head
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .to_vec()
-            .unwrap();
-        assert!(bias.iter().all(|&b| b == 0.0), "{name}: head bias {bias:?}");
+        assert!(zero_bias(&unet.head.bias), "{name}: head bias");
         // torchvision's DeepLabV3 heads keep PyTorch's default conv init: U(±1/√fan_in).
         let deeplab = DeepLabV3Config::new(3).with_base_channels(8).init(device);
         let (max, _) = spread(deeplab.head.classifier.weight.val());

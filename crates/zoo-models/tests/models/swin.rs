@@ -85,19 +85,8 @@ fn from_scratch_linear_layers_are_drawn_as_timm_draws_them() {
             .with_num_classes(Some(4))
             .init(device);
         let block = &model.layers[1].blocks[0];
-        let w: Vec<f32> = block.mlp.fc1.weight.val().into_data().to_vec().unwrap();
-        let std = (w.iter().map(|x| x * x).sum::<f32>() / w.len() as f32).sqrt();
+        let (_, std) = crate::spread(block.mlp.fc1.weight.val());
         assert!((std / 0.02 - 1.0).abs() < 0.05, "{name}: fc1 std {std}");
-        let bias: Vec<f32> = block
-            .attn
-            .qkv
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .to_vec()
-            .unwrap();
-        assert!(bias.iter().all(|&b| b == 0.0), "{name}: qkv bias");
+        assert!(crate::zero_bias(&block.attn.qkv.bias), "{name}: qkv bias");
     });
 }
