@@ -158,6 +158,19 @@ def smp_model(cls, depth, base, output_stride=32, **kwargs):
     return model, encoder.out_channels
 
 
+def narrow_deeplabv3(depth, base, hc, rates, aux, classes) -> DeepLabV3:
+    """torchvision's DeepLabV3 (output stride 8) on a NarrowResNet, ASPP and head at `hc`
+    channels, optional FCN aux head on layer3."""
+    block, layers = LAYOUTS[depth]
+    backbone = NarrowResNet(block, layers, base, 10, [False, True, True])
+    c5, c4 = base * 8 * block.expansion, base * 4 * block.expansion
+    return_layers = {"layer4": "out", "layer3": "aux"} if aux else {"layer4": "out"}
+    backbone = IntermediateLayerGetter(backbone, return_layers=return_layers)
+    head = nn.Sequential(ASPP(c5, rates, hc), nn.Conv2d(hc, hc, 3, padding=1, bias=False),
+                         nn.BatchNorm2d(hc), nn.ReLU(), nn.Conv2d(hc, classes, 1))
+    return DeepLabV3(backbone, head, FCNHead(c4, classes) if aux else None)
+
+
 def deeplabv3() -> None:
     cases = {
         # name: (depth, base, head channels, rates, aux, input hw)
@@ -166,14 +179,7 @@ def deeplabv3() -> None:
     }
     for seed, (name, (depth, base, hc, rates, aux, (h, w))) in enumerate(cases.items()):
         torch.manual_seed(1100 + seed)
-        block, layers = LAYOUTS[depth]
-        backbone = NarrowResNet(block, layers, base, 10, [False, True, True])
-        c5, c4 = base * 8 * block.expansion, base * 4 * block.expansion
-        return_layers = {"layer4": "out", "layer3": "aux"} if aux else {"layer4": "out"}
-        backbone = IntermediateLayerGetter(backbone, return_layers=return_layers)
-        head = nn.Sequential(ASPP(c5, rates, hc), nn.Conv2d(hc, hc, 3, padding=1, bias=False),
-                             nn.BatchNorm2d(hc), nn.ReLU(), nn.Conv2d(hc, 3, 1))
-        model = DeepLabV3(backbone, head, FCNHead(c4, 3) if aux else None)
+        model = narrow_deeplabv3(depth, base, hc, rates, aux, 3)
         randomise(model)
         model.eval()
         x = torch.randn(2, 3, h, w)

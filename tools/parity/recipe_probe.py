@@ -18,11 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 import timm
 
-from torchvision.models._utils import IntermediateLayerGetter
-from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabV3
-from torchvision.models.segmentation.fcn import FCNHead
-
-from models import LAYOUTS, NarrowResNet
+from models import LAYOUTS, NarrowResNet, narrow_deeplabv3
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
 STD = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
@@ -118,23 +114,6 @@ class Unet(nn.Module):
         return self.head(y)
 
 
-class DeepLab(nn.Module):
-    """torchvision DeepLabV3 on the narrow ResNet, output stride 8, ASPP at `head` channels."""
-
-    def __init__(self, depth, base, head, rates, classes):
-        super().__init__()
-        block, layers = LAYOUTS[depth]
-        c5, c4 = base * 8 * block.expansion, base * 4 * block.expansion
-        backbone = IntermediateLayerGetter(NarrowResNet(block, layers, base, 10, [False, True, True]),
-                                           {"layer4": "out", "layer3": "aux"})
-        head = nn.Sequential(ASPP(c5, rates, head), nn.Conv2d(head, head, 3, padding=1, bias=False),
-                             nn.BatchNorm2d(head), nn.ReLU(), nn.Conv2d(head, classes, 1))
-        self.net = DeepLabV3(backbone, head, FCNHead(c4, classes))
-
-    def forward(self, x):
-        return self.net(x)
-
-
 def miou(pred, target, classes):
     ious = []
     for c in range(classes):
@@ -149,7 +128,7 @@ def build(args, classes):
     if args.model == "unet":
         return Unet(args.depth, args.base, args.decoder, classes)
     if args.model == "deeplabv3":
-        return DeepLab(args.depth, args.base, args.head, args.rates, classes)
+        return narrow_deeplabv3(args.depth, args.base, args.head, args.rates, True, classes)
     return timm.models.swin_transformer.SwinTransformer(
         img_size=args.size, patch_size=4, embed_dim=args.embed, depths=args.depths,
         num_heads=args.heads, window_size=args.window, num_classes=classes,
