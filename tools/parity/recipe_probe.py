@@ -163,14 +163,38 @@ def main():
     p.add_argument("--scale", type=float, nargs=2, default=[0.25, 0.6])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init", help="start from this state dict (e.g. burn-zoo's own initial weights)")
+    p.add_argument("--tv-init", action="store_true",
+                   help="draw the ResNet convs as torchvision's ResNet.__init__ does (Kaiming-normal, fan-out)")
+    p.add_argument("--data", help="read burn-zoo's own shapes samples from this folder (written by"
+                   " a dump: {train,val}_x.f32 [N,3,S,S], {train,val}_m.u8 [N,S,S]) instead of the port")
     args = p.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     seg = args.model != "swin"
     classes = 5 if seg else 4
     kw = dict(objects=tuple(args.objects), scale=tuple(args.scale))
-    xv, mv, lv = dataset(args.val_len, 10_000 + args.seed, args.size, args.size, **kw)
+    if args.data:
+        def dumped(name, start, n):
+            s = args.size
+            x = np.fromfile(f"{args.data}/{name}_x.f32", np.float32, n * 3 * s * s, offset=start * 3 * s * s * 4)
+            m = np.fromfile(f"{args.data}/{name}_m.u8", np.uint8, n * s * s, offset=start * s * s)
+            x = (x.reshape(n, 3, s, s) - MEAN) / STD
+            m = torch.from_numpy(m.reshape(n, s, s).astype(np.int64))
+            return torch.from_numpy(x.astype(np.float32)), m, torch.ones(n, dtype=torch.int64)
+        data = lambda n, epoch, val: dumped("val" if val else "train", 0 if val else epoch * n, n)
+    else:
+        data = lambda n, epoch, val: dataset(n, 10_000 + args.seed if val else args.seed + 100 * epoch,
+                                             args.size, args.size, **kw)
+    xv, mv, lv = data(args.val_len, 0, True)
     model = build(args, classes)
+    if args.tv_init:
+        for m in model.backbone.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    if args.init:
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(args.init))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     steps_per_epoch = args.train_len // args.batch
     total = steps_per_epoch * args.epochs
@@ -194,11 +218,11 @@ def main():
         out = model(x)
         return (out["out"] if isinstance(out, dict) else out).argmax(1)
 
-    xt, mt, lt = dataset(args.train_len, args.seed, args.size, args.size, **kw)
+    xt, mt, lt = data(args.train_len, 0, False)
     start = time.time()
     for epoch in range(args.epochs):
         if args.fresh and epoch:
-            xt, mt, lt = dataset(args.train_len, args.seed + 100 * epoch, args.size, args.size, **kw)
+            xt, mt, lt = data(args.train_len, epoch, False)
         model.train()
         perm = torch.randperm(args.train_len)
         losses = []

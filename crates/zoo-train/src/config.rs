@@ -39,6 +39,11 @@ pub struct ModelSection {
     pub output_stride: Option<usize>,
     /// DeepLab ASPP rates.
     pub atrous_rates: Option<Vec<usize>>,
+    /// DeepLabV3: build torchvision's auxiliary FCN head on C4 (`aux_loss=True`), whose loss
+    /// joins the main one with weight `train.aux_weight` (torchvision's builder and the
+    /// registry leave it out).
+    #[serde(default)]
+    pub aux_loss: Option<bool>,
     /// Swin embedding width (stage 1; doubled at every stage).
     pub embed_dim: Option<usize>,
     /// Swin blocks per stage.
@@ -185,7 +190,7 @@ pub struct TrainSection {
     pub warmup_steps: usize,
     /// Clip gradients to this global norm (0 = off).
     pub grad_clip: f32,
-    /// Weight of the auxiliary loss (DeepLabV3's aux head).
+    /// Weight of the auxiliary loss (DeepLabV3 with `model.aux_loss = true`).
     pub aux_weight: f64,
     /// Seed of weight init and data order.
     pub seed: u64,

@@ -81,6 +81,7 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
             c.head_channels = m.head_channels.unwrap_or(c.head_channels);
             c.output_stride = m.output_stride.unwrap_or(c.output_stride);
             c.atrous_rates = m.atrous_rates.clone().unwrap_or(c.atrous_rates.clone());
+            c.aux_head = m.aux_loss.unwrap_or(c.aux_head);
         }
         ModelConfig::DeepLabV3Plus(c) => {
             c.base_channels = m.base_channels.unwrap_or(c.base_channels);
@@ -139,6 +140,9 @@ pub fn model_config(config: &RunConfig) -> Result<ModelConfig, String> {
     }
     if !matches!(mc, ModelConfig::Unet(_)) {
         refuse("decoder_channels", m.decoder_channels.is_some())?;
+    }
+    if !matches!(mc, ModelConfig::DeepLabV3(_)) {
+        refuse("aux_loss", m.aux_loss.is_some())?;
     }
     if !matches!(
         mc,
@@ -287,6 +291,32 @@ mod tests {
             model_config(&c)
                 .unwrap_err()
                 .contains("model.rpn_batch_size_per_image")
+        );
+    }
+
+    #[test]
+    fn aux_loss_builds_the_deeplabv3_aux_head_and_only_there() {
+        let deeplab = |extra: &str| {
+            parse(&format!(
+                "[model]\nname = \"deeplabv3_resnet50\"\nnum_classes = 3\n{extra}"
+            ))
+        };
+        for (extra, aux) in [
+            ("", false),
+            ("aux_loss = true\n", true),
+            ("aux_loss = false\n", false),
+        ] {
+            let ModelConfig::DeepLabV3(d) = model_config(&deeplab(extra)).unwrap() else {
+                panic!("not a DeepLabV3")
+            };
+            assert_eq!(d.aux_head, aux, "{extra:?}");
+        }
+        let c =
+            parse("[model]\nname = \"deeplabv3plus_resnet18\"\nnum_classes = 3\naux_loss = true\n");
+        let e = model_config(&c).unwrap_err();
+        assert!(
+            e.contains("model.aux_loss") && e.contains("deeplabv3plus_resnet18"),
+            "{e}"
         );
     }
 
