@@ -7,7 +7,10 @@ Per case, two files under `crates/zoo-models/tests/fixtures/<model>/`:
 - `<case>.weights.safetensors` (or `.pth`): the model's `state_dict()` exactly as a user
   saves it (`safetensors.torch.save_file` / `torch.save`), read by zoo-models' loader.
 
-    /work/pyenv/bin/python tools/parity/models.py
+    /work/pyenv/bin/python tools/parity/models.py [GENERATOR...]
+
+`train_step/<model>.safetensors` (from `train_steps`, which reads the forward cases' weights
+and inputs) holds one training step's loss and gradients.
 """
 
 from __future__ import annotations
@@ -273,9 +276,91 @@ def swin() -> None:
         save_weights(OUT / "swin" / f"{name}.weights.safetensors", model, "safetensors")
 
 
+TRAIN_STEP_KEYS = {
+    "deeplabv3/r50_os8_aux": [
+        "backbone.conv1.weight", "backbone.bn1.weight", "backbone.layer1.0.conv1.weight",
+        "backbone.layer3.0.downsample.0.weight", "backbone.layer4.2.conv2.weight",
+        "backbone.layer4.2.bn3.bias", "classifier.0.convs.1.0.weight", "classifier.0.convs.4.1.weight",
+        "classifier.0.project.0.weight", "classifier.4.weight", "classifier.4.bias",
+        "aux_classifier.0.weight", "aux_classifier.4.weight",
+    ],
+    "unet/r18_64x64": [
+        "encoder.conv1.weight", "encoder.layer2.0.conv1.weight", "encoder.layer4.1.bn2.weight",
+        "decoder.blocks.0.conv1.0.weight", "decoder.blocks.4.conv2.0.weight",
+        "segmentation_head.0.weight", "segmentation_head.0.bias",
+    ],
+    "swin/e8_w4_64": [
+        "patch_embed.proj.weight", "layers.0.blocks.1.attn.qkv.weight",
+        "layers.0.blocks.1.attn.relative_position_bias_table", "layers.1.downsample.reduction.weight",
+        "layers.3.blocks.1.mlp.fc2.weight", "norm.weight", "head.fc.weight",
+    ],
+}
+
+
+def train_steps() -> None:
+    """One training step of each segmentation/classification model, from its forward case's
+    weights: training mode (BatchNorm on batch statistics; dropout and stochastic depth off,
+    as the Rust test sets them, so the step is deterministic), cross-entropy against random
+    targets (DeepLabV3: plus 0.5 × the auxiliary head's), and the gradients of the loss with
+    respect to the input and the parameters named in `TRAIN_STEP_KEYS`.
+
+    Computed in float64: a training-mode step of a deep BatchNorm net is ill-conditioned where
+    a pre-ReLU value or a two-sample batch statistic sits near zero, and float32 PyTorch then
+    differs from float64 by 1e-3 to 1e-2 on some inputs. DeepLabV3 gets its own batch of 8 at
+    24×24 (its forward case has 2 samples: the image-pooling branch's BatchNorm over 2 values is
+    such a case), chosen where float32 PyTorch agrees with float64 to 2e-5."""
+    from safetensors.torch import load_file
+    import torch.nn.functional as F
+
+    for seed, (case, keys) in enumerate(TRAIN_STEP_KEYS.items()):
+        model_name, name = case.split("/")
+        fixture = load_file(str(OUT / model_name / f"{name}.safetensors"))
+        gen = torch.Generator().manual_seed(1500 + seed)
+        tensors = {}
+        if model_name == "deeplabv3":
+            model = narrow_deeplabv3(50, 2, 16, [12, 24, 36], True, 3)
+            x = torch.randn(8, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+            tensors["input"] = x
+        elif model_name == "unet":
+            model, channels = smp_model(smp.Unet, 18, 4, decoder_channels=[16, 8, 8, 4, 4], classes=3)
+            model.decoder = UnetDecoder(channels, [16, 8, 8, 4, 4], n_blocks=5)
+            model.segmentation_head = SegmentationHead(4, 3, kernel_size=3)
+            x = fixture["input"]
+        else:
+            model = timm.models.swin_transformer.SwinTransformer(
+                img_size=(64, 64), patch_size=4, embed_dim=8, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4),
+                window_size=4, num_classes=5, mlp_ratio=2.0, drop_path_rate=0.0)
+            x = fixture["input"]
+        model.load_state_dict(load_file(str(OUT / model_name / f"{name}.weights.safetensors")))
+        model = model.double().train()
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.eval()
+        x = x.double().requires_grad_(True)
+        out = model(x)
+        if model_name == "swin":
+            target = torch.randint(0, 5, (x.shape[0],), generator=gen)
+            loss = F.cross_entropy(out, target)
+        else:
+            target = torch.randint(0, 3, (x.shape[0], *x.shape[2:]), generator=gen)
+            if isinstance(out, dict):
+                loss = F.cross_entropy(out["out"], target) + 0.5 * F.cross_entropy(out["aux"], target)
+            else:
+                loss = F.cross_entropy(out, target)
+        loss.backward()
+        named = dict(model.named_parameters())
+        tensors.update({"target": target, "loss": loss.detach().reshape(1), "grad_input": x.grad,
+                        **{f"grad.{k}": named[k].grad for k in keys}})
+        params = {"model": model_name, "case": name, "aux_weight": 0.5 if model_name == "deeplabv3" else None}
+        save_case(OUT / "train_step" / f"{model_name}.safetensors", tensors, params)
+
 if __name__ == "__main__":
+    import sys
+
     torch.set_num_threads(1)
-    for generator in (resnet, deeplabv3, deeplabv3plus, unet, swin):
-        generator()
+    chosen = sys.argv[1:]  # generator names; all of them when none is given
+    for generator in (resnet, deeplabv3, deeplabv3plus, unet, swin, train_steps):
+        if not chosen or generator.__name__ in chosen:
+            generator()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"fixtures under {OUT}: {total / 1024:.0f} KiB")

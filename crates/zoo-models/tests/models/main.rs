@@ -1,6 +1,6 @@
 //! Parity of `zoo_models` with the upstream models (fixtures from `tools/parity/models.py`),
 //! weights loaded from the upstream `state_dict` files through `zoo_models::weights`;
-//! loader errors; training-mode sanity.
+//! loader errors; training-mode sanity; one training step's loss and gradients.
 #![allow(deprecated)]
 
 mod full_size;
@@ -9,6 +9,7 @@ mod registry;
 mod resnet;
 mod segmentation;
 mod swin;
+mod train_step;
 mod weights;
 
 use std::path::PathBuf;

@@ -4,19 +4,32 @@
 use burn::prelude::*;
 use zoo_models::deeplab::{DeepLabV3Config, DeepLabV3PlusConfig};
 use zoo_models::unet::{UnetConfig, UnetDecoderConfig};
-use zoo_testing::{FWD_TOL, assert_close, for_each_device};
+use zoo_testing::{FWD_TOL, Fixture, assert_close, for_each_device};
 
 use crate::{cases, spread, with_weights, zero_bias};
+
+/// The DeepLabV3 of a forward case.
+pub fn deeplabv3_config(case: &Fixture) -> DeepLabV3Config {
+    DeepLabV3Config::new(case.param("num_classes"))
+        .with_depth(case.param("depth"))
+        .with_base_channels(case.param("base_channels"))
+        .with_head_channels(case.param("head_channels"))
+        .with_atrous_rates(case.param("atrous_rates"))
+        .with_aux_head(case.param("aux_head"))
+}
+
+/// The U-Net of a forward case.
+pub fn unet_config(case: &Fixture) -> UnetConfig {
+    UnetConfig::new(case.param("num_classes"))
+        .with_depth(case.param("depth"))
+        .with_base_channels(case.param("base_channels"))
+        .with_decoder_channels(case.param("decoder_channels"))
+}
 
 #[test]
 fn deeplabv3_matches_torchvision() {
     for case in cases("deeplabv3") {
-        let config = DeepLabV3Config::new(case.param("num_classes"))
-            .with_depth(case.param("depth"))
-            .with_base_channels(case.param("base_channels"))
-            .with_head_channels(case.param("head_channels"))
-            .with_atrous_rates(case.param("atrous_rates"))
-            .with_aux_head(case.param("aux_head"));
+        let config = deeplabv3_config(&case);
         for_each_device(|name, device| {
             let model = config.init(device);
             let map = model.key_map();
@@ -55,10 +68,7 @@ fn deeplabv3plus_matches_smp() {
 #[test]
 fn unet_matches_smp() {
     for case in cases("unet") {
-        let config = UnetConfig::new(case.param("num_classes"))
-            .with_depth(case.param("depth"))
-            .with_base_channels(case.param("base_channels"))
-            .with_decoder_channels(case.param("decoder_channels"));
+        let config = unet_config(&case);
         for_each_device(|name, device| {
             let model = config.init(device);
             let map = model.key_map();

@@ -4,21 +4,26 @@
 
 use burn::prelude::*;
 use zoo_models::swin::SwinTransformerConfig;
-use zoo_testing::{FWD_TOL, assert_close, for_each_device};
+use zoo_testing::{FWD_TOL, Fixture, assert_close, for_each_device};
 
 use crate::{cases, with_weights};
+
+/// The Swin Transformer of a forward case.
+pub fn config(case: &Fixture) -> SwinTransformerConfig {
+    SwinTransformerConfig::new()
+        .with_img_size(case.param("img_size"))
+        .with_embed_dim(case.param("embed_dim"))
+        .with_depths(case.param("depths"))
+        .with_num_heads(case.param("num_heads"))
+        .with_window_size(case.param("window_size"))
+        .with_num_classes(case.param("num_classes"))
+        .with_mlp_ratio(case.param("mlp_ratio"))
+}
 
 #[test]
 fn swin_matches_timm() {
     for case in cases("swin") {
-        let config = SwinTransformerConfig::new()
-            .with_img_size(case.param("img_size"))
-            .with_embed_dim(case.param("embed_dim"))
-            .with_depths(case.param("depths"))
-            .with_num_heads(case.param("num_heads"))
-            .with_window_size(case.param("window_size"))
-            .with_num_classes(case.param("num_classes"))
-            .with_mlp_ratio(case.param("mlp_ratio"));
+        let config = config(&case);
         for_each_device(|name, device| {
             let model = config.init(device);
             let map = model.key_map();
