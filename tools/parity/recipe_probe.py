@@ -164,8 +164,11 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--init", help="start from this state dict (e.g. burn-zoo's own initial weights)")
-    p.add_argument("--tv-init", action="store_true",
-                   help="draw the ResNet convs as torchvision's ResNet.__init__ does (Kaiming-normal, fan-out)")
+    p.add_argument("--upstream-init", action="store_true",
+                   help="draw the weights as the upstream builders do from scratch (what burn-zoo draws):"
+                   " torchvision's ResNet convs Kaiming-normal over fan-out; U-Net: smp's decoder"
+                   " Kaiming-uniform (ReLU gain, bias 0) and head Xavier-uniform (bias 0). Without it the"
+                   " narrow classes keep PyTorch's per-layer defaults.")
     p.add_argument("--data", help="read burn-zoo's own shapes samples from this folder (written by"
                    " a dump: {train,val}_x.f32 [N,3,S,S], {train,val}_m.u8 [N,S,S]) instead of the port")
     args = p.parse_args()
@@ -188,10 +191,17 @@ def main():
                                              args.size, args.size, **kw)
     xv, mv, lv = data(args.val_len, 0, True)
     model = build(args, classes)
-    if args.tv_init:
-        for m in model.backbone.modules():
+    if args.upstream_init:
+        encoder = model.enc if args.model == "unet" else getattr(model, "backbone", None)
+        for m in encoder.modules() if encoder is not None else []:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if args.model == "unet":
+            for m in model.blocks.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.xavier_uniform_(model.head.weight)
+            nn.init.zeros_(model.head.bias)
     if args.init:
         from safetensors.torch import load_file
         model.load_state_dict(load_file(args.init))
