@@ -70,16 +70,20 @@ fn forward_case(model: &str, step: &Fixture) -> Fixture {
         .unwrap_or_else(|| panic!("train_step/{model}: no forward case {name}"))
 }
 
-/// The fixture's loss and gradients against the step run on `device`.
-fn check(
-    (model, on): (&str, &str),
+/// Backpropagates `loss` of `model` (loaded through `map`) from `input`, and checks the loss
+/// and the gradients against the fixture.
+fn check<M: Module + ModuleSnapshot>(
+    (name, on): (&str, &str),
     step: &Fixture,
     device: &Device,
+    (model, map): (M, &KeyMap),
     loss: Tensor<1>,
-    grad_input: Tensor<4>,
-    grads: &Fixture,
+    input: Tensor<4>,
 ) {
-    let what = |k: &str| format!("train_step/{model} {k} on {on}");
+    let backward = loss.backward();
+    let grad_input = input.grad(&backward).expect("the input requires grad");
+    let grads = upstream_gradients(model, &backward, map, name);
+    let what = |k: &str| format!("train_step/{name} {k} on {on}");
     assert_close(loss, step.float("loss", device), FWD_TOL, &what("loss"));
     assert_close(
         grad_input,
@@ -126,10 +130,7 @@ fn deeplabv3_training_step_matches_torchvision() {
         let aux = out.aux.expect("the case has an aux head");
         let loss = pixel_cross_entropy(out.out, target.clone())
             + pixel_cross_entropy(aux, target).mul_scalar(step.param::<f64>("aux_weight"));
-        let backward = loss.backward();
-        let grad_input = input.grad(&backward).expect("the input requires grad");
-        let grads = upstream_gradients(model, &backward, &map, "deeplabv3");
-        check(("deeplabv3", on), &step, device, loss, grad_input, &grads);
+        check(("deeplabv3", on), &step, device, (model, &map), loss, input);
     });
 }
 
@@ -144,10 +145,7 @@ fn unet_training_step_matches_smp() {
         let input = case.float::<4>("input", device).require_grad();
         let target = step.int::<3>("target", device).flatten::<1>(0, 2);
         let loss = pixel_cross_entropy(model.forward(input.clone()), target);
-        let backward = loss.backward();
-        let grad_input = input.grad(&backward).expect("the input requires grad");
-        let grads = upstream_gradients(model, &backward, &map, "unet");
-        check(("unet", on), &step, device, loss, grad_input, &grads);
+        check(("unet", on), &step, device, (model, &map), loss, input);
     });
 }
 
@@ -164,9 +162,6 @@ fn swin_training_step_matches_timm() {
             model.forward(input.clone()),
             step.int::<1>("target", device),
         );
-        let backward = loss.backward();
-        let grad_input = input.grad(&backward).expect("the input requires grad");
-        let grads = upstream_gradients(model, &backward, &map, "swin");
-        check(("swin", on), &step, device, loss, grad_input, &grads);
+        check(("swin", on), &step, device, (model, &map), loss, input);
     });
 }
