@@ -14,7 +14,7 @@ Conventions of the JSON file (read by the tests in `crates/zoo-train/src/ap.rs`)
   * ground-truth `area` is `null` when it equals the Rust default (mask pixel count, or box
     area without a mask); pycocotools then gets that same default.
 
-Usage: /work/pyenv/bin/python tools/parity/ap.py   (needs `pip install pycocotools`)
+Usage: python tools/parity/ap.py   (needs `pip install pycocotools`)
 """
 
 from __future__ import annotations

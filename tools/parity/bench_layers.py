@@ -1,7 +1,7 @@
 """PyTorch CPU timings of the heavy layers, the baseline for `cargo bench -p zoo-nn --bench
 layers` (same shapes).
 
-    /work/pyenv/bin/python tools/parity/bench_layers.py | tee tools/parity/bench_layers_output.txt
+    python tools/parity/bench_layers.py | tee tools/parity/bench_layers_output.txt
 
 Two threads; 3 warm-up iterations, then the median of 10. Eval mode (BatchNorm on running
 statistics, no dropout); fwd+bwd = gradients of the output's sum w.r.t. input and parameters.

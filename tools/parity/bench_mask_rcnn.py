@@ -3,7 +3,7 @@
 max_size = 320) detection on one 3x320x320 image (eval), and one SGD step of the summed
 losses on two images with two box-shaped objects each (train mode).
 
-    /work/pyenv/bin/python tools/parity/bench_mask_rcnn.py | tee tools/parity/bench_mask_rcnn_output.txt
+    python tools/parity/bench_mask_rcnn.py | tee tools/parity/bench_mask_rcnn_output.txt
 
 Two threads; one warm-up, then the median of 5 — the same loop as the Rust side.
 """

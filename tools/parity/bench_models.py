@@ -2,7 +2,7 @@
 deeplabv3_resnet50 forward 1x3x256x256 (eval), swin_tiny forward 1x3x224x224 (eval), one
 U-Net(resnet18) SGD train step 4x3x128x128 (train mode, per-pixel cross-entropy).
 
-    /work/pyenv/bin/python tools/parity/bench_models.py | tee tools/parity/bench_models_output.txt
+    python tools/parity/bench_models.py | tee tools/parity/bench_models_output.txt
 
 Two threads; one warm-up, then the median of 5 — the same loop as the Rust side.
 """

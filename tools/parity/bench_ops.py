@@ -1,6 +1,6 @@
 """PyTorch CPU timings of the heavy ops, the baseline for the `zoo-nn` benches.
 
-    /work/pyenv/bin/python tools/parity/bench_ops.py | tee tools/parity/bench_ops_output.txt
+    python tools/parity/bench_ops.py | tee tools/parity/bench_ops_output.txt
 
 Two threads (torch.set_num_threads(2)); 3 warm-up iterations, then the median of 10.
 """

@@ -24,7 +24,7 @@ values are written with Python's shortest round-trip `repr` (16-17 significant d
 `near_ties_full_precision` ones sit 1 ULP from pycocotools' rounding ties, so they only
 match if the JSON reader parses floats exactly, as Python does).
 
-Usage: /work/pyenv/bin/python tools/parity/coco_masks.py   (needs `pip install numpy pycocotools`)
+Usage: python tools/parity/coco_masks.py   (needs `pip install numpy pycocotools`)
 """
 
 from __future__ import annotations

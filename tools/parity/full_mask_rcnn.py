@@ -7,7 +7,7 @@ random images. Writes to OUT_DIR:
 - `maskrcnn_resnet50_fpn.safetensors`: the eval case, same tensors and params as
   `mask_rcnn.py`'s `small.safetensors`.
 
-    cd tools/parity && /work/pyenv/bin/python full_mask_rcnn.py OUT_DIR
+    cd tools/parity && python full_mask_rcnn.py OUT_DIR
 
 Note: without pretrained weights torchvision builds this backbone with nn.BatchNorm2d (not
 FrozenBatchNorm2d), so the state dict has `num_batches_tracked` entries; in eval mode the

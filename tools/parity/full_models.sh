@@ -7,7 +7,7 @@
 #   ONLY=mask_rcnn tools/parity/full_models.sh   # just Mask R-CNN (torch + torchvision only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-/work/pyenv/bin/python}
+PYTHON=${PYTHON:-python3}
 OUT=${ZOO_FULL_MODELS_DIR:-$PWD/target/full_models}
 FILTER=full_size
 if [ "${ONLY:-}" = mask_rcnn ]; then

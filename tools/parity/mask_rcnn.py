@@ -7,7 +7,7 @@ Writes to `crates/zoo-models/tests/fixtures/mask_rcnn/`:
 - `small_train.safetensors`: train case, targets, the recorded random sampling, the
   intermediate training values, the five losses and a few parameter gradients.
 
-    cd tools/parity && /work/pyenv/bin/python mask_rcnn.py
+    cd tools/parity && python mask_rcnn.py
 
 Everything is seeded; it runs on one CPU thread in a few seconds.
 """

@@ -7,7 +7,7 @@ Per case, two files under `crates/zoo-models/tests/fixtures/<model>/`:
 - `<case>.weights.safetensors` (or `.pth`): the model's `state_dict()` exactly as a user
   saves it (`safetensors.torch.save_file` / `torch.save`), read by zoo-models' loader.
 
-    /work/pyenv/bin/python tools/parity/models.py [GENERATOR...]
+    python tools/parity/models.py [GENERATOR...]
 
 `train_step/<model>.safetensors` (from `train_steps`, which reads the forward cases' weights
 and inputs) holds one training step's loss and gradients.

@@ -4,7 +4,7 @@ statistics), eval mode, forward and gradients w.r.t. the input and every paramet
 Each file holds `input`, `output`, `grad_output`, `grad_input`, `state.<key>` for every
 state_dict entry (minus `num_batches_tracked`) and `grad_state.<key>` for every parameter.
 
-    /work/pyenv/bin/python tools/parity/modules.py
+    python tools/parity/modules.py
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Writes `crates/zoo-nn/tests/fixtures/<op>/<case>.safetensors` (see common.save_c
 format). Every case is seeded, so re-running reproduces the same bytes for the same
 torch / torchvision versions. Run with the venv described in tools/parity/README.md:
 
-    /work/pyenv/bin/python tools/parity/ops.py
+    python tools/parity/ops.py
 
 Tensor names: the op's inputs by argument name (`input`, `rois`, `offset`, ...), `output`,
 `grad_output` (random upstream gradient) and `grad_<arg>` for each differentiable input, i.e.

@@ -3,7 +3,7 @@ same data distribution (a numpy port of `zoo_data::shapes`, not bit-exact: its o
 numbers), the same optimiser/schedule, so that a recipe's reachable figure at a given
 budget can be told apart from a training fault in burn-zoo.
 
-    /work/pyenv/bin/python tools/parity/recipe_probe.py unet --train-len 1800 --epochs 10 --batch 8 --lr 3e-3
+    python tools/parity/recipe_probe.py unet --train-len 1800 --epochs 10 --batch 8 --lr 3e-3
 """
 
 from __future__ import annotations
