@@ -1,9 +1,9 @@
-"""Fixture generator for `zoo_train::ap` (COCO detection metrics) against pycocotools.
+"""Fixture generator for `zoo_eval::coco` (COCO detection metrics) against pycocotools.
 
 Builds a handful of small random detection problems (boxes and 24x32 masks), runs
 pycocotools' COCOeval (`bbox` / `segm`) on them, and writes the inputs plus the 12 `stats`
 and the per-class AP (IoU 0.50:0.95, area all, maxDets 100; `null` for classes without
-ground truth) to `crates/zoo-train/tests/fixtures/ap/cases.json`.
+ground truth) to `crates/zoo-eval/tests/fixtures/ap/cases.json`.
 
 Conventions of the JSON file (read by the tests in `crates/zoo-train/src/ap.rs`):
   * classes and images are 0-based (`category_id = class + 1`, `image_id = image + 1`);
@@ -30,7 +30,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-OUT = REPO_ROOT / "crates/zoo-train/tests/fixtures/ap/cases.json"
+OUT = REPO_ROOT / "crates/zoo-eval/tests/fixtures/ap/cases.json"
 H, W = 24, 32
 
 

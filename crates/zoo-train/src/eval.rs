@@ -2,14 +2,13 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use serde::{Deserialize, Serialize};
 use zoo_data::{AugmentConfig, ImageDataset, Sample, load_batch, resize};
+use zoo_eval::{ConfusionMatrix, EvalReport};
 use zoo_models::registry::ZooModel;
 
 use crate::Error;
 use crate::config::DataSection;
 use crate::data::{images, targets};
-use crate::metrics::ConfusionMatrix;
 use crate::model::{Task, forward};
 
 /// Samples `indices` of `dataset`, augmented (training) or not, at the run's image size.
@@ -34,69 +33,6 @@ pub fn samples(
             }
         })
         .collect())
-}
-
-/// The validation figures of a model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalReport {
-    /// Pixel accuracy (segmentation), top-1 accuracy (classification), or the fraction of
-    /// objects found with mask IoU ≥ 0.5 (instance; see [`crate::instance::evaluate`]).
-    pub accuracy: f64,
-    /// Mean IoU over the classes present (segmentation).
-    pub miou: Option<f64>,
-    /// Class names, by id.
-    pub class_names: Vec<String>,
-    /// Per class: IoU (segmentation), recall (classification) or mask AP (instance); `None`
-    /// when the class is in neither targets nor predictions (instance: has no object).
-    pub per_class: Vec<Option<f64>>,
-    /// Samples evaluated.
-    pub samples: usize,
-    /// COCO box AP, AP50, AP75 (instance).
-    #[serde(default)]
-    pub box_ap: Option<[f64; 3]>,
-    /// COCO mask AP, AP50, AP75 (instance).
-    #[serde(default)]
-    pub mask_ap: Option<[f64; 3]>,
-}
-
-impl EvalReport {
-    /// The metric that picks the best checkpoint: mask AP, else mIoU, else accuracy.
-    pub fn primary(&self) -> f64 {
-        match self.mask_ap {
-            Some([ap, _, _]) => ap,
-            None => self.miou.unwrap_or(self.accuracy),
-        }
-    }
-
-    /// A plain-text table: one line per metric, then one per class.
-    pub fn table(&self) -> String {
-        let mut out = format!("{:<24} {:>8}\n", "metric", "value");
-        let accuracy = match self.mask_ap {
-            Some(_) => "objects found",
-            None => "accuracy",
-        };
-        out += &format!("{:<24} {:>8.4}\n", accuracy, self.accuracy);
-        if let Some(m) = self.miou {
-            out += &format!("{:<24} {:>8.4}\n", "mIoU", m);
-        }
-        for (kind, values) in [("box", self.box_ap), ("mask", self.mask_ap)] {
-            if let Some(v) = values {
-                for (name, x) in ["AP", "AP50", "AP75"].iter().zip(v) {
-                    out += &format!("{:<24} {:>8.4}\n", format!("{kind} {name}"), x);
-                }
-            }
-        }
-        let what = match (self.mask_ap, self.miou) {
-            (Some(_), _) => "mask AP",
-            (None, Some(_)) => "IoU",
-            (None, None) => "recall",
-        };
-        for (name, v) in self.class_names.iter().zip(&self.per_class) {
-            let v = v.map_or("-".to_string(), |v| format!("{v:.4}"));
-            out += &format!("{:<24} {:>8}\n", format!("{what} {name}"), v);
-        }
-        out
-    }
 }
 
 /// The confusion matrix of `model` (inference mode) over all of `dataset`.

@@ -4,14 +4,15 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use zoo_data::{ImageDataset, Sample};
+use zoo_eval::coco::{self, ApReport, Detection, GroundTruth, IouKind, Params};
+use zoo_eval::{EvalReport, Rle};
 use zoo_models::detection::host::SeededSampler;
 use zoo_models::detection::mask_rcnn::{InstanceTarget, MaskRcnn};
 use zoo_models::registry::ZooModel;
 
 use crate::Error;
-use crate::ap::{self, Detection, GroundTruth, IouKind, Params};
 use crate::config::DataSection;
-use crate::eval::{EvalReport, samples};
+use crate::eval::samples;
 use crate::plot::OverlayBox;
 
 /// Detections drawn in overlays score at least this.
@@ -118,8 +119,8 @@ pub struct Found {
     pub score: f32,
     /// `[x1, y1, x2, y2]` in pixels.
     pub bbox: [f32; 4],
-    /// Row-major `H·W` mask (probability ≥ 0.5).
-    pub mask: Vec<bool>,
+    /// The mask (probability ≥ 0.5).
+    pub mask: Rle,
 }
 
 /// The detections of each sample.
@@ -150,10 +151,7 @@ pub fn detect(
                         boxes[4 * i + 2],
                         boxes[4 * i + 3],
                     ],
-                    mask: masks[i * h * w..(i + 1) * h * w]
-                        .iter()
-                        .map(|&p| p >= 0.5)
-                        .collect(),
+                    mask: Rle::from_fn([h, w], |y, x| masks[(i * h + y) * w + x] >= 0.5),
                 })
                 .collect()
         })
@@ -169,25 +167,12 @@ pub fn overlay_boxes(found: &[Found]) -> Vec<OverlayBox<'_>> {
             bbox: d.bbox,
             class: d.class,
             score: Some(d.score),
-            mask: Some(&d.mask),
+            mask: Some(d.mask.decode().into()),
         })
         .collect()
 }
 
-fn mask_iou(a: &[bool], b: &[bool]) -> f64 {
-    let (mut inter, mut union) = (0usize, 0usize);
-    for (&x, &y) in a.iter().zip(b) {
-        inter += usize::from(x && y);
-        union += usize::from(x || y);
-    }
-    if union == 0 {
-        0.0
-    } else {
-        inter as f64 / union as f64
-    }
-}
-
-/// COCO box and mask AP of `model` over `dataset` (pycocotools' COCOeval, see [`crate::ap`]).
+/// COCO box and mask AP of `model` over `dataset` (pycocotools' COCOeval, see [`zoo_eval::coco`]).
 /// `accuracy` is the fraction of objects found: a detection of their class with mask IoU ≥
 /// 0.5 and score ≥ [`SHOW_SCORE`]; `per_class` is each class's mask AP.
 ///
@@ -209,34 +194,31 @@ pub fn evaluate(
         let detections = detect(model, &batch, device)?;
         for ((&image, s), ds) in chunk.iter().zip(&batch).zip(detections) {
             for o in &s.objects {
+                let truth = Rle::from_mask(&o.mask, s.size).map_err(|e| {
+                    Error::Invalid(format!("sample {image}: an object's mask: {e}"))
+                })?;
                 objects += 1;
                 found += usize::from(ds.iter().any(|d| {
-                    d.class == o.class && d.score >= SHOW_SCORE && mask_iou(&d.mask, &o.mask) >= 0.5
+                    d.class == o.class && d.score >= SHOW_SCORE && d.mask.iou(&truth, false) >= 0.5
                 }));
                 gts.push(GroundTruth {
-                    image,
-                    class: o.class,
-                    bbox: o.bbox,
-                    mask: Some(o.mask.clone()),
-                    iscrowd: false,
-                    area: None,
+                    mask: Some(truth),
+                    ..GroundTruth::new(image, o.class, o.bbox)
                 });
             }
             dets.extend(ds.into_iter().map(|d| Detection {
-                image,
-                class: d.class,
-                score: d.score,
-                bbox: d.bbox,
                 mask: Some(d.mask),
+                ..Detection::new(image, d.class, d.score, d.bbox)
             }));
         }
     }
     let params = Params::new(classes);
-    let run =
-        |kind| ap::evaluate(&dets, &gts, kind, &params).map_err(|e| Error::Invalid(e.to_string()));
+    let run = |kind| {
+        coco::evaluate(&dets, &gts, kind, &params).map_err(|e| Error::Invalid(e.to_string()))
+    };
     let boxes = run(IouKind::Box)?;
     let masks = run(IouKind::Mask)?;
-    let triple = |r: &ap::ApReport| [r.ap, r.ap50, r.ap75].map(|v| v.unwrap_or(0.0));
+    let triple = |r: &ApReport| [r.ap, r.ap50, r.ap75].map(|v| v.unwrap_or(0.0));
     Ok(EvalReport {
         accuracy: if objects == 0 {
             0.0

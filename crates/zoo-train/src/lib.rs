@@ -10,13 +10,11 @@
 //! - [`train`]: the loop ([`train::train`]): SGD-momentum/AdamW, poly/cosine schedules with
 //!   warmup, gradient clipping, a run directory with the resolved config, metrics CSV,
 //!   curves, sample overlays and checkpoints, and an exact `--resume`.
-//! - [`eval`]: validation figures ([`eval::EvalReport`]: accuracy, per-class IoU, mIoU).
+//! - [`eval`]: validation figures ([`zoo_eval::EvalReport`]: accuracy, per-class IoU, mIoU).
 //! - [`checkpoint`]: `.bpk` checkpoints that carry their architecture and run file.
-//! - [`metrics`], [`ap`]: confusion-matrix metrics and COCO box/mask AP.
 //! - [`plot`]: PNG curves and prediction overlays.
 #![warn(missing_docs)]
 
-pub mod ap;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
@@ -25,7 +23,6 @@ mod error;
 pub mod eval;
 mod font;
 pub mod instance;
-pub mod metrics;
 pub mod model;
 pub mod plot;
 pub mod predict;

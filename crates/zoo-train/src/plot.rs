@@ -584,7 +584,7 @@ pub struct OverlayBox<'a> {
     /// Score shown after the name with two decimals (`"circle 0.93"`), if any.
     pub score: Option<f32>,
     /// Instance mask, row-major `H·W` at input resolution, blended in the class colour.
-    pub mask: Option<&'a [bool]>,
+    pub mask: Option<std::borrow::Cow<'a, [bool]>>,
 }
 
 /// Alpha of class and instance masks.
@@ -651,7 +651,7 @@ pub fn overlay(
         ));
     }
     for (i, b) in boxes.iter().enumerate() {
-        if let Some(m) = b.mask
+        if let Some(m) = &b.mask
             && m.len() != hw
         {
             return Err(invalid(
@@ -680,9 +680,9 @@ pub fn overlay(
         }
     }
     for b in boxes {
-        if let Some(m) = b.mask {
+        if let Some(m) = &b.mask {
             let c = class_color(b.class);
-            for (p, _) in base.iter_mut().zip(m).filter(|(_, on)| **on) {
+            for (p, _) in base.iter_mut().zip(m.iter()).filter(|(_, on)| **on) {
                 *p = blend_half(*p, c);
             }
         }
@@ -961,7 +961,7 @@ mod tests {
             bbox: [18.0, 11.0, 28.0, 19.0],
             class: 1,
             score: Some(0.934),
-            mask: Some(&inst),
+            mask: Some(inst[..].into()),
         }];
         let img = overlay(&image, size, Some(&mask), &boxes, &names, 2).unwrap();
         assert_eq!(img.dimensions(), (60, 40), "scale 2 doubles the size");
@@ -1026,7 +1026,7 @@ mod tests {
         assert!(msg.contains("1800") && msg.contains("1799"), "{msg}");
         let (arg, _) = err(overlay(&image, size, Some(&mask[1..]), &[], &[], 1));
         assert_eq!(arg, "class_mask");
-        let short = vec![true; 10];
+        let short = [true; 10];
         let boxes = [
             OverlayBox {
                 bbox: [0.0; 4],
@@ -1038,7 +1038,7 @@ mod tests {
                 bbox: [0.0; 4],
                 class: 1,
                 score: None,
-                mask: Some(&short),
+                mask: Some(short[..].into()),
             },
         ];
         let (arg, _) = err(overlay(&image, size, None, &boxes, &[], 1));
@@ -1151,7 +1151,7 @@ mod tests {
                 bbox: [60.0, 10.0, 85.0, 30.0],
                 class: 2,
                 score: Some(0.71),
-                mask: Some(&inst),
+                mask: Some(inst[..].into()),
             },
             OverlayBox {
                 bbox: [80.0, 0.0, 96.0, 8.0],

@@ -34,10 +34,11 @@ use crate::Error;
 use crate::checkpoint::{self, CheckpointInfo, write_atomic};
 use crate::config::{Optimizer, RunConfig, Schedule};
 use crate::data::{IGNORE, images, open, targets};
-use crate::eval::{EvalReport, class_map, evaluate, samples, target_tensor, top1};
+use crate::eval::{class_map, evaluate, samples, target_tensor, top1};
 use crate::instance;
 use crate::model::{Logits, Task, forward, model_config};
 use crate::plot::{Chart, OverlayBox, Series, overlay, save_png, side_by_side};
+use zoo_eval::EvalReport;
 
 /// One epoch's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,7 +229,7 @@ fn sample_panels(
                         bbox: o.bbox,
                         class: o.class,
                         score: None,
-                        mask: Some(&o.mask),
+                        mask: Some(o.mask[..].into()),
                     })
                     .collect();
                 let predicted = instance::overlay_boxes(&found[i]);

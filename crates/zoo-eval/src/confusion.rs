@@ -1,4 +1,5 @@
-//! Segmentation metrics from a confusion matrix: pixel accuracy, per-class IoU, mIoU.
+//! Metrics of a confusion matrix: pixel (or top-1) accuracy, per-class IoU and recall,
+//! mean IoU — the figures of semantic segmentation and classification.
 
 /// A `classes × classes` confusion matrix, rows = target, columns = prediction.
 #[derive(Debug, Clone, PartialEq)]
