@@ -65,7 +65,11 @@ fn main() {
         }
         if wanted("unet") {
             let ad = device.clone().autodiff();
-            let mut model = Some(UnetConfig::new(2).with_depth(18).init(&ad));
+            let mut model = Some(
+                UnetConfig::new(2)
+                    .with_depth(zoo_models::resnet::ResNetDepth::R18)
+                    .init(&ad),
+            );
             let mut optim = SgdConfig::new()
                 .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
                 .init();

@@ -9,7 +9,7 @@ use zoo_nn::layers::{Aspp, AsppConfig, ConvNormAct, ConvNormActConfig};
 use crate::init;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
-use crate::resnet::{DilationRule, ResNet, ResNetConfig, dilation_for_output_stride};
+use crate::resnet::{DilationRule, ResNet, ResNetConfig, ResNetDepth, dilation_for_output_stride};
 use crate::weights::KeyMap;
 
 /// Key rules between an upstream ASPP under `up` (torchvision / smp `ASPP`) and an
@@ -81,8 +81,8 @@ pub struct DeepLabV3Config {
     /// Classes.
     pub num_classes: usize,
     /// Backbone depth: 50 or 101 (torchvision's models; 18/34 work with the Uniform rule).
-    #[config(default = 50)]
-    pub depth: usize,
+    #[config(default = "ResNetDepth::R50")]
+    pub depth: ResNetDepth,
     /// Output stride of the backbone: 8 (torchvision) or 16.
     #[config(default = 8)]
     pub output_stride: usize,
@@ -250,9 +250,9 @@ impl DeepLabV3 {
 pub struct DeepLabV3PlusConfig {
     /// Classes.
     pub num_classes: usize,
-    /// Encoder depth: 18, 34, 50 or 101.
-    #[config(default = 34)]
-    pub depth: usize,
+    /// Encoder depth (smp's default: ResNet-34).
+    #[config(default = "ResNetDepth::R34")]
+    pub depth: ResNetDepth,
     /// Encoder output stride: 16 (smp's default) or 8.
     #[config(default = 16)]
     pub output_stride: usize,

@@ -5,7 +5,7 @@ use burn::prelude::*;
 
 use crate::deeplab::{DeepLabV3, DeepLabV3Config, DeepLabV3Plus, DeepLabV3PlusConfig};
 use crate::detection::mask_rcnn::{MaskRcnn, MaskRcnnConfig};
-use crate::resnet::{ResNet, ResNetConfig};
+use crate::resnet::{ResNet, ResNetConfig, ResNetDepth};
 use crate::swin::{SwinTransformer, SwinTransformerConfig};
 use crate::unet::{Unet, UnetConfig};
 use crate::weights::KeyMap;
@@ -173,6 +173,7 @@ pub fn config(name: &str, num_classes: usize) -> Option<ModelConfig> {
     let depth = |prefix: &str| {
         name.strip_prefix(prefix)
             .and_then(|d| d.parse::<usize>().ok())
+            .and_then(|d| ResNetDepth::try_from(d).ok())
     };
     if !names().contains(&name) {
         return None;

@@ -33,11 +33,85 @@ pub enum DilationRule {
     Uniform,
 }
 
+/// ResNet depth: torchvision's `resnet18`, `resnet34` (BasicBlock) or `resnet50`,
+/// `resnet101` (Bottleneck). Serialised as the number (`18`, `34`, `50`, `101`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, burn::serde::Serialize, burn::serde::Deserialize,
+)]
+#[serde(crate = "burn::serde", try_from = "usize", into = "usize")]
+pub enum ResNetDepth {
+    /// ResNet-18: BasicBlocks `[2, 2, 2, 2]`.
+    R18,
+    /// ResNet-34: BasicBlocks `[3, 4, 6, 3]`.
+    R34,
+    /// ResNet-50: Bottlenecks `[3, 4, 6, 3]`.
+    R50,
+    /// ResNet-101: Bottlenecks `[3, 4, 23, 3]`.
+    R101,
+}
+
+/// A depth that is not one of [`ResNetDepth`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a ResNet depth is 18, 34, 50 or 101, got {0}")]
+pub struct UnknownDepth(pub usize);
+
+impl ResNetDepth {
+    /// Every depth, shallowest first.
+    pub const ALL: [ResNetDepth; 4] = [Self::R18, Self::R34, Self::R50, Self::R101];
+
+    /// The number in the model's name (18, 34, 50, 101).
+    pub fn layers(self) -> usize {
+        match self {
+            Self::R18 => 18,
+            Self::R34 => 34,
+            Self::R50 => 50,
+            Self::R101 => 101,
+        }
+    }
+
+    /// Blocks per stage.
+    pub fn blocks(self) -> [usize; 4] {
+        match self {
+            Self::R18 => [2, 2, 2, 2],
+            Self::R34 | Self::R50 => [3, 4, 6, 3],
+            Self::R101 => [3, 4, 23, 3],
+        }
+    }
+
+    /// Whether the stages are made of Bottlenecks (50, 101) rather than BasicBlocks.
+    pub fn bottleneck(self) -> bool {
+        matches!(self, Self::R50 | Self::R101)
+    }
+}
+
+impl TryFrom<usize> for ResNetDepth {
+    type Error = UnknownDepth;
+
+    fn try_from(layers: usize) -> Result<Self, UnknownDepth> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.layers() == layers)
+            .ok_or(UnknownDepth(layers))
+    }
+}
+
+impl From<ResNetDepth> for usize {
+    fn from(depth: ResNetDepth) -> usize {
+        depth.layers()
+    }
+}
+
+impl std::fmt::Display for ResNetDepth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.layers())
+    }
+}
+
 /// Configuration of [`ResNet`].
 #[derive(Config, Debug)]
 pub struct ResNetConfig {
-    /// 18, 34 (BasicBlock) or 50, 101 (Bottleneck).
-    pub depth: usize,
+    /// Depth: ResNet-18, 34, 50 or 101.
+    pub depth: ResNetDepth,
     /// Width of the stem and of the first stage (stages are 1×, 2×, 4×, 8× this, times 4 at
     /// the output of Bottleneck stages). torchvision: 64. Smaller values give narrow models
     /// with the same key names (used for the committed parity fixtures).
@@ -77,13 +151,7 @@ pub fn dilation_for_output_stride(output_stride: usize) -> Result<[bool; 3], Str
 impl ResNetConfig {
     /// Blocks per stage and whether they are Bottlenecks.
     fn layout(&self) -> ([usize; 4], bool) {
-        match self.depth {
-            18 => ([2, 2, 2, 2], false),
-            34 => ([3, 4, 6, 3], false),
-            50 => ([3, 4, 6, 3], true),
-            101 => ([3, 4, 23, 3], true),
-            d => panic!("ResNetConfig: depth must be 18, 34, 50 or 101, got {d}"),
-        }
+        (self.depth.blocks(), self.depth.bottleneck())
     }
 
     /// Channels of the stem output and of C2..C5.
@@ -106,8 +174,7 @@ impl ResNetConfig {
     /// Builds the network on `device`.
     ///
     /// # Panics
-    /// If `depth` is not 18/34/50/101, `base_channels` or `in_channels` is zero, or a
-    /// BasicBlock network is dilated under [`DilationRule::Torchvision`] (naming the field).
+    /// If `base_channels` or `in_channels` is zero, or a BasicBlock network is dilated under [`DilationRule::Torchvision`] (naming the field).
     pub fn init(&self, device: &Device) -> ResNet {
         let (blocks, bottleneck) = self.layout();
         assert!(

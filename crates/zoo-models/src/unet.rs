@@ -10,7 +10,7 @@ use crate::init;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
 use crate::deeplab::block_rules;
-use crate::resnet::{ResNet, ResNetConfig};
+use crate::resnet::{ResNet, ResNetConfig, ResNetDepth};
 use crate::weights::KeyMap;
 
 /// Configuration of [`UnetDecoder`].
@@ -132,9 +132,9 @@ impl UnetDecoder {
 pub struct UnetConfig {
     /// Classes.
     pub num_classes: usize,
-    /// Encoder depth: 18, 34, 50 or 101.
-    #[config(default = 34)]
-    pub depth: usize,
+    /// Encoder depth (smp's default: ResNet-34).
+    #[config(default = "ResNetDepth::R34")]
+    pub depth: ResNetDepth,
     /// Decoder block widths, deepest first.
     #[config(default = "vec![256, 128, 64, 32, 16]")]
     pub decoder_channels: Vec<usize>,

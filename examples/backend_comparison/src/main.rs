@@ -15,6 +15,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use zoo_models::resnet::ResNetDepth;
 use zoo_models::swin::SwinTransformerConfig;
 use zoo_models::unet::UnetConfig;
 use zoo_nn::ops::{DeformConv2dOptions, RoiAlignOptions, deform_conv2d, roi_align};
@@ -57,7 +58,7 @@ fn workloads(scale: Scale) -> Vec<(String, Workload)> {
     let Scale { image, map, rois } = scale;
     // Weights made once (on flex), moved to each device by `to_device`.
     let unet = UnetConfig::new(5)
-        .with_depth(18)
+        .with_depth(ResNetDepth::R18)
         .with_base_channels(16)
         .with_decoder_channels(vec![64, 32, 32, 16, 16])
         .init(&Device::flex());

@@ -15,7 +15,7 @@ use super::roi_heads::{
 };
 use super::rpn::{Rpn, RpnHead, RpnHeadConfig, RpnSettings};
 use super::transform::{ImageBatch, RcnnTransformConfig, paste_masks_in_image, resize_boxes};
-use crate::resnet::{Block, ResNet, ResNetConfig};
+use crate::resnet::{Block, ResNet, ResNetConfig, ResNetDepth};
 use crate::weights::KeyMap;
 
 /// Configuration of [`MaskRcnn`]; the defaults are torchvision's `maskrcnn_resnet50_fpn`.
@@ -23,9 +23,9 @@ use crate::weights::KeyMap;
 pub struct MaskRcnnConfig {
     /// Classes including the background (COCO: 91).
     pub num_classes: usize,
-    /// ResNet depth of the backbone (18, 34, 50, 101).
-    #[config(default = 50)]
-    pub depth: usize,
+    /// ResNet depth of the backbone.
+    #[config(default = "ResNetDepth::R50")]
+    pub depth: ResNetDepth,
     /// ResNet width (torchvision: 64; smaller for tiny models).
     #[config(default = 64)]
     pub base_channels: usize,

@@ -11,6 +11,7 @@ use zoo_models::detection::mask_rcnn::{InstanceTarget, MaskRcnn, MaskRcnnConfig}
 use zoo_models::detection::roi_heads::RoiHeadsSettings;
 use zoo_models::detection::rpn::RpnSettings;
 use zoo_models::detection::transform::RcnnTransformConfig;
+use zoo_models::resnet::ResNetDepth;
 use zoo_testing::{FWD_TOL, Fixture, GRAD_TOL, assert_close, assert_ints_eq, for_each_device};
 
 use crate::{cases, with_weights};
@@ -387,7 +388,7 @@ fn synthetic(objects: &[(i64, [f32; 4])], device: &Device) -> (Tensor<3>, Instan
 
 fn tiny_config() -> MaskRcnnConfig {
     MaskRcnnConfig::new(3)
-        .with_depth(18)
+        .with_depth(ResNetDepth::R18)
         .with_base_channels(8)
         .with_fpn_channels(16)
         .with_representation_size(64)

@@ -6,7 +6,7 @@ use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use zoo_models::deeplab::{DeepLabV3Config, DeepLabV3PlusConfig};
 use zoo_models::registry::{ModelConfig, config, names};
-use zoo_models::resnet::ResNetConfig;
+use zoo_models::resnet::{ResNetConfig, ResNetDepth};
 use zoo_models::swin::SwinTransformerConfig;
 use zoo_models::unet::UnetConfig;
 
@@ -39,7 +39,9 @@ fn registry_lists_every_model_and_variant() {
     }
     assert!(config("resnet19", 7).is_none());
     match config("deeplabv3_resnet101", 21) {
-        Some(ModelConfig::DeepLabV3(c)) => assert_eq!((c.depth, c.output_stride), (101, 8)),
+        Some(ModelConfig::DeepLabV3(c)) => {
+            assert_eq!((c.depth, c.output_stride), (ResNetDepth::R101, 8))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -91,7 +93,7 @@ fn check_grads<M: Module>(model: &M, loss: Tensor<1>, what: &str) {
 fn every_family_backpropagates_finite_gradients() {
     let device = Device::flex().autodiff();
     let x = Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Default, &device);
-    let m = ResNetConfig::new(18)
+    let m = ResNetConfig::new(ResNetDepth::R18)
         .with_base_channels(4)
         .with_num_classes(Some(3))
         .init(&device);
@@ -104,13 +106,13 @@ fn every_family_backpropagates_finite_gradients() {
     let out = m.forward(x.clone());
     check_grads(&m, out.out.sum() + out.aux.unwrap().sum(), "deeplabv3");
     let m = DeepLabV3PlusConfig::new(3)
-        .with_depth(18)
+        .with_depth(ResNetDepth::R18)
         .with_base_channels(4)
         .with_decoder_channels(8)
         .init(&device);
     check_grads(&m, m.forward(x.clone()).sum(), "deeplabv3plus");
     let m = UnetConfig::new(3)
-        .with_depth(18)
+        .with_depth(ResNetDepth::R18)
         .with_base_channels(4)
         .with_decoder_channels(vec![8, 8, 4, 4, 4])
         .init(&device);
@@ -129,7 +131,7 @@ fn every_family_backpropagates_finite_gradients() {
 #[test]
 fn batch_norm_trains_its_statistics_and_uses_them_in_inference() {
     let device = Device::flex().autodiff();
-    let model = ResNetConfig::new(18)
+    let model = ResNetConfig::new(ResNetDepth::R18)
         .with_base_channels(4)
         .with_num_classes(Some(3))
         .init(&device);

@@ -3,7 +3,7 @@
 //! and `.pth` state dicts.
 
 use burn::prelude::*;
-use zoo_models::resnet::{ResNet, ResNetConfig};
+use zoo_models::resnet::{ResNet, ResNetConfig, ResNetDepth};
 use zoo_testing::{FWD_TOL, Fixture, assert_close, for_each_device};
 
 use crate::{cases, with_weights};
@@ -54,7 +54,7 @@ fn resnet_matches_torchvision() {
 
 #[test]
 fn resnet_config_round_trips_and_names_bad_fields() {
-    let config = ResNetConfig::new(50)
+    let config = ResNetConfig::new(ResNetDepth::R50)
         .with_replace_stride_with_dilation([false, true, true])
         .with_num_classes(Some(10));
     let json = serde_json::to_string(&config).unwrap();
@@ -63,14 +63,20 @@ fn resnet_config_round_trips_and_names_bad_fields() {
     assert_eq!(back.output_stride(), 8);
     assert_eq!(back.feature_channels(), [64, 256, 512, 1024, 2048]);
     let device = Device::flex();
-    zoo_testing::assert_panics_with(
-        || drop(ResNetConfig::new(20).init(&device)),
-        &["ResNetConfig", "depth", "18, 34, 50 or 101", "got 20"],
+    let e = ResNetDepth::try_from(20).unwrap_err().to_string();
+    assert!(
+        e.contains("18, 34, 50 or 101") && e.contains("got 20"),
+        "{e}"
+    );
+    assert_eq!(ResNetDepth::try_from(101), Ok(ResNetDepth::R101));
+    assert!(
+        json.contains("\"depth\":50"),
+        "serialised as the number: {json}"
     );
     zoo_testing::assert_panics_with(
         || {
             drop(
-                ResNetConfig::new(18)
+                ResNetConfig::new(ResNetDepth::R18)
                     .with_replace_stride_with_dilation([false, false, true])
                     .init(&device),
             )

@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 use zoo_models::deeplab::{DeepLabV3Config, DeepLabV3PlusConfig};
+use zoo_models::resnet::ResNetDepth;
 use zoo_models::unet::{UnetConfig, UnetDecoderConfig};
 use zoo_testing::{FWD_TOL, Fixture, assert_close, for_each_device};
 
@@ -88,7 +89,7 @@ fn segmentation_configs_round_trip_and_name_bad_fields() {
     let json = serde_json::to_string(&DeepLabV3PlusConfig::new(2).with_output_stride(8)).unwrap();
     let back: DeepLabV3PlusConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(serde_json::to_string(&back).unwrap(), json);
-    let json = serde_json::to_string(&UnetConfig::new(2).with_depth(18)).unwrap();
+    let json = serde_json::to_string(&UnetConfig::new(2).with_depth(ResNetDepth::R18)).unwrap();
     let back: UnetConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(serde_json::to_string(&back).unwrap(), json);
     let device = Device::flex();
@@ -122,7 +123,7 @@ fn segmentation_configs_round_trip_and_name_bad_fields() {
         ],
     );
     let unet = UnetConfig::new(2)
-        .with_depth(18)
+        .with_depth(ResNetDepth::R18)
         .with_base_channels(2)
         .with_decoder_channels(vec![4, 4, 4, 4, 4])
         .init(&device);

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use safetensors::SafeTensors;
-use zoo_models::resnet::ResNetConfig;
+use zoo_models::resnet::{ResNetConfig, ResNetDepth};
 use zoo_models::weights::{WeightsError, load_upstream, save_upstream};
 
 use crate::resnet::{config, load};
@@ -22,7 +22,7 @@ fn wrong_architecture_lists_missing_and_unexpected_keys() {
     let r18 = case("r18_classifier");
     // ResNet-34 has more blocks: layer1.2.* etc. are missing from an 18's file.
     let model = ResNetConfig {
-        depth: 34,
+        depth: ResNetDepth::R34,
         ..config(&r18)
     }
     .init(&device);
@@ -72,7 +72,9 @@ fn unexpected_keys_are_an_error() {
 #[test]
 fn unknown_format_and_missing_file_are_errors() {
     let device = Device::flex();
-    let model = ResNetConfig::new(18).with_base_channels(2).init(&device);
+    let model = ResNetConfig::new(ResNetDepth::R18)
+        .with_base_channels(2)
+        .init(&device);
     let map = model.key_map();
     let err = load_upstream(model.clone(), "weights.onnx", &map).unwrap_err();
     assert!(err.to_string().contains("unknown weights format"), "{err}");
