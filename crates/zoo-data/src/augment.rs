@@ -9,8 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::ImageDataset;
+pub use crate::error::AugmentConfigError;
+use crate::error::DataError;
 use crate::rng::SplitMix64;
-use crate::sample::{DataError, ImageDataset, Sample, ShapeObject};
+use crate::sample::{Object, Sample};
 
 /// Augmentation settings. Unknown keys are rejected; missing keys take the defaults (flip
 /// with probability 0.5, everything else off).
@@ -47,16 +50,6 @@ impl Default for AugmentConfig {
             saturation: 0.0,
         }
     }
-}
-
-/// An out-of-range [`AugmentConfig`] field.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("augment config: `{field}`: {message}")]
-pub struct AugmentConfigError {
-    /// The field's name.
-    pub field: &'static str,
-    /// What was expected and what was found.
-    pub message: String,
 }
 
 impl AugmentConfig {
@@ -258,14 +251,14 @@ fn color_jitter(image: &mut [f32], n: usize, config: &AugmentConfig, rng: &mut S
     }
 }
 
-fn resize_objects(objects: &[ShapeObject], from: [usize; 2], to: [usize; 2]) -> Vec<ShapeObject> {
+fn resize_objects(objects: &[Object], from: [usize; 2], to: [usize; 2]) -> Vec<Object> {
     let (sy, sx) = (
         to[0] as f32 / from[0].max(1) as f32,
         to[1] as f32 / from[1].max(1) as f32,
     );
     objects
         .iter()
-        .map(|o| ShapeObject {
+        .map(|o| Object {
             class: o.class,
             bbox: [
                 o.bbox[0] * sx,
@@ -411,7 +404,7 @@ pub fn augment(sample: &Sample, config: &AugmentConfig, seed: u64) -> Sample {
         .zip(masks)
         .filter_map(|(o, mask)| {
             let bbox = mask_box(&mask, size[1])?;
-            Some(ShapeObject {
+            Some(Object {
                 class: o.class,
                 bbox,
                 mask,

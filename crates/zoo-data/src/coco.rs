@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::sample::{DataError, ImageDataset, Sample, ShapeObject, read_rgb};
+use crate::dataset::ImageDataset;
+use crate::decode::read_rgb;
+use crate::error::DataError;
+use crate::sample::{Object, Sample};
 
 /// A run-length encoded binary mask in COCO's layout: column-major (Fortran order), counts
 /// alternate runs of 0s and 1s starting with 0s (the first count may be 0).
@@ -848,7 +851,7 @@ impl ImageDataset for Coco {
                 }
             }
             if !a.crowd {
-                objects.push(ShapeObject {
+                objects.push(Object {
                     class: a.class,
                     bbox: a.bbox,
                     mask,

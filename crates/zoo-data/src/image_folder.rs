@@ -9,7 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::sample::{DataError, ImageDataset, Sample, read_rgb};
+use crate::dataset::ImageDataset;
+use crate::decode::read_rgb;
+use crate::error::DataError;
+use crate::sample::Sample;
 
 /// A classification dataset read from `root/<class>/<image>`.
 #[derive(Debug, Clone)]

@@ -3,12 +3,14 @@
 //! Data for burn-zoo's trainer, with no dependency on burn (images are plain `Vec<f32>` in
 //! `[3, H, W]` row-major order, masks `Vec<u8>`/`Vec<bool>` in `H·W` row-major order):
 //!
+//! - [`sample`]: the core types — [`Sample`] (image and annotations), [`Object`] (one
+//!   instance: class, box, mask) and [`Annotation`] (a kind of ground truth).
+//! - [`dataset`]: the [`ImageDataset`] trait implemented by every dataset here; [`error`]:
+//!   the readers' [`DataError`].
 //! - [`shapes`]: a seeded procedural dataset of circles, rectangles, triangles and ellipses
 //!   over textured backgrounds, with class masks, instance masks, boxes and image labels —
 //!   one generator for semantic segmentation, instance segmentation, detection and
 //!   classification, reproducible from `(seed, index)` alone (no files, no global state).
-//! - [`sample`]: the common [`Sample`] type, the readers' [`DataError`] and the
-//!   [`ImageDataset`] trait implemented by every dataset here.
 //! - [`image_folder`]: torchvision's `ImageFolder` layout (`root/<class>/<image>`).
 //! - [`voc`]: Pascal VOC-style segmentation (JPEG images, palette-PNG class masks, split
 //!   lists).
@@ -17,10 +19,15 @@
 //!   masks and boxes; a deterministic eval [`resize`](augment::resize); and
 //!   [`load_batch`](augment::load_batch), which decodes and augments on several threads with
 //!   results independent of the thread count.
+//!
+//! Modules depend one way: `sample` ← `error` ← `dataset` ← the datasets and `augment`.
 #![warn(missing_docs)]
 
 pub mod augment;
 pub mod coco;
+pub mod dataset;
+mod decode;
+pub mod error;
 pub mod image_folder;
 mod rng;
 pub mod sample;
@@ -29,6 +36,11 @@ pub mod voc;
 
 pub use augment::{AugmentConfig, augment, load_batch, resize};
 pub use coco::Coco;
+pub use dataset::ImageDataset;
+pub use error::{AugmentConfigError, DataError};
 pub use image_folder::ImageFolder;
-pub use sample::{DataError, ImageDataset, Sample};
+#[allow(deprecated)]
+pub use sample::ShapeObject;
+pub use sample::{Annotation, Object, Sample};
+pub use shapes::{Shapes, ShapesClassification};
 pub use voc::Voc;

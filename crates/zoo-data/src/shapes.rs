@@ -6,7 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::ImageDataset;
+use crate::error::DataError;
 use crate::rng::SplitMix64;
+use crate::sample::{Object, Sample};
 
 /// Class names, index = class id (0 = background).
 pub const CLASS_NAMES: [&str; 5] = ["background", "circle", "rectangle", "triangle", "ellipse"];
@@ -78,17 +81,6 @@ impl ShapesConfig {
     }
 }
 
-/// One object of a sample.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShapeObject {
-    /// Class id (1..=4).
-    pub class: usize,
-    /// Tight box of its visible pixels `(x1, y1, x2, y2)`, pixel edges (x2, y2 exclusive).
-    pub bbox: [f32; 4],
-    /// Visible pixels (occlusion by later objects removed), row-major `H·W`.
-    pub mask: Vec<bool>,
-}
-
 /// One generated sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapesSample {
@@ -99,7 +91,7 @@ pub struct ShapesSample {
     /// Class of every pixel (0 = background), row-major `H·W`.
     pub class_mask: Vec<u8>,
     /// The visible objects, in drawing order (objects hidden entirely are dropped).
-    pub objects: Vec<ShapeObject>,
+    pub objects: Vec<Object>,
     /// Image label for classification: the class with the most visible pixels.
     pub label: usize,
 }
@@ -179,7 +171,7 @@ impl Shapes {
                 continue;
             };
             pixels[class] += mask.iter().filter(|&&m| m).count();
-            objects.push(ShapeObject { class, bbox, mask });
+            objects.push(Object { class, bbox, mask });
         }
         let label = (1..5)
             .max_by_key(|&c| (pixels[c], std::cmp::Reverse(c)))
@@ -336,6 +328,55 @@ fn bounding_box(mask: &[bool], w: usize) -> Option<[f32; 4]> {
     any.then(|| b.map(|v| v as f32))
 }
 
+impl From<ShapesSample> for Sample {
+    fn from(s: ShapesSample) -> Self {
+        Sample {
+            image: s.image,
+            size: s.size,
+            class_mask: s.class_mask,
+            objects: s.objects,
+            label: Some(s.label),
+        }
+    }
+}
+
+impl ImageDataset for Shapes {
+    fn len(&self) -> usize {
+        Shapes::len(self)
+    }
+
+    /// Never fails; any index is valid (see [`Shapes::get`]).
+    fn get(&self, index: usize) -> Result<Sample, DataError> {
+        Ok(Shapes::get(self, index).into())
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        CLASS_NAMES.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+/// The shapes data as an image-classification dataset: the label is the class with the most
+/// visible pixels, shifted to `0..4` (the background is never a label), and the class names
+/// leave the background out.
+#[derive(Debug, Clone)]
+pub struct ShapesClassification(pub Shapes);
+
+impl ImageDataset for ShapesClassification {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn get(&self, index: usize) -> Result<Sample, DataError> {
+        let mut s: Sample = self.0.get(index).into();
+        s.label = s.label.map(|l| l - 1);
+        Ok(s)
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        CLASS_NAMES[1..].iter().map(|s| s.to_string()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +455,41 @@ mod tests {
                 .to_string()
                 .contains("image_size")
         );
+    }
+
+    #[test]
+    fn shapes_through_the_trait() {
+        let shapes = Shapes::new(ShapesConfig {
+            len: 3,
+            ..ShapesConfig::default()
+        })
+        .expect("valid config");
+        let ds: &dyn ImageDataset = &shapes;
+        assert_eq!(ds.len(), 3);
+        assert!(!ds.is_empty());
+        assert_eq!(ds.class_names()[1], "circle");
+        let s = ds.get(1).expect("shapes never fail");
+        let raw = shapes.get(1);
+        assert_eq!(s.label, Some(raw.label));
+        assert_eq!(s.image, raw.image);
+        assert_eq!(s.objects, raw.objects);
+    }
+
+    #[test]
+    fn the_classification_view_shifts_labels_past_the_background() {
+        let shapes = Shapes::new(ShapesConfig {
+            len: 4,
+            ..ShapesConfig::default()
+        })
+        .expect("valid config");
+        let view = ShapesClassification(shapes.clone());
+        assert_eq!(
+            view.class_names(),
+            ["circle", "rectangle", "triangle", "ellipse"]
+        );
+        for i in 0..4 {
+            let s = view.get(i).expect("shapes never fail");
+            assert_eq!(s.label, Some(shapes.get(i).label - 1));
+        }
     }
 }

@@ -12,7 +12,10 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use crate::sample::{DataError, ImageDataset, Sample, read_rgb};
+use crate::dataset::ImageDataset;
+use crate::decode::read_rgb;
+use crate::error::DataError;
+use crate::sample::Sample;
 
 /// The 21 Pascal VOC classes, background first.
 pub const VOC_CLASS_NAMES: [&str; 21] = [

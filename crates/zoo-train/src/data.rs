@@ -2,8 +2,7 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use zoo_data::shapes::{CLASS_NAMES, Shapes};
-use zoo_data::{Coco, DataError, ImageDataset, ImageFolder, Sample, Voc};
+use zoo_data::{Coco, ImageDataset, ImageFolder, Sample, Shapes, ShapesClassification, Voc};
 
 use crate::config::{DataFormat, DataSection};
 use crate::model::Task;
@@ -15,26 +14,6 @@ pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// Class-mask value that the loss and the metrics skip (VOC borders, padding, crowds).
 pub const IGNORE: u8 = 255;
-
-/// The shapes data as a classification dataset: the label is the class with the most
-/// visible pixels, shifted to `0..4` (the background is never a label).
-struct ShapesClasses(Shapes);
-
-impl ImageDataset for ShapesClasses {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn get(&self, index: usize) -> Result<Sample, DataError> {
-        let mut s: Sample = self.0.get(index).into();
-        s.label = s.label.map(|l| l - 1);
-        Ok(s)
-    }
-
-    fn class_names(&self) -> Vec<String> {
-        CLASS_NAMES[1..].iter().map(|s| s.to_string()).collect()
-    }
-}
 
 /// Opens the training (`val = false`) or validation split for `task`.
 ///
@@ -58,7 +37,7 @@ pub fn open(data: &DataSection, task: Task, val: bool) -> Result<Box<dyn ImageDa
         (DataFormat::Shapes, Task::Segmentation | Task::Instance) => {
             Box::new(Shapes::new(data.shapes(val)).map_err(|e| format!("data: {}", e.0))?)
         }
-        (DataFormat::Shapes, Task::Classification) => Box::new(ShapesClasses(
+        (DataFormat::Shapes, Task::Classification) => Box::new(ShapesClassification(
             Shapes::new(data.shapes(val)).map_err(|e| format!("data: {}", e.0))?,
         )),
         (DataFormat::Voc, Task::Segmentation) => {
