@@ -11,9 +11,9 @@ use burn::tensor::activation::sigmoid;
 
 use crate::ops::{DeformConv2dOptions, deform_conv2d};
 
-/// Configuration of [`DeformConv2d`].
+/// Configuration of [`DeformConv2dPack`].
 #[derive(Config, Debug)]
-pub struct DeformConv2dConfig {
+pub struct DeformConv2dPackConfig {
     /// Input channels.
     pub in_channels: usize,
     /// Output channels.
@@ -44,7 +44,7 @@ pub struct DeformConv2dConfig {
     pub modulated: bool,
 }
 
-impl DeformConv2dConfig {
+impl DeformConv2dPackConfig {
     /// Builds the layer. The offset (and mask) predictor starts at zero, as in the DCN papers,
     /// so the layer starts as a plain convolution (with a 0.5 mask when modulated) and learns
     /// its deformation.
@@ -52,7 +52,7 @@ impl DeformConv2dConfig {
     /// # Panics
     /// If a size is zero or the channels are not divisible by `groups` / `offset_groups`
     /// (the message names the field).
-    pub fn init(&self, device: &Device) -> DeformConv2d {
+    pub fn init(&self, device: &Device) -> DeformConv2dPack {
         let [kh, kw] = self.kernel_size;
         for (field, ok) in [
             ("in_channels", self.in_channels > 0),
@@ -63,19 +63,19 @@ impl DeformConv2dConfig {
             ("groups", self.groups > 0),
             ("offset_groups", self.offset_groups > 0),
         ] {
-            assert!(ok, "DeformConv2dConfig: {field} must be positive");
+            assert!(ok, "DeformConv2dPackConfig: {field} must be positive");
         }
         assert!(
             self.in_channels.is_multiple_of(self.groups)
                 && self.out_channels.is_multiple_of(self.groups),
-            "DeformConv2dConfig: in_channels ({}) and out_channels ({}) must be divisible by groups ({})",
+            "DeformConv2dPackConfig: in_channels ({}) and out_channels ({}) must be divisible by groups ({})",
             self.in_channels,
             self.out_channels,
             self.groups
         );
         assert!(
             self.in_channels.is_multiple_of(self.offset_groups),
-            "DeformConv2dConfig: in_channels ({}) must be divisible by offset_groups ({})",
+            "DeformConv2dPackConfig: in_channels ({}) must be divisible by offset_groups ({})",
             self.in_channels,
             self.offset_groups
         );
@@ -96,7 +96,7 @@ impl DeformConv2dConfig {
         .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
         .with_initializer(Initializer::Zeros)
         .init(device);
-        DeformConv2d {
+        DeformConv2dPack {
             weight: init.init(
                 [self.out_channels, self.in_channels / self.groups, kh, kw],
                 device,
@@ -115,7 +115,7 @@ impl DeformConv2dConfig {
 /// with the same geometry); modulated (DCNv2) when configured, with the mask the sigmoid of
 /// the predictor's last third of channels (mmcv's layout: `[Δy/Δx offsets…, mask…]`).
 #[derive(Module, Debug)]
-pub struct DeformConv2d {
+pub struct DeformConv2dPack {
     /// Kernel `[out_channels, in_channels / groups, kh, kw]`.
     pub weight: Param<Tensor<4>>,
     /// Bias `[out_channels]`.
@@ -128,7 +128,7 @@ pub struct DeformConv2d {
     modulated: bool,
 }
 
-impl DeformConv2d {
+impl DeformConv2dPack {
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h_out, w_out]` (as a convolution of the same geometry)

@@ -21,7 +21,16 @@ pub use attention_pool::{
     SelfAttentionPoolConfig, SoftAttentionPool, SoftAttentionPoolConfig, set_packed_in_proj,
 };
 pub use conv::{ConvNormAct, ConvNormActConfig, DilatedConvBlock};
-pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
+pub use deform_conv::{DeformConv2dPack, DeformConv2dPackConfig};
+
+/// The former name of [`DeformConv2dPack`] (it owns its offset predictor, as mmcv's
+/// `DeformConv2dPack`; the bare operator is [`crate::ops::deform_conv2d`]).
+#[deprecated(note = "renamed to `DeformConv2dPack`")]
+pub type DeformConv2d = DeformConv2dPack;
+
+/// The former name of [`DeformConv2dPackConfig`].
+#[deprecated(note = "renamed to `DeformConv2dPackConfig`")]
+pub type DeformConv2dConfig = DeformConv2dPackConfig;
 pub use global_pool::{GlobalAvgPool, GlobalMaxPool, GlobalPool, GlobalPoolConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use patch_merging::{PatchMerging, PatchMergingConfig};

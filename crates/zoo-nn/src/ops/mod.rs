@@ -22,7 +22,7 @@ pub use boxes::{BoxCoder, box_area, box_iou, clip_boxes_to_image, remove_small_b
 pub use deform_conv::{DeformConv2dOptions, deform_conv2d};
 pub use deform_roi_pool::{DeformRoiPoolOptions, deform_roi_pool};
 pub use multi_scale::{MultiScaleRoiAlignOptions, multi_scale_roi_align};
-pub use nms::{batched_nms, nms};
+pub use nms::{batched_nms, batched_nms_on_host, nms, nms_on_host};
 pub use ps_roi::{PsRoiAlignOptions, PsRoiPoolOptions, ps_roi_align, ps_roi_pool};
 pub use resize::{ResizeMode, ResizeOptions, resize};
 pub use roi_align::{RoiAlignOptions, roi_align};

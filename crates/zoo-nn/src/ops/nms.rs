@@ -21,8 +21,18 @@ use super::sampling::ints;
 pub fn nms(boxes: Tensor<2>, scores: Tensor<1>, iou_threshold: f32) -> Tensor<1, Int> {
     let device = boxes.device();
     let (boxes, scores) = read("nms", boxes, scores);
-    let order = by_score(&scores, 0..scores.len());
-    ints(greedy(&boxes, &order, iou_threshold), &device)
+    let keep = nms_on_host(&boxes, &scores, iou_threshold);
+    ints(keep.into_iter().map(|i| i as i64).collect(), &device)
+}
+
+/// [`nms`] on boxes already on the host: the kept indices, by decreasing score (ties keep
+/// input order). The detection pipeline holds its boxes on the host and calls this directly.
+///
+/// # Panics
+/// If `boxes` and `scores` differ in length.
+pub fn nms_on_host(boxes: &[[f32; 4]], scores: &[f32], iou_threshold: f32) -> Vec<usize> {
+    check_lengths("nms_on_host", boxes.len(), scores.len(), None);
+    greedy(boxes, &by_score(scores, 0..scores.len()), iou_threshold)
 }
 
 /// NMS applied independently per category: boxes with different `idxs` never suppress each
@@ -49,18 +59,42 @@ pub fn batched_nms(
     );
     let (boxes, scores) = read("batched_nms", boxes, scores);
     let idxs: Vec<i64> = idxs.into_data().iter::<i64>().collect();
-    let mut categories = idxs.clone();
+    let keep = batched_nms_on_host(&boxes, &scores, &idxs, iou_threshold);
+    ints(keep.into_iter().map(|i| i as i64).collect(), &device)
+}
+
+/// [`batched_nms`] on boxes already on the host: the kept indices, by decreasing score.
+///
+/// # Panics
+/// If `boxes`, `scores` and `idxs` differ in length.
+pub fn batched_nms_on_host(
+    boxes: &[[f32; 4]],
+    scores: &[f32],
+    idxs: &[i64],
+    iou_threshold: f32,
+) -> Vec<usize> {
+    check_lengths(
+        "batched_nms_on_host",
+        boxes.len(),
+        scores.len(),
+        Some(idxs.len()),
+    );
+    let mut categories = idxs.to_vec();
     categories.sort_unstable();
     categories.dedup();
     let mut keep = Vec::new();
     for category in categories {
         let members = (0..idxs.len()).filter(|&i| idxs[i] == category);
-        keep.extend(greedy(&boxes, &by_score(&scores, members), iou_threshold));
+        keep.extend(greedy(boxes, &by_score(scores, members), iou_threshold));
     }
-    ints(
-        by_score(&scores, keep.into_iter().map(|i| i as usize)),
-        &device,
-    )
+    by_score(scores, keep.into_iter())
+}
+
+fn check_lengths(op: &str, boxes: usize, scores: usize, idxs: Option<usize>) {
+    assert!(
+        scores == boxes && idxs.is_none_or(|n| n == boxes),
+        "{op}: boxes ({boxes}), scores ({scores}) and idxs ({idxs:?}) must have one entry per box"
+    );
 }
 
 fn read(op: &str, boxes: Tensor<2>, scores: Tensor<1>) -> (Vec<[f32; 4]>, Vec<f32>) {
@@ -84,14 +118,14 @@ fn read(op: &str, boxes: Tensor<2>, scores: Tensor<1>) -> (Vec<[f32; 4]>, Vec<f3
 }
 
 /// `indices` sorted by decreasing score; stable, so equal scores keep their order.
-fn by_score(scores: &[f32], indices: impl Iterator<Item = usize>) -> Vec<i64> {
+fn by_score(scores: &[f32], indices: impl Iterator<Item = usize>) -> Vec<usize> {
     let mut order: Vec<usize> = indices.collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    order.into_iter().map(|i| i as i64).collect()
+    order
 }
 
 /// The greedy pass over `order` (indices by decreasing score); IoU as torchvision computes it.
-fn greedy(boxes: &[[f32; 4]], order: &[i64], iou_threshold: f32) -> Vec<i64> {
+fn greedy(boxes: &[[f32; 4]], order: &[usize], iou_threshold: f32) -> Vec<usize> {
     let area = |b: &[f32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
     let mut suppressed = vec![false; order.len()];
     let mut keep = Vec::new();
@@ -100,13 +134,13 @@ fn greedy(boxes: &[[f32; 4]], order: &[i64], iou_threshold: f32) -> Vec<i64> {
             continue;
         }
         keep.push(bi);
-        let a = boxes[bi as usize];
+        let a = boxes[bi];
         let a_area = area(&a);
         for (j, &bj) in order.iter().enumerate().skip(i + 1) {
             if suppressed[j] {
                 continue;
             }
-            let b = boxes[bj as usize];
+            let b = boxes[bj];
             let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
             let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
             let inter = w * h;

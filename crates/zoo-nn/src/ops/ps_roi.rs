@@ -6,7 +6,8 @@
 
 use burn::prelude::*;
 
-use super::roi_pool::{QuantizedBins, TapPlan, max_taps};
+use super::roi_pool::{QuantizedBins, max_taps};
+use super::sampling::TapPlan;
 use super::sampling::{
     Border, RoiGrid, SamplePlan, check_output_size, chunked, floats, ints, max_points, read_rois,
     weighted_rows,

@@ -3,7 +3,8 @@
 use burn::prelude::*;
 
 use super::sampling::{
-    HostRois, channels_last_table, check_output_size, chunked, floats, ints, read_rois, select_rows,
+    HostRois, TapPlan, channels_last_table, check_output_size, chunked, floats, ints, read_rois,
+    select_rows,
 };
 
 /// Options of [`roi_pool`]; names and meaning as `torchvision.ops.roi_pool`.
@@ -56,64 +57,6 @@ impl QuantizedBins {
     pub fn max_taps(&self) -> usize {
         let span = |v: &[(usize, usize)]| v.iter().map(|(a, b)| b.saturating_sub(*a)).max();
         span(&self.rows).unwrap_or(0) * span(&self.cols).unwrap_or(0)
-    }
-}
-
-/// The flat tap list of quantised bins: row indices into a row table, one validity flag per
-/// tap, bins padded to `taps` entries.
-pub(crate) struct TapPlan {
-    pub rows: Vec<i64>,
-    pub valid: Vec<f32>,
-    pub taps: usize,
-}
-
-impl TapPlan {
-    /// An empty plan for `bins` bins of `taps` taps each.
-    pub fn new(bins: usize, taps: usize) -> Self {
-        Self {
-            rows: Vec::with_capacity(bins * taps),
-            valid: Vec::with_capacity(bins * taps),
-            taps,
-        }
-    }
-
-    pub fn push_bin(
-        &mut self,
-        rows: (usize, usize),
-        cols: (usize, usize),
-        plane_row: i64,
-        width: usize,
-    ) {
-        let before = self.rows.len();
-        for y in rows.0..rows.1 {
-            for x in cols.0..cols.1 {
-                self.rows.push(plane_row + (y * width + x) as i64);
-                self.valid.push(1.0);
-            }
-        }
-        let padding = self.taps - (self.rows.len() - before);
-        self.rows.extend(std::iter::repeat_n(plane_row, padding));
-        self.valid.extend(std::iter::repeat_n(0.0, padding));
-    }
-
-    /// For a max over taps: an additive mask (0 for real taps, −inf for padding, except that
-    /// an empty bin keeps its first tap finite so its max stays finite) and a per-bin 0/1
-    /// factor that zeroes empty bins, as the kernels define them.
-    pub fn max_masks(&self) -> (Vec<f32>, Vec<f32>) {
-        let mut penalty = Vec::with_capacity(self.valid.len());
-        let mut nonempty = Vec::with_capacity(self.valid.len() / self.taps);
-        for bin in self.valid.chunks_exact(self.taps) {
-            let empty = bin[0] == 0.0;
-            nonempty.push(if empty { 0.0 } else { 1.0 });
-            penalty.extend(bin.iter().enumerate().map(|(i, &v)| {
-                if v > 0.0 || (empty && i == 0) {
-                    0.0
-                } else {
-                    f32::NEG_INFINITY
-                }
-            }));
-        }
-        (penalty, nonempty)
     }
 }
 

@@ -1,9 +1,9 @@
-//! `DeformConv2d` (v1 and modulated v2) loaded from an mmcv-style `*DeformConv2dPack`
+//! `DeformConv2dPack` (v1 and modulated v2) loaded from an mmcv-style `*DeformConv2dPack`
 //! state_dict (`weight`, `bias`, `conv_offset.*`), forward and gradients of the input and
 //! every parameter — the offset predictor included.
 
 use burn::module::Param;
-use zoo_nn::layers::DeformConv2dConfig;
+use zoo_nn::layers::DeformConv2dPackConfig;
 use zoo_testing::{assert_panics_with, check_case};
 
 use crate::cases;
@@ -11,7 +11,7 @@ use crate::cases;
 #[test]
 fn deform_conv_module_matches_mmcv_pack() {
     for case in cases("deform_conv_module") {
-        let config = DeformConv2dConfig::new(case.param("in_channels"), case.param("out_channels"))
+        let config = DeformConv2dPackConfig::new(case.param("in_channels"), case.param("out_channels"))
             .with_kernel_size(case.param("kernel_size"))
             .with_stride(case.param("stride"))
             .with_padding(case.param("padding"))
@@ -37,7 +37,7 @@ fn deform_conv_module_matches_mmcv_pack() {
 fn deform_conv_module_starts_as_a_plain_convolution_and_checks_its_config() {
     use burn::prelude::*;
     let device = Device::flex();
-    let layer = DeformConv2dConfig::new(3, 4).init(&device);
+    let layer = DeformConv2dPackConfig::new(3, 4).init(&device);
     let x = Tensor::<4>::random([1, 3, 6, 5], burn::tensor::Distribution::Default, &device);
     let plain = burn::tensor::module::conv2d(
         x.clone(),
@@ -52,20 +52,20 @@ fn deform_conv_module_starts_as_a_plain_convolution_and_checks_its_config() {
         "zero offsets",
     );
     assert_panics_with(
-        || drop(DeformConv2dConfig::new(6, 4).with_groups(4).init(&device)),
-        &["DeformConv2dConfig", "in_channels (6)", "groups (4)"],
+        || drop(DeformConv2dPackConfig::new(6, 4).with_groups(4).init(&device)),
+        &["DeformConv2dPackConfig", "in_channels (6)", "groups (4)"],
     );
     assert_panics_with(
         || {
             drop(
-                DeformConv2dConfig::new(6, 4)
+                DeformConv2dPackConfig::new(6, 4)
                     .with_offset_groups(4)
                     .init(&device),
             )
         },
-        &["DeformConv2dConfig", "offset_groups (4)"],
+        &["DeformConv2dPackConfig", "offset_groups (4)"],
     );
-    let json = serde_json::to_string(&DeformConv2dConfig::new(6, 4).with_modulated(true)).unwrap();
-    let back: DeformConv2dConfig = serde_json::from_str(&json).unwrap();
+    let json = serde_json::to_string(&DeformConv2dPackConfig::new(6, 4).with_modulated(true)).unwrap();
+    let back: DeformConv2dPackConfig = serde_json::from_str(&json).unwrap();
     assert!(back.modulated && back.kernel_size == [3, 3]);
 }
