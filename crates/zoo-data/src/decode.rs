@@ -7,7 +7,7 @@ use crate::error::DataError;
 
 /// Decodes an RGB(A)/gray PNG or JPEG file into `[3, H, W]` f32 in `[0, 1]`; returns the
 /// image and its `[H, W]`.
-pub(crate) fn read_rgb(path: &Path) -> Result<(Vec<f32>, [usize; 2]), DataError> {
+pub fn read_rgb(path: &Path) -> Result<(Vec<f32>, [usize; 2]), DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "cannot read image", e))?;
     let ext = path
         .extension()

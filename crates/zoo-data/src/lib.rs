@@ -26,10 +26,10 @@
 pub mod augment;
 pub mod coco;
 pub mod dataset;
-mod decode;
+pub mod decode;
 pub mod error;
 pub mod image_folder;
-mod rng;
+pub mod rng;
 pub mod sample;
 pub mod shapes;
 pub mod voc;
