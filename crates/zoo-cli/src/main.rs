@@ -19,7 +19,6 @@ use zoo_train::bench::{BenchSpec, bench};
 use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::eval::evaluate;
-use zoo_train::model::{Task, check_input_size, model_config};
 use zoo_train::train::{TrainOptions, train, validation_data};
 
 #[derive(Parser)]
@@ -125,34 +124,31 @@ fn train_command(a: TrainArgs) -> Result<(), String> {
         ));
     }
     let device = a.backend.device()?;
-    let task = Task::of(&model_config(&run)?);
+    let task = run.model_config().map_err(text)?.family().task();
     println!(
-        "training {} on {} → {}",
+        "training {} ({}) on {} → {}",
         run.model.name,
+        task.name(),
         a.backend.name(),
         out.display()
     );
-    println!("epoch  train_loss  {:>8}  val_acc  lr        seconds", {
-        match task {
-            Task::Segmentation => "val_mIoU",
-            Task::Classification => "",
-            Task::Instance => "mask_AP",
-        }
-    });
     let options = TrainOptions {
         resume: a.resume,
         stop_after: None,
     };
+    let mut header = false;
     let history = train(&run, &device, &out, options, |r| {
+        if !std::mem::replace(&mut header, true) {
+            println!(
+                "epoch  train_loss  {:>12}  val_acc  lr        seconds",
+                r.val.primary_name()
+            );
+        }
         println!(
-            "{:>5}  {:>10.4}  {:>8}  {:>7.4}  {:.2e}  {:>7.1}",
+            "{:>5}  {:>10.4}  {:>12.4}  {:>7.4}  {:.2e}  {:>7.1}",
             r.epoch,
             r.train_loss,
-            r.val
-                .mask_ap
-                .map(|a| a[0])
-                .or(r.val.miou)
-                .map_or(String::new(), |m| format!("{m:.4}")),
+            r.val.primary(),
             r.val.accuracy,
             r.lr,
             r.seconds
@@ -166,7 +162,7 @@ fn train_command(a: TrainArgs) -> Result<(), String> {
         println!(
             "best: epoch {} ({} {:.4}); checkpoints in {}",
             best.epoch,
-            task.primary_metric(),
+            best.val.primary_name(),
             best.val.primary(),
             out.join("checkpoints").display()
         );
@@ -195,19 +191,10 @@ fn eval_command(a: EvalArgs) -> Result<(), String> {
     let (config, ckpt) = (a.config.as_path(), a.checkpoint.as_path());
     let run = RunConfig::load(config, &a.overrides).map_err(text)?;
     let device = a.backend.device()?;
-    let model = model_config(&run)?.init(&device);
+    let model = run.model_config().map_err(text)?.init(&device);
     let model = checkpoint::load_into(model, ckpt, &run.model.name).map_err(text)?;
-    let (task, data) = validation_data(&run).map_err(text)?;
-    let report = evaluate(
-        &model,
-        data.as_ref(),
-        task,
-        run.model.num_classes,
-        &run.data,
-        run.train.batch_size,
-        &device,
-    )
-    .map_err(text)?;
+    let data = validation_data(&run).map_err(text)?;
+    let report = evaluate(&model, &run, data.as_ref(), &device).map_err(text)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(text)?);
     } else {
@@ -281,18 +268,10 @@ fn import_command(a: ImportArgs) -> Result<(), String> {
             a.out.display()
         ));
     }
-    let probe = zoo_models::registry::config(&a.arch, 2).ok_or_else(|| {
-        format!(
-            "--arch: unknown model {:?}; expected one of {}",
-            a.arch,
-            zoo_models::registry::names().join(", ")
-        )
-    })?;
-    let num_classes = a.num_classes.unwrap_or(match Task::of(&probe) {
-        Task::Classification => 1000,
-        Task::Segmentation => 21,
-        Task::Instance => 91,
-    });
+    let num_classes = match a.num_classes {
+        Some(n) => n,
+        None => upstream_classes(&a.arch).map_err(|e| format!("--arch: {e}"))?,
+    };
     let device = Device::flex();
     let (model, info) = checkpoint::import_upstream(
         &a.arch,
@@ -348,25 +327,16 @@ struct BenchArgs {
 fn bench_command(a: BenchArgs) -> Result<(), String> {
     let (label, model, run_size) = match (&a.model, &a.config) {
         (Some(name), _) => {
-            let probe = zoo_models::registry::config(name, 2).ok_or_else(|| {
-                format!(
-                    "--model: unknown model {name:?}; expected one of {}",
-                    zoo_models::registry::names().join(", ")
-                )
-            })?;
-            let classes = match Task::of(&probe) {
-                Task::Classification => 1000,
-                Task::Segmentation => 21,
-                Task::Instance => 91,
-            };
-            let model = zoo_models::registry::config(name, classes).expect("probed above");
+            let classes = upstream_classes(name).map_err(|e| format!("--model: {e}"))?;
+            let model = zoo_models::registry::config(name, classes)
+                .ok_or_else(|| format!("--model: {name:?} is not in the registry"))?;
             (name.clone(), model, None)
         }
         (None, Some(path)) => {
             let run = RunConfig::load(path, &[]).map_err(text)?;
             (
                 path.display().to_string(),
-                model_config(&run)?,
+                run.model_config().map_err(text)?,
                 Some(run.data.image_size),
             )
         }
@@ -376,7 +346,12 @@ fn bench_command(a: BenchArgs) -> Result<(), String> {
         return Err("--iters and --batch must be positive".into());
     }
     let size = a.size.map(|s| [s, s]).or(run_size).unwrap_or([224, 224]);
-    check_input_size(&model, size).map_err(|e| format!("--size: {e}"))?;
+    model
+        .family()
+        .preprocessing()
+        .input
+        .check(size)
+        .map_err(|e| format!("--size: {}: {e}", model.family().family_name()))?;
     let spec = BenchSpec {
         batch: a.batch,
         size,
@@ -400,7 +375,7 @@ fn bench_command(a: BenchArgs) -> Result<(), String> {
     println!("{:<10} {:>12} {:>12}", "backend", "ms/iter", "images/s");
     for backend in a.backends {
         let device = backend.device()?;
-        let r = bench(&model, &device, &spec);
+        let r = bench(&model, &device, &spec).map_err(text)?;
         println!(
             "{:<10} {:>12.1} {:>12.2}",
             backend.name(),
@@ -409,6 +384,19 @@ fn bench_command(a: BenchArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Classes of the upstream weights of registry model `name` (ImageNet's 1000, VOC's 21,
+/// COCO's 91, by its task).
+fn upstream_classes(name: &str) -> Result<usize, String> {
+    let unknown = || {
+        format!(
+            "unknown model {name:?}; expected one of {}",
+            zoo_models::registry::names().join(", ")
+        )
+    };
+    let probe = zoo_models::registry::config(name, 2).ok_or_else(unknown)?;
+    Ok(probe.family().task().default_num_classes())
 }
 
 fn list() {

@@ -347,3 +347,33 @@ fn bench_and_list() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Settings the model cannot be built with exit with status 1 and an error naming the run
+/// file and the key — never a panic — before anything is written.
+#[test]
+fn invalid_model_settings_exit_1_naming_the_file_and_the_key() {
+    let dir = scratch("invalid");
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    for (file, setting, key, fragment) in [
+        ("deeplabv3_shapes.toml", "model.output_stride=4", "model.output_stride", "8, 16 or 32"),
+        ("unet_shapes.toml", "model.decoder_channels=[16, 8]", "model.decoder_channels", "5 widths"),
+        ("unet_shapes.toml", "data.image_size=[48, 48]", "data.image_size", "multiples of 32"),
+        ("swin_shapes.toml", "model.num_heads=[1, 2]", "model.num_heads", "depths and num_heads"),
+    ] {
+        let run = dir.join(file);
+        let config = configs.join(file);
+        let out = Command::new(env!("CARGO_BIN_EXE_zoo"))
+            .args(["train", s(&config), "--out", s(&run), setting])
+            .output()
+            .expect("run zoo");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{setting}: {text}");
+        assert!(
+            text.contains(file) && text.contains(key) && text.contains(fragment),
+            "{setting}: {text}"
+        );
+        assert!(!text.contains("panicked"), "{setting}: {text}");
+        assert!(!run.exists(), "{setting}: the run directory was created");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

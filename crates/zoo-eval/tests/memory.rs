@@ -9,6 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use zoo_data::rng::SplitMix64;
 use zoo_eval::Rle;
 use zoo_eval::coco::{CocoEvaluator, Detection, GroundTruth, IouKind, Params};
 
@@ -47,23 +48,6 @@ const BATCH: usize = 8;
 /// What the test asserts: far below "a few GB".
 const BOUND: usize = 256 << 20;
 
-/// SplitMix64, for reproducible synthetic data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// The RLE of the box `[x0, x1) × [y0, y1)`, built from its runs (two per column).
 fn box_rle([x0, y0, x1, y1]: [usize; 4]) -> Rle {
     let [h, w] = SIZE;
@@ -79,7 +63,7 @@ fn box_rle([x0, y0, x1, y1]: [usize; 4]) -> Rle {
     Rle::from_counts(SIZE, counts).expect("runs of the image")
 }
 
-fn random_box(rng: &mut Rng) -> [usize; 4] {
+fn random_box(rng: &mut SplitMix64) -> [usize; 4] {
     let [h, w] = SIZE;
     let (bw, bh) = (8 + rng.below(200), 8 + rng.below(200));
     let (x0, y0) = (rng.below(w - bw), rng.below(h - bh));
@@ -88,7 +72,7 @@ fn random_box(rng: &mut Rng) -> [usize; 4] {
 
 /// Ground truth and detections of `image`: its objects, and 100 detections, most of them
 /// jittered copies of its objects (same class), the rest anywhere.
-fn image(rng: &mut Rng, image: usize) -> (Vec<GroundTruth>, Vec<Detection>) {
+fn image(rng: &mut SplitMix64, image: usize) -> (Vec<GroundTruth>, Vec<Detection>) {
     let objects = OBJECTS / IMAGES + usize::from(image < OBJECTS % IMAGES);
     let gts: Vec<(usize, [usize; 4])> = (0..objects)
         .map(|_| (rng.below(CLASSES), random_box(rng)))
@@ -129,7 +113,7 @@ fn coco_val_sized_evaluation_fits_in_a_bounded_memory() {
     let params = Params::new(CLASSES);
     let mut boxes = CocoEvaluator::new(IouKind::Box, &params);
     let mut masks = CocoEvaluator::new(IouKind::Mask, &params);
-    let mut rng = Rng(2017);
+    let mut rng = SplitMix64(2017);
     let (mut objects, mut detections, mut runs) = (0, 0, 0);
     for first in (0..IMAGES).step_by(BATCH) {
         let (mut gts, mut dets) = (Vec::new(), Vec::new());

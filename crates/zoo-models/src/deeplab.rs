@@ -10,7 +10,7 @@ use crate::init;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
 use crate::resnet::{DilationRule, ResNet, ResNetConfig, ResNetDepth, dilation_for_output_stride};
-use crate::weights::KeyMap;
+use crate::weights::{KeyMap, block_rules};
 
 /// Key rules between an upstream ASPP under `up` (torchvision / smp `ASPP`) and an
 /// [`Aspp`] under `burn`, for `rates` atrous branches.
@@ -46,17 +46,6 @@ pub fn aspp_key_map(up: &str, burn: &str, rates: usize, separable: bool) -> KeyM
         map,
         &format!("{up}.project.1"),
         &format!("{burn}.project.norm"),
-    )
-}
-
-/// A rename of one upstream module prefix to one Burn module prefix, both ways.
-pub(crate) fn block_rules(map: KeyMap, up: &str, burn: &str) -> KeyMap {
-    let esc = |s: &str| s.replace('.', r"\.");
-    map.rename(
-        &format!(r"^{}\.", esc(up)),
-        &format!("{burn}."),
-        &format!(r"^{}\.", esc(burn)),
-        &format!("{up}."),
     )
 }
 
@@ -117,13 +106,11 @@ impl DeepLabV3Config {
     /// Builds the model on `device`.
     ///
     /// # Panics
-    /// If `num_classes` is zero, `output_stride` is not 8/16/32, or as the backbone/ASPP
-    /// configs (naming the field).
+    /// If [`Self::validate`] fails (the message names the key).
     pub fn init(&self, device: &Device) -> DeepLabV3 {
-        assert!(
-            self.num_classes > 0,
-            "DeepLabV3Config: num_classes must be positive, got 0"
-        );
+        if let Err(e) = self.validate() {
+            panic!("DeepLabV3Config: {e}");
+        }
         let backbone = self.backbone();
         let [_, _, _, c4, c5] = backbone.feature_channels();
         let hc = self.head_channels;
@@ -292,13 +279,11 @@ impl DeepLabV3PlusConfig {
     /// Builds the model on `device`.
     ///
     /// # Panics
-    /// If `num_classes` is zero, `output_stride` is not 8 or 16, or as the encoder/ASPP
-    /// configs (naming the field).
+    /// If [`Self::validate`] fails (the message names the key).
     pub fn init(&self, device: &Device) -> DeepLabV3Plus {
-        assert!(
-            self.num_classes > 0,
-            "DeepLabV3PlusConfig: num_classes must be positive, got 0"
-        );
+        if let Err(e) = self.validate() {
+            panic!("DeepLabV3PlusConfig: {e}");
+        }
         let encoder = self.encoder();
         let [_, c2, _, _, c5] = encoder.feature_channels();
         let d = self.decoder_channels;

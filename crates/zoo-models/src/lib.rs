@@ -9,7 +9,12 @@
 //! - [`deeplab`]: DeepLabV3 (torchvision) and DeepLabV3+ (smp).
 //! - [`unet`]: U-Net decoder and model (smp) on a ResNet encoder.
 //! - [`swin`]: Swin Transformer T/S/B (timm), any input size, features-only mode.
-//! - [`registry`]: model name → default configuration.
+//! - [`registry`]: model name → default configuration; [`registry::build`] applies a run
+//!   file's options and checks every key.
+//! - [`family`]: what each model family says about itself (options it takes, validation,
+//!   preprocessing, its task; the loss and predictions of a batch of samples), and
+//!   [`task`]: semantic segmentation, classification and instance segmentation (targets,
+//!   losses, predictions, evaluators, overlays) — all a trainer needs, behind two traits.
 //!
 //! Weights: [`weights::load_upstream`] reads `.safetensors` and `.pth`/`.pt` state dicts
 //! through burn-store with one key-remap table per model ([`weights::KeyMap`], from each
@@ -19,9 +24,11 @@
 
 pub mod deeplab;
 pub mod detection;
+pub mod family;
 mod init;
 pub mod registry;
 pub mod resnet;
 pub mod swin;
+pub mod task;
 pub mod unet;
 pub mod weights;

@@ -5,6 +5,7 @@ use burn::prelude::*;
 
 use crate::deeplab::{DeepLabV3, DeepLabV3Config, DeepLabV3Plus, DeepLabV3PlusConfig};
 use crate::detection::mask_rcnn::{MaskRcnn, MaskRcnnConfig};
+use crate::family::{ConfigError, Family, FamilyConfig, ModelOptions};
 use crate::resnet::{ResNet, ResNetConfig, ResNetDepth};
 use crate::swin::{SwinTransformer, SwinTransformerConfig};
 use crate::unet::{Unet, UnetConfig};
@@ -46,6 +47,30 @@ pub enum ZooModel {
 }
 
 impl ModelConfig {
+    /// The family's view of the configuration (validation, preprocessing, task, options).
+    pub fn family(&self) -> &dyn FamilyConfig {
+        match self {
+            Self::ResNet(c) => c,
+            Self::DeepLabV3(c) => c,
+            Self::DeepLabV3Plus(c) => c,
+            Self::Unet(c) => c,
+            Self::Swin(c) => c,
+            Self::MaskRcnn(c) => c,
+        }
+    }
+
+    /// [`Self::family`], mutable (to apply options).
+    pub fn family_mut(&mut self) -> &mut dyn FamilyConfig {
+        match self {
+            Self::ResNet(c) => c,
+            Self::DeepLabV3(c) => c,
+            Self::DeepLabV3Plus(c) => c,
+            Self::Unet(c) => c,
+            Self::Swin(c) => c,
+            Self::MaskRcnn(c) => c,
+        }
+    }
+
     /// Builds the model on `device`.
     pub fn init(&self, device: &Device) -> ZooModel {
         match self {
@@ -60,6 +85,18 @@ impl ModelConfig {
 }
 
 impl ZooModel {
+    /// The family's view of the model (training loss and predictions of a batch).
+    pub fn family(&self) -> &dyn Family {
+        match self {
+            Self::ResNet(m) => m,
+            Self::DeepLabV3(m) => m,
+            Self::DeepLabV3Plus(m) => m,
+            Self::Unet(m) => m,
+            Self::Swin(m) => m,
+            Self::MaskRcnn(m) => m,
+        }
+    }
+
     /// The upstream key map of the model (see [`crate::weights`]).
     pub fn key_map(&self) -> KeyMap {
         match self {
@@ -196,4 +233,32 @@ pub fn config(name: &str, num_classes: usize) -> Option<ModelConfig> {
         };
         ModelConfig::Swin(base.with_num_classes(Some(num_classes)))
     })
+}
+
+/// The configuration a run file's `[model]` section describes: the registry's defaults for
+/// `options.name` with `options.num_classes`, then the options (refused where the family
+/// does not take them), every setting checked, and `options.image_size` checked against the
+/// sizes the model takes.
+///
+/// # Errors
+/// An unknown name, an option the family does not take, or a setting out of range — each
+/// naming its key (`image_size` for the input size).
+pub fn build(options: &ModelOptions) -> Result<ModelConfig, ConfigError> {
+    let mut config =
+        config(&options.name, options.num_classes).ok_or_else(|| ConfigError::UnknownModel {
+            name: options.name.clone(),
+            expected: names().join(", "),
+        })?;
+    config.family_mut().apply(options)?;
+    let family = config.family();
+    family.validate()?;
+    family
+        .preprocessing()
+        .input
+        .check(options.image_size)
+        .map_err(|message| ConfigError::Invalid {
+            key: "image_size".into(),
+            message: format!("{}: {message}", family.family_name()),
+        })?;
+    Ok(config)
 }

@@ -174,22 +174,12 @@ impl ResNetConfig {
     /// Builds the network on `device`.
     ///
     /// # Panics
-    /// If `base_channels` or `in_channels` is zero, or a BasicBlock network is dilated under [`DilationRule::Torchvision`] (naming the field).
+    /// If [`Self::validate`] fails (the message names the key).
     pub fn init(&self, device: &Device) -> ResNet {
+        if let Err(e) = self.validate() {
+            panic!("ResNetConfig: {e}");
+        }
         let (blocks, bottleneck) = self.layout();
-        assert!(
-            self.base_channels > 0 && self.in_channels > 0,
-            "ResNetConfig: base_channels and in_channels must be positive, got {} and {}",
-            self.base_channels,
-            self.in_channels
-        );
-        assert!(
-            bottleneck
-                || self.dilation_rule == DilationRule::Uniform
-                || !self.replace_stride_with_dilation.contains(&true),
-            "ResNetConfig: replace_stride_with_dilation on ResNet-{} needs dilation_rule = Uniform (torchvision's BasicBlock does not support dilation)",
-            self.depth
-        );
         let b = self.base_channels;
         let mut inplanes = b;
         let mut dilation = 1;

@@ -82,27 +82,12 @@ impl SwinTransformerConfig {
     /// Builds the model on `device`.
     ///
     /// # Panics
-    /// If `depths` and `num_heads` differ in length or are empty, a size is zero, or as the
-    /// layer configs (naming the field).
+    /// If [`Self::validate`] fails (the message names the key).
     pub fn init(&self, device: &Device) -> SwinTransformer {
-        let stages = self.depths.len();
-        assert!(
-            stages > 0 && self.num_heads.len() == stages,
-            "SwinTransformerConfig: depths and num_heads must have the same, non-zero length, got {} and {}",
-            stages,
-            self.num_heads.len()
-        );
-        for (field, value) in [
-            ("img_size[0]", self.img_size[0]),
-            ("img_size[1]", self.img_size[1]),
-            ("patch_size", self.patch_size),
-            ("embed_dim", self.embed_dim),
-        ] {
-            assert!(
-                value > 0,
-                "SwinTransformerConfig: {field} must be positive, got 0"
-            );
+        if let Err(e) = self.validate() {
+            panic!("SwinTransformerConfig: {e}");
         }
+        let stages = self.depths.len();
         let grid = self.img_size.map(|s| s.div_ceil(self.patch_size));
         let total: usize = self.depths.iter().sum();
         let rate = |k: usize| match total {

@@ -9,9 +9,8 @@ use zoo_nn::layers::{ConvNormAct, ConvNormActConfig};
 use crate::init;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
-use crate::deeplab::block_rules;
 use crate::resnet::{ResNet, ResNetConfig, ResNetDepth};
-use crate::weights::KeyMap;
+use crate::weights::{KeyMap, block_rules};
 
 /// Configuration of [`UnetDecoder`].
 #[derive(Config, Debug)]
@@ -150,12 +149,11 @@ impl UnetConfig {
     /// Builds the model on `device`.
     ///
     /// # Panics
-    /// If `num_classes` is zero, or as the encoder/decoder configs.
+    /// If [`Self::validate`] fails (the message names the key).
     pub fn init(&self, device: &Device) -> Unet {
-        assert!(
-            self.num_classes > 0,
-            "UnetConfig: num_classes must be positive, got 0"
-        );
+        if let Err(e) = self.validate() {
+            panic!("UnetConfig: {e}");
+        }
         let encoder = ResNetConfig::new(self.depth)
             .with_base_channels(self.base_channels)
             .with_in_channels(self.in_channels);

@@ -73,6 +73,20 @@ impl KeyMap {
     }
 }
 
+/// A rename of one upstream module prefix to one Burn module prefix, both ways: upstream
+/// `{up}.*` ↔ Burn `{burn}.*` (anchored at the start of the key; dots taken literally).
+/// What every model's `key_map()` is built from where its module tree differs from
+/// upstream's (a conv–BN pair `0`/`1` ↔ `conv`/`norm`, a renamed head).
+pub fn block_rules(map: KeyMap, up: &str, burn: &str) -> KeyMap {
+    let esc = |s: &str| s.replace('.', r"\.");
+    map.rename(
+        &format!(r"^{}\.", esc(up)),
+        &format!("{burn}."),
+        &format!(r"^{}\.", esc(burn)),
+        &format!("{up}."),
+    )
+}
+
 /// Why weights could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -151,33 +165,31 @@ pub fn load_upstream<M: Module + ModuleSnapshot>(
     map: &KeyMap,
 ) -> Result<M, WeightsError> {
     let path = path.as_ref();
-    let store_error = |message: String| WeightsError::Store {
+    let store_error = |e: &dyn std::fmt::Display| WeightsError::Store {
         path: path.to_path_buf(),
-        message,
+        message: e.to_string(),
     };
-    let remapper = KeyMap::remapper(&map.to_burn)?;
+    // One pipeline for both readers: upstream keys remapped, the enum variants of the module
+    // tree skipped, every key read even if some do not fit (`check` then lists all the
+    // offenders at once).
+    macro_rules! upstream {
+        ($store:expr) => {
+            $store
+                .remap(KeyMap::remapper(&map.to_burn)?)
+                .skip_enum_variants(true)
+                .validate(false)
+                .allow_partial(true)
+        };
+    }
     let result = match format_of(path)? {
-        Format::Safetensors => {
-            let mut store = SafetensorsStore::from_file(path)
-                .with_from_adapter(PyTorchToBurnAdapter)
-                .remap(remapper)
-                .skip_enum_variants(true)
-                .validate(false)
-                .allow_partial(true);
-            module
-                .load_from(&mut store)
-                .map_err(|e| store_error(e.to_string()))?
-        }
-        Format::Pytorch => {
-            let mut store = PytorchStore::from_file(path)
-                .remap(remapper)
-                .skip_enum_variants(true)
-                .validate(false)
-                .allow_partial(true);
-            module
-                .load_from(&mut store)
-                .map_err(|e| store_error(e.to_string()))?
-        }
+        Format::Safetensors => module
+            .load_from(&mut upstream!(
+                SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter)
+            ))
+            .map_err(|e| store_error(&e))?,
+        Format::Pytorch => module
+            .load_from(&mut upstream!(PytorchStore::from_file(path)))
+            .map_err(|e| store_error(&e))?,
     };
     check(path, &result, map)?;
     Ok(module)

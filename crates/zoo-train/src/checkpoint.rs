@@ -13,8 +13,7 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Bytes;
 use zoo_models::registry::ZooModel;
 
-use crate::config::RunConfig;
-use crate::model::model_config;
+use crate::config::{ConfigError, RunConfig};
 
 const ARCH: &str = "zoo.arch";
 const CONFIG: &str = "zoo.config";
@@ -37,20 +36,82 @@ pub struct CheckpointInfo {
     pub class_names: Vec<String>,
 }
 
-/// Why a checkpoint could not be written or used.
+/// Why a checkpoint could not be written or used; every variant names the file.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {message}", path.display())]
-pub struct CheckpointError {
-    /// The file.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub message: String,
+pub enum CheckpointError {
+    /// The file could not be read, written or renamed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// burn-store could not read or write the tensors or the optimiser state.
+    #[error("{}: {message}", path.display())]
+    Store {
+        /// The file.
+        path: PathBuf,
+        /// burn-store's message.
+        message: String,
+    },
+    /// Not a burnpack file.
+    #[error("{}: cannot read the checkpoint (expected a burn-zoo .bpk file): {message}", path.display())]
+    NotBurnpack {
+        /// The file.
+        path: PathBuf,
+        /// The reader's message.
+        message: String,
+    },
+    /// A burnpack file without burn-zoo's metadata, or with a malformed entry.
+    #[error("{}: not a burn-zoo checkpoint: metadata `{key}` {problem}", path.display())]
+    Metadata {
+        /// The file.
+        path: PathBuf,
+        /// The metadata entry.
+        key: &'static str,
+        /// "is missing", "is not a number".
+        problem: &'static str,
+    },
+    /// The run file stored in the checkpoint does not load.
+    #[error("{}: its run file does not parse: {source}", path.display())]
+    RunFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: ConfigError,
+    },
+    /// A checkpoint of another architecture.
+    #[error("{}: a checkpoint of {found} cannot be loaded into {expected}", path.display())]
+    Architecture {
+        /// The file.
+        path: PathBuf,
+        /// The checkpoint's architecture.
+        found: String,
+        /// The model's.
+        expected: String,
+    },
+    /// Tensors that do not fit the model of the run file.
+    #[error("{}: the checkpoint does not fit the model of its run file ({})", path.display(), problems.join("; "))]
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// Missing, unexpected and mismatched tensors, by kind.
+        problems: Vec<String>,
+    },
 }
 
-fn error(path: &Path, message: impl Into<String>) -> CheckpointError {
-    CheckpointError {
+fn store_error(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::Store {
         path: path.to_path_buf(),
-        message: message.into(),
+        message: e.to_string(),
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> CheckpointError {
+    CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
@@ -62,8 +123,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| error(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| error(path, e.to_string()))
+    std::fs::write(&tmp, bytes).map_err(|e| io_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
 }
 
 /// Saves `model` with `info` in the metadata.
@@ -79,8 +140,8 @@ pub fn save(model: &ZooModel, info: &CheckpointInfo, path: &Path) -> Result<(), 
         .metadata(CLASSES, info.class_names.join("\n"));
     model
         .save_into(&mut store)
-        .map_err(|e| error(path, e.to_string()))?;
-    let bytes = store.get_bytes().map_err(|e| error(path, e.to_string()))?;
+        .map_err(|e| store_error(path, e))?;
+    let bytes = store.get_bytes().map_err(|e| store_error(path, e))?;
     write_atomic(path, &bytes)
 }
 
@@ -89,28 +150,27 @@ pub fn save(model: &ZooModel, info: &CheckpointInfo, path: &Path) -> Result<(), 
 /// # Errors
 /// A file that is missing, not a burnpack, or not written by burn-zoo.
 pub fn read_info(path: &Path) -> Result<CheckpointInfo, CheckpointError> {
-    let reader = Reader::from_file(path).map_err(|e| {
-        error(
-            path,
-            format!("cannot read the checkpoint (expected a burn-zoo .bpk file): {e}"),
-        )
+    let reader = Reader::from_file(path).map_err(|e| CheckpointError::NotBurnpack {
+        path: path.to_path_buf(),
+        message: e.to_string(),
     })?;
     let meta = reader.metadata();
-    let get = |key: &str| {
-        meta.get(key).ok_or_else(|| {
-            error(
-                path,
-                format!("not a burn-zoo checkpoint: no `{key}` in its metadata"),
-            )
-        })
+    let metadata = |key: &'static str, problem: &'static str| CheckpointError::Metadata {
+        path: path.to_path_buf(),
+        key,
+        problem,
     };
-    let number = |key: &str| -> Result<usize, CheckpointError> {
+    let get = |key: &'static str| meta.get(key).ok_or_else(|| metadata(key, "is missing"));
+    let number = |key: &'static str| -> Result<usize, CheckpointError> {
         get(key)?
             .parse()
-            .map_err(|_| error(path, format!("metadata `{key}` is not a number")))
+            .map_err(|_| metadata(key, "is not a number"))
     };
-    let config = RunConfig::parse(get(CONFIG)?, path, &[])
-        .map_err(|e| error(path, format!("its run file does not parse: {e}")))?;
+    let config =
+        RunConfig::parse(get(CONFIG)?, path, &[]).map_err(|source| CheckpointError::RunFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(CheckpointInfo {
         arch: get(ARCH)?.clone(),
         config,
@@ -136,19 +196,17 @@ pub fn load_into(
 ) -> Result<ZooModel, CheckpointError> {
     let info = read_info(path)?;
     if info.arch != expected_arch {
-        return Err(error(
-            path,
-            format!(
-                "a checkpoint of {} cannot be loaded into {expected_arch}",
-                info.arch
-            ),
-        ));
+        return Err(CheckpointError::Architecture {
+            path: path.to_path_buf(),
+            found: info.arch,
+            expected: expected_arch.to_string(),
+        });
     }
-    let bytes = std::fs::read(path).map_err(|e| error(path, e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
     let result = model
         .load_from(&mut store)
-        .map_err(|e| error(path, e.to_string()))?;
+        .map_err(|e| store_error(path, e))?;
     let mut problems = Vec::new();
     if !result.missing.is_empty() {
         let keys: Vec<&str> = result.missing.iter().map(|(k, _)| k.as_str()).collect();
@@ -162,13 +220,10 @@ pub fn load_into(
         problems.push(format!("mismatched: {}", errors.join("; ")));
     }
     if !problems.is_empty() {
-        return Err(error(
-            path,
-            format!(
-                "the checkpoint does not fit the model of its run file ({})",
-                problems.join("; ")
-            ),
-        ));
+        return Err(CheckpointError::Mismatch {
+            path: path.to_path_buf(),
+            problems,
+        });
     }
     Ok(model)
 }
@@ -179,7 +234,13 @@ pub fn load_into(
 /// See [`read_info`] and [`load_into`].
 pub fn load(path: &Path, device: &Device) -> Result<(ZooModel, CheckpointInfo), CheckpointError> {
     let info = read_info(path)?;
-    let config = model_config(&info.config).map_err(|e| error(path, e))?;
+    let config = info
+        .config
+        .model_config_at(path)
+        .map_err(|source| CheckpointError::RunFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let model = load_into(config.init(device), path, &info.arch)?;
     Ok((model, info))
 }
@@ -204,9 +265,7 @@ pub fn import_upstream(
         image_size[0], image_size[1]
     );
     let config = RunConfig::parse(&text, Path::new("<import>"), &[])?;
-    let model = model_config(&config)
-        .map_err(crate::Error::Invalid)?
-        .init(device);
+    let model = config.model_config()?.init(device);
     let map = model.key_map();
     let model = zoo_models::weights::load_upstream(model, weights, &map)?;
     let info = CheckpointInfo {
@@ -224,7 +283,7 @@ pub fn import_upstream(
 /// # Errors
 /// A serialisation or write failure.
 pub fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), CheckpointError> {
-    let bytes = optim.into_bytes().map_err(|e| error(path, e.to_string()))?;
+    let bytes = optim.into_bytes().map_err(|e| store_error(path, e))?;
     write_atomic(path, &bytes)
 }
 
@@ -236,8 +295,8 @@ pub fn load_optimizer(
     optim: ModuleOptimizer,
     path: &Path,
 ) -> Result<ModuleOptimizer, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|e| error(path, e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
     optim
         .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| error(path, e.to_string()))
+        .map_err(|e| store_error(path, e))
 }

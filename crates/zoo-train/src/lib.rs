@@ -1,18 +1,22 @@
 //! # zoo-train
 //!
-//! Config-driven training, evaluation and prediction for burn-zoo models:
+//! The training loop and its input and output: run files in, run directories, checkpoints,
+//! figures and pictures out. What a model is trained for — targets, loss, predictions, the
+//! figures and overlays of its task — comes from its family in `zoo_models::family`, the
+//! figures themselves from `zoo_eval`; nothing here depends on which family it trains.
 //!
 //! - [`config`]: the run file ([`config::RunConfig`], TOML, unknown keys rejected, defaults →
-//!   file → `key=value` overrides, errors naming the file and the key).
-//! - [`model`]: `[model]` → a zoo model and its [`model::Task`] (segmentation or
-//!   classification).
-//! - [`data`]: `[data]` → datasets (built-in shapes, VOC, ImageFolder, COCO) and tensors.
-//! - [`train`]: the loop ([`train::train`]): SGD-momentum/AdamW, poly/cosine schedules with
-//!   warmup, gradient clipping, a run directory with the resolved config, metrics CSV,
-//!   curves, sample overlays and checkpoints, and an exact `--resume`.
-//! - [`eval`]: validation figures ([`zoo_eval::EvalReport`]: accuracy, per-class IoU, mIoU).
+//!   file → `key=value` overrides, every key checked, errors naming the file and the key).
+//! - [`data`]: `[data]` → datasets (built-in shapes, VOC, ImageFolder, COCO) and batches.
+//! - [`train`]: the loop ([`train::train`]) with [`schedule`] (SGD-momentum/AdamW, poly /
+//!   cosine schedules with warmup, gradient clipping) and [`order`] (seeded data order); a
+//!   run directory with the resolved config, [`history`] (metrics CSV, JSON, curves),
+//!   [`panels`] of validation samples and checkpoints, and an exact `--resume`.
+//! - [`eval`]: a model's validation figures over a dataset.
 //! - [`checkpoint`]: `.bpk` checkpoints that carry their architecture and run file.
-//! - [`plot`]: PNG curves and prediction overlays.
+//! - [`predict`]: overlays of a checkpoint's predictions on image files.
+//! - [`bench`]: wall-clock timing of inference or a training step.
+//! - [`plot`]: PNG curves and overlays.
 #![warn(missing_docs)]
 
 pub mod bench;
@@ -21,11 +25,12 @@ pub mod config;
 pub mod data;
 mod error;
 pub mod eval;
-mod font;
-pub mod instance;
-pub mod model;
+pub mod history;
+pub mod order;
+pub mod panels;
 pub mod plot;
 pub mod predict;
+pub mod schedule;
 pub mod train;
 
 pub use error::Error;

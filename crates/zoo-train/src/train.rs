@@ -12,48 +12,29 @@
 //!
 //! Every file is written to a temporary name and renamed. Randomness is a function of the
 //! seed and the epoch (weights init, data order, augmentations, dropout/drop-path), so a
-//! resumed run repeats exactly what the uninterrupted one would have done.
+//! resumed run repeats exactly what the uninterrupted one would have done. The model's
+//! family decides the targets, the loss and the figures ([`zoo_models::family`]); the loop
+//! does not know which family it trains.
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
-use image::RgbImage;
-use serde::{Deserialize, Serialize};
-use zoo_data::{ImageDataset, Sample};
 use zoo_models::registry::ZooModel;
+use zoo_models::task::{Context, LossOptions};
 
 use crate::Error;
 use crate::checkpoint::{self, CheckpointInfo, write_atomic};
-use crate::config::{Optimizer, RunConfig, Schedule};
-use crate::data::{IGNORE, images, open, targets};
-use crate::eval::{class_map, evaluate, samples, target_tensor, top1};
-use crate::instance;
-use crate::model::{Logits, Task, forward, model_config};
-use crate::plot::{Chart, OverlayBox, Series, overlay, save_png, side_by_side};
-use zoo_eval::EvalReport;
-
-/// One epoch's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochReport {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Validation figures.
-    pub val: EvalReport,
-    /// Learning rate of the epoch's last step.
-    pub lr: f64,
-    /// Wall time of the epoch (training and validation).
-    pub seconds: f64,
-}
+use crate::config::RunConfig;
+use crate::data::{class_names, open, samples};
+use crate::eval::evaluate;
+use crate::history::{self, EpochReport};
+use crate::order::{epoch_order, epoch_seed};
+use crate::panels::sample_panels;
+use crate::plot::save_png;
+use crate::schedule::{learning_rate, optimizer};
 
 /// How to start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,283 +44,6 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Stop after this epoch, as if interrupted (the run stays resumable).
     pub stop_after: Option<usize>,
-}
-
-/// The learning rate at `step` of `total`.
-pub fn learning_rate(config: &RunConfig, step: usize, total: usize) -> f64 {
-    let t = &config.train;
-    let progress = step as f64 / total.max(1) as f64;
-    match t.schedule {
-        Schedule::Constant => t.lr,
-        Schedule::Poly => t.lr * (1.0 - progress).max(0.0).powf(0.9),
-        Schedule::Cosine => {
-            if step < t.warmup_steps {
-                t.lr * (step + 1) as f64 / t.warmup_steps as f64
-            } else {
-                let rest = (step - t.warmup_steps) as f64 / (total - t.warmup_steps).max(1) as f64;
-                0.5 * t.lr * (1.0 + (std::f64::consts::PI * rest.min(1.0)).cos())
-            }
-        }
-    }
-}
-
-fn optimizer(config: &RunConfig) -> ModuleOptimizer {
-    let t = &config.train;
-    let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
-    let clip = (t.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip));
-    match t.optimizer {
-        Optimizer::Sgd => SgdConfig::new()
-            .with_momentum(Some(MomentumConfig::new().with_momentum(t.momentum)))
-            .with_weight_decay(decay)
-            .with_gradient_clipping(clip)
-            .init(),
-        // ε = 1e-8 as `torch.optim.AdamW` (Burn's default is 1e-5, which damps the small
-        // gradients of deep layers early in a from-scratch run).
-        Optimizer::AdamW => AdamWConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(t.weight_decay as f32)
-            .with_grad_clipping(clip)
-            .init(),
-    }
-}
-
-/// A seeded permutation of `0..n` (Fisher–Yates on SplitMix64).
-pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed ^ 0x5DEE_CE66_D1CE_4E5B;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        order.swap(i, (next() % (i as u64 + 1)) as usize);
-    }
-    order
-}
-
-/// The sample indices of (1-based) `epoch`, in training order: a seeded permutation of
-/// `0..len`, shifted to `(epoch − 1)·len … epoch·len − 1` when every epoch draws new
-/// samples (`data.fresh_samples`, procedural data).
-pub fn epoch_order(len: usize, seed: u64, epoch: usize, fresh: bool) -> Vec<usize> {
-    let offset = if fresh { (epoch - 1) * len } else { 0 };
-    permutation(len, seed)
-        .into_iter()
-        .map(|i| i + offset)
-        .collect()
-}
-
-/// The seed of everything random in `epoch` (data order, augmentations, dropout).
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        .wrapping_add(epoch as u64)
-}
-
-/// Cross-entropy of `[N, C]` logits against `[N]` classes, skipping targets equal to
-/// [`IGNORE`] (mean over the others).
-pub fn masked_cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let valid = targets.clone().not_equal_elem(i64::from(IGNORE));
-    let safe = targets.mask_fill(valid.clone().bool_not(), 0);
-    let picked = log_softmax(logits, 1)
-        .gather(1, safe.unsqueeze_dim(1))
-        .squeeze_dim::<1>(1);
-    let weight = valid.float();
-    let count = weight.clone().sum().clamp_min(1.0);
-    picked.mul(weight).sum().neg().div(count)
-}
-
-/// The task's loss: per-pixel masked cross-entropy (plus the weighted auxiliary head) or
-/// per-image cross-entropy.
-///
-/// # Panics
-/// For [`Task::Instance`], whose loss comes from the model itself ([`instance::loss`]).
-pub fn loss(task: Task, logits: Logits, targets: Tensor<1, Int>, aux_weight: f64) -> Tensor<1> {
-    let flat = |x: Tensor<4>| {
-        let [b, c, h, w] = x.dims();
-        x.permute([0, 2, 3, 1]).reshape([b * h * w, c])
-    };
-    match task {
-        Task::Segmentation => {
-            let main = masked_cross_entropy(flat(logits.out), targets.clone());
-            match logits.aux {
-                Some(aux) => main + masked_cross_entropy(flat(aux), targets).mul_scalar(aux_weight),
-                None => main,
-            }
-        }
-        Task::Classification => {
-            let out = flat(logits.out);
-            CrossEntropyLossConfig::new()
-                .init(&out.device())
-                .forward(out, targets)
-        }
-        Task::Instance => panic!("train::loss: the instance task's loss is instance::loss"),
-    }
-}
-
-/// Input | target | prediction panels of `batch` (×2), one row per sample.
-fn sample_panels(
-    model: &ZooModel,
-    batch: &[Sample],
-    task: Task,
-    names: &[String],
-    device: &Device,
-) -> Result<RgbImage, Error> {
-    let logits = || forward(model, images(batch, device)).out;
-    let (labels, scores, masks) = match task {
-        Task::Classification => {
-            let (labels, scores) = top1(logits());
-            (labels, scores, Vec::new())
-        }
-        Task::Segmentation => (Vec::new(), Vec::new(), class_map(logits())),
-        Task::Instance => (Vec::new(), Vec::new(), Vec::new()),
-    };
-    let found = match task {
-        Task::Instance => instance::detect(model, batch, device)?,
-        _ => Vec::new(),
-    };
-    let mut rows = Vec::new();
-    for (i, s) in batch.iter().enumerate() {
-        let [h, w] = s.size;
-        let whole = |class: usize, score: Option<f32>| OverlayBox {
-            bbox: [0.0, 0.0, w as f32, h as f32],
-            class,
-            score,
-            mask: None,
-        };
-        let input = overlay(&s.image, s.size, None, &[], names, 2)?;
-        let (target, prediction) = match task {
-            Task::Segmentation => (
-                overlay(&s.image, s.size, Some(&s.class_mask), &[], names, 2)?,
-                overlay(
-                    &s.image,
-                    s.size,
-                    Some(&masks[i * h * w..(i + 1) * h * w]),
-                    &[],
-                    names,
-                    2,
-                )?,
-            ),
-            Task::Instance => {
-                let truth: Vec<OverlayBox> = s
-                    .objects
-                    .iter()
-                    .map(|o| OverlayBox {
-                        bbox: o.bbox,
-                        class: o.class,
-                        score: None,
-                        mask: Some(o.mask[..].into()),
-                    })
-                    .collect();
-                let predicted = instance::overlay_boxes(&found[i]);
-                (
-                    overlay(&s.image, s.size, None, &truth, names, 2)?,
-                    overlay(&s.image, s.size, None, &predicted, names, 2)?,
-                )
-            }
-            Task::Classification => (
-                overlay(
-                    &s.image,
-                    s.size,
-                    None,
-                    &[whole(s.label.unwrap_or(0), None)],
-                    names,
-                    2,
-                )?,
-                overlay(
-                    &s.image,
-                    s.size,
-                    None,
-                    &[whole(labels[i] as usize, Some(scores[i]))],
-                    names,
-                    2,
-                )?,
-            ),
-        };
-        rows.push(side_by_side(&[input, target, prediction]));
-    }
-    let width = rows.iter().map(|r| r.width()).max().unwrap_or(1);
-    let height: u32 = rows.iter().map(|r| r.height() + 4).sum();
-    let mut canvas = RgbImage::from_pixel(width, height.max(1), image::Rgb([255, 255, 255]));
-    let mut y = 0;
-    for r in rows {
-        image::imageops::replace(&mut canvas, &r, 0, i64::from(y));
-        y += r.height() + 4;
-    }
-    Ok(canvas)
-}
-
-fn write_history(out: &Path, task: Task, history: &[EpochReport]) -> Result<(), Error> {
-    let json = serde_json::to_string_pretty(history).map_err(|e| Error::io(out, e))?;
-    write_atomic(&out.join("history.json"), json.as_bytes())?;
-    let mut csv = String::from(
-        "epoch,train_loss,val_accuracy,val_miou,val_box_ap,val_mask_ap,val_mask_ap50,lr,seconds",
-    );
-    let what = match task {
-        Task::Segmentation => "iou",
-        Task::Classification => "recall",
-        Task::Instance => "mask_ap",
-    };
-    if let Some(first) = history.first() {
-        for name in &first.val.class_names {
-            csv += &format!(",val_{what}_{}", name.replace([',', ' '], "_"));
-        }
-    }
-    csv.push('\n');
-    for r in history {
-        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
-        csv += &format!(
-            "{},{:.6},{:.6},{},{},{},{},{:.6e},{:.2}",
-            r.epoch,
-            r.train_loss,
-            r.val.accuracy,
-            opt(r.val.miou),
-            opt(r.val.box_ap.map(|a| a[0])),
-            opt(r.val.mask_ap.map(|a| a[0])),
-            opt(r.val.mask_ap.map(|a| a[1])),
-            r.lr,
-            r.seconds
-        );
-        for v in &r.val.per_class {
-            csv += &v.map_or(",".to_string(), |v| format!(",{v:.6}"));
-        }
-        csv.push('\n');
-    }
-    write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-    let points = |f: &dyn Fn(&EpochReport) -> Option<f64>| {
-        history
-            .iter()
-            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
-            .collect::<Vec<_>>()
-    };
-    let loss = [Series {
-        name: "train loss".into(),
-        points: points(&|r| Some(r.train_loss)),
-    }];
-    Chart::new("training loss", "epoch", &loss).save(&out.join("loss.png"))?;
-    let mut metrics = vec![Series {
-        name: "val accuracy".into(),
-        points: points(&|r| Some(r.val.accuracy)),
-    }];
-    if task == Task::Segmentation {
-        metrics.push(Series {
-            name: "val mIoU".into(),
-            points: points(&|r| r.val.miou),
-        });
-    }
-    if task == Task::Instance {
-        metrics.push(Series {
-            name: "val box AP".into(),
-            points: points(&|r| r.val.box_ap.map(|a| a[0])),
-        });
-        metrics.push(Series {
-            name: "val mask AP".into(),
-            points: points(&|r| r.val.mask_ap.map(|a| a[0])),
-        });
-    }
-    Chart::new("validation", "epoch", &metrics).save(&out.join("metrics.png"))?;
-    Ok(())
 }
 
 /// Where a run starts: a fresh model or the last checkpoint of `out`.
@@ -354,32 +58,24 @@ struct Start {
 fn resume(config: &RunConfig, out: &Path, device: &Device) -> Result<Start, Error> {
     let last = out.join("checkpoints").join("last.bpk");
     if !last.exists() {
-        return Err(Error::Invalid(format!(
-            "--resume: {} does not exist (no completed epoch to resume from)",
-            last.display()
-        )));
+        return Err(Error::NothingToResume { checkpoint: last });
     }
     let info = checkpoint::read_info(&last)?;
     let mut same = info.config.clone();
     same.train.epochs = config.train.epochs;
     if &same != config {
-        return Err(Error::Invalid(format!(
-            "--resume: the run file differs from the one {} was trained with ({}); only \
-             train.epochs may change",
-            out.display(),
-            out.join("config.toml").display()
-        )));
+        return Err(Error::ResumeChanged {
+            run: out.to_path_buf(),
+            resolved: out.join("config.toml"),
+        });
     }
-    let model = model_config(config).map_err(Error::Invalid)?.init(device);
+    let model = config.model_config()?.init(device);
     let model = checkpoint::load_into(model, &last, &info.arch)?;
     let optim_path = out
         .join("checkpoints")
         .join(format!("epoch-{}.optim.bpk", info.epoch));
     let optim = checkpoint::load_optimizer(optimizer(config), &optim_path)?;
-    let text = std::fs::read_to_string(out.join("history.json"))
-        .map_err(|e| Error::io(out.join("history.json"), e))?;
-    let mut history: Vec<EpochReport> =
-        serde_json::from_str(&text).map_err(|e| Error::io(out.join("history.json"), e))?;
+    let mut history = history::read(&out.join("history.json"))?;
     history.truncate(info.epoch);
     Ok(Start {
         model,
@@ -403,10 +99,12 @@ pub fn train(
     options: TrainOptions,
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<Vec<EpochReport>, Error> {
-    let model_cfg = model_config(config).map_err(Error::Invalid)?;
-    let task = Task::of(&model_cfg);
-    let train_data = open(&config.data, task, false).map_err(Error::Invalid)?;
-    let val_data = open(&config.data, task, true).map_err(Error::Invalid)?;
+    let model_cfg = config.model_config()?;
+    let family = model_cfg.family();
+    let task = family.task();
+    let preprocessing = family.preprocessing();
+    let train_data = open(&config.data, task.annotation(), false)?;
+    let val_data = open(&config.data, task.annotation(), true)?;
     let names = val_data.class_names();
     let ckpt = out.join("checkpoints");
     std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
@@ -433,7 +131,13 @@ pub fn train(
         }
     };
     write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
-    let classes = config.model.num_classes;
+    let training = Context {
+        device: &ad,
+        preprocessing: &preprocessing,
+        num_classes: family.num_classes(),
+    };
+    let inference = Context { device, ..training };
+    let shown_names = class_names(val_data.as_ref(), family.num_classes());
     let steps_per_epoch = train_data.len().div_ceil(t.batch_size);
     let total = steps_per_epoch * t.epochs;
     let mut best = history
@@ -455,29 +159,19 @@ pub fn train(
                 Some((&config.data.augment, seed)),
                 &config.data,
             )?;
-            let loss = if task == Task::Instance {
-                instance::loss(&model, &batch, classes, &ad, seed ^ ((step as u64) << 20))?
-            } else {
-                let target = targets(&batch, task, classes).map_err(Error::Invalid)?;
-                let logits = forward(&model, images(&batch, &ad));
-                loss(task, logits, target_tensor(target, &ad), t.aux_weight)
+            let loss_options = LossOptions {
+                aux_weight: t.aux_weight,
+                seed: seed ^ ((step as u64) << 20),
             };
+            let loss = model.family().loss(&batch, &training, &loss_options)?;
             loss_sum += loss.clone().into_scalar::<f64>();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             lr = learning_rate(config, step, total);
             model = optim.step(lr, model, grads);
             step += 1;
         }
-        let inference = model.valid();
-        let val = evaluate(
-            &inference,
-            val_data.as_ref(),
-            task,
-            classes,
-            &config.data,
-            t.batch_size,
-            device,
-        )?;
+        let valid = model.valid();
+        let val = evaluate(&valid, config, val_data.as_ref(), device)?;
         let report = EpochReport {
             epoch,
             train_loss: loss_sum / steps_per_epoch as f64,
@@ -506,10 +200,10 @@ pub fn train(
             checkpoint::save(&model, &info, &ckpt.join("best.bpk"))?;
         }
         history.push(report);
-        write_history(out, task, &history)?;
+        history::write(out, &history)?;
         let shown = samples(val_data.as_ref(), &shown, None, &config.data)?;
         save_png(
-            &sample_panels(&inference, &shown, task, &names, device)?,
+            &sample_panels(&valid, &shown, task, &inference, &shown_names)?,
             &out.join("samples").join(format!("epoch-{epoch}.png")),
         )?;
         on_epoch(history.last().expect("pushed above"));
@@ -520,21 +214,20 @@ pub fn train(
     Ok(history)
 }
 
-/// The dataset a run file validates on (for `zoo eval`).
+/// The dataset a run file validates on (for `zoo eval`): its validation split, with the
+/// ground truth its model's task needs.
 ///
 /// # Errors
 /// See [`train`].
-pub fn validation_data(config: &RunConfig) -> Result<(Task, Box<dyn ImageDataset>), Error> {
-    let task = Task::of(&model_config(config).map_err(Error::Invalid)?);
-    Ok((
-        task,
-        open(&config.data, task, true).map_err(Error::Invalid)?,
-    ))
+pub fn validation_data(config: &RunConfig) -> Result<Box<dyn ImageDataset>, Error> {
+    let annotation = config.model_config()?.family().task().annotation();
+    open(&config.data, annotation, true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zoo_eval::EvalReport;
 
     fn tiny(extra: &[&str]) -> RunConfig {
         let text = "[model]\nname = \"unet_resnet18\"\nnum_classes = 5\nbase_channels = 4\n\
@@ -553,49 +246,6 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("zoo-train-{name}-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
         dir
-    }
-
-    #[test]
-    fn schedules() {
-        let mut c = tiny(&[]);
-        assert_eq!(learning_rate(&c, 0, 10), 0.05);
-        assert!(learning_rate(&c, 9, 10) < 0.01);
-        c.train.schedule = Schedule::Cosine;
-        c.train.warmup_steps = 2;
-        assert_eq!(learning_rate(&c, 0, 10), 0.025);
-        assert_eq!(learning_rate(&c, 2, 10), 0.05);
-        assert!(learning_rate(&c, 10, 10) < 1e-12);
-    }
-
-    #[test]
-    fn fresh_samples_move_each_epoch_to_unseen_indices() {
-        let (first, second) = (epoch_order(6, 9, 1, true), epoch_order(6, 9, 2, true));
-        assert_eq!(first, permutation(6, 9));
-        let mut sorted = second.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (6..12).collect::<Vec<_>>());
-        assert_eq!(epoch_order(6, 9, 2, false), permutation(6, 9));
-    }
-
-    #[test]
-    fn masked_cross_entropy_skips_ignored_targets() {
-        let device = Device::flex();
-        let logits = Tensor::<2>::from_floats([[2.0, 0.0], [0.0, 1.0], [5.0, -5.0]], &device);
-        let all = masked_cross_entropy(
-            logits.clone().slice([0..2, 0..2]),
-            Tensor::from_ints([0, 1], &device),
-        );
-        let skipped = masked_cross_entropy(logits, Tensor::from_ints([0, 1, 255], &device));
-        let reference = CrossEntropyLossConfig::new().init(&device).forward(
-            Tensor::<2>::from_floats([[2.0, 0.0], [0.0, 1.0]], &device),
-            Tensor::from_ints([0, 1], &device),
-        );
-        let (a, b, r) = (
-            all.into_scalar::<f32>(),
-            skipped.into_scalar::<f32>(),
-            reference.into_scalar::<f32>(),
-        );
-        assert!((a - r).abs() < 1e-6 && (b - r).abs() < 1e-6, "{a} {b} {r}");
     }
 
     #[test]
@@ -640,23 +290,23 @@ mod tests {
         let resolved = RunConfig::load(out.join("config.toml"), &[]).unwrap();
         assert_eq!(resolved, tiny(&[]));
         // The checkpoint alone rebuilds the model, which gives the run's figures again.
-        let (info, task, again) = reevaluate(&out, 8);
+        let (info, task, again) = reevaluate(&out);
         assert_eq!(
             (info.epoch, info.step, info.arch.as_str(), task),
-            (2, 4, "unet_resnet18", Task::Segmentation)
+            (2, 4, "unet_resnet18", "semantic segmentation")
         );
         assert_eq!(again, reports[1].val);
         std::fs::remove_dir_all(out).ok();
     }
 
-    /// The run's `last.bpk` loaded on its own and evaluated on the run's validation split.
-    fn reevaluate(out: &Path, batch: usize) -> (CheckpointInfo, Task, EvalReport) {
+    /// The run's `last.bpk` loaded on its own and evaluated on the run's validation split;
+    /// with the name of its task.
+    fn reevaluate(out: &Path) -> (CheckpointInfo, &'static str, EvalReport) {
         let device = Device::flex();
         let (model, info) = checkpoint::load(&out.join("checkpoints/last.bpk"), &device).unwrap();
-        let (task, val) = validation_data(&info.config).unwrap();
-        let classes = info.config.model.num_classes;
-        let data = info.config.data.clone();
-        let report = evaluate(&model, val.as_ref(), task, classes, &data, batch, &device).unwrap();
+        let val = validation_data(&info.config).unwrap();
+        let task = info.config.model_config().unwrap().family().task().name();
+        let report = evaluate(&model, &info.config, val.as_ref(), &device).unwrap();
         (info, task, report)
     }
 
@@ -705,8 +355,8 @@ mod tests {
             "{table}"
         );
         // The checkpoint alone rebuilds the model, which gives the run's figures again.
-        let (_, task, again) = reevaluate(&out, 4);
-        assert_eq!(task, Task::Instance);
+        let (_, task, again) = reevaluate(&out);
+        assert_eq!(task, "instance segmentation");
         assert_eq!(again, reports[1].val);
         std::fs::remove_dir_all(out).ok();
     }

@@ -3,6 +3,7 @@
 //! (one read per stage) and every backend behaves alike. Feature maps stay on the device.
 
 use burn::prelude::*;
+use zoo_data::rng::SplitMix64;
 
 /// Boxes `(x1, y1, x2, y2)` on the host.
 pub type Boxes = Vec<[f32; 4]>;
@@ -149,21 +150,15 @@ pub trait SubsetSampler {
 /// A seeded [`SubsetSampler`] (SplitMix64 and a partial Fisher–Yates shuffle).
 #[derive(Debug, Clone)]
 pub struct SeededSampler {
-    state: u64,
+    rng: SplitMix64,
 }
 
 impl SeededSampler {
     /// A sampler whose draws depend only on `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    fn next(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Self {
+            rng: SplitMix64(seed),
+        }
     }
 }
 
@@ -171,7 +166,7 @@ impl SubsetSampler for SeededSampler {
     fn sample(&mut self, candidates: &[usize], count: usize) -> Vec<usize> {
         let mut pool = candidates.to_vec();
         for i in 0..count.min(pool.len()) {
-            let j = i + (self.next() % (pool.len() - i) as u64) as usize;
+            let j = i + (self.rng.next_u64() % (pool.len() - i) as u64) as usize;
             pool.swap(i, j);
         }
         pool.truncate(count);

@@ -176,19 +176,11 @@ impl MaskRcnnConfig {
     /// off) and the backbone stages outside `trainable_backbone_layers` frozen.
     ///
     /// # Panics
-    /// If `num_classes < 2`, `trainable_backbone_layers > 5`, or a part's configuration is
-    /// invalid (naming the field).
+    /// If [`Self::validate`] fails (the message names the key).
     pub fn init(&self, device: &Device) -> MaskRcnn {
-        assert!(
-            self.num_classes >= 2,
-            "MaskRcnnConfig: num_classes counts the background and must be at least 2, got {}",
-            self.num_classes
-        );
-        assert!(
-            self.trainable_backbone_layers <= 5,
-            "MaskRcnnConfig: trainable_backbone_layers must be in 0..=5, got {}",
-            self.trainable_backbone_layers
-        );
+        if let Err(e) = self.validate() {
+            panic!("MaskRcnnConfig: {e}");
+        }
         let resnet = ResNetConfig::new(self.depth).with_base_channels(self.base_channels);
         let [_, c2, c3, c4, c5] = resnet.feature_channels();
         let body = freeze_backbone(
@@ -199,10 +191,6 @@ impl MaskRcnnConfig {
         let fpn = FpnConfig::new(vec![c2, c3, c4, c5], self.fpn_channels).init(device);
         let anchors = self.anchors.init();
         let per_location = anchors.num_anchors_per_location();
-        assert!(
-            per_location.len() == 5 && per_location.iter().all(|&a| a == per_location[0]),
-            "MaskRcnnConfig: anchors must have 5 levels (P2–P6) with the same number of anchors per location, got {per_location:?}"
-        );
         let head = RpnHeadConfig::new(self.fpn_channels, per_location[0]).init(device);
         let mask_out = *self.mask_layers.last().unwrap_or(&self.fpn_channels);
         MaskRcnn {

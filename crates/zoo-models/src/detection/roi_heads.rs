@@ -8,8 +8,8 @@ use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softmax};
 use zoo_nn::ops::{
-    BoxCoder, MultiScaleRoiAlignOptions, RoiAlignOptions, batched_nms, multi_scale_roi_align,
-    roi_align,
+    BoxCoder, MultiScaleRoiAlignOptions, RoiAlignOptions, batched_nms_on_host,
+    multi_scale_roi_align, roi_align,
 };
 
 use super::host::{
@@ -430,17 +430,8 @@ impl RoiHeads {
                 }
             }
             row += props.len();
-            let keep: Vec<usize> = batched_nms(
-                boxes_tensor(&boxes, &device),
-                floats_tensor(kept_scores.clone(), &device),
-                ints_tensor(labels.clone(), &device),
-                s.nms_thresh,
-            )
-            .into_data()
-            .iter::<i64>()
-            .take(s.detections_per_img)
-            .map(|v| v as usize)
-            .collect();
+            let mut keep = batched_nms_on_host(&boxes, &kept_scores, &labels, s.nms_thresh);
+            keep.truncate(s.detections_per_img);
             out.push(BoxDetections {
                 boxes: keep.iter().map(|&j| boxes[j]).collect(),
                 scores: keep.iter().map(|&j| kept_scores[j]).collect(),

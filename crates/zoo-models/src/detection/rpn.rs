@@ -6,7 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use zoo_nn::ops::{BoxCoder, batched_nms};
+use zoo_nn::ops::{BoxCoder, batched_nms_on_host};
 
 use super::anchors::AnchorGenerator;
 use super::host::{
@@ -317,12 +317,7 @@ impl Rpn {
                 }
             }
             offset += picks.len();
-            let keep = host_ints(batched_nms(
-                boxes_tensor(&boxes, &device),
-                floats_tensor(scores.clone(), &device),
-                ints_tensor(levels, &device),
-                s.nms_thresh,
-            ));
+            let keep = batched_nms_on_host(&boxes, &scores, &levels, s.nms_thresh);
             let keep = &keep[..keep.len().min(post_nms)];
             result.push(Proposals {
                 boxes: keep.iter().map(|&k| boxes[k]).collect(),
@@ -431,8 +426,4 @@ impl Rpn {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-fn host_ints(t: Tensor<1, Int>) -> Vec<usize> {
-    t.into_data().iter::<i64>().map(|v| v as usize).collect()
 }

@@ -1,0 +1,246 @@
+//! Instance segmentation (Mask R-CNN): targets are the samples' objects (box, class, mask),
+//! the loss is the model's five-term sum, predictions are detections with masks, and the
+//! figures are COCO box and mask AP as pycocotools computes them.
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use zoo_data::{Annotation, Sample};
+use zoo_eval::coco::{ApReport, CocoEvaluator, Detection, GroundTruth, IouKind, Params};
+use zoo_eval::{EvalReport, Rle};
+
+use super::{
+    Context, Detected, Evaluator, LossOptions, Overlay, OverlayBox, Prediction, Task, TaskError,
+};
+use crate::detection::host::SeededSampler;
+use crate::detection::mask_rcnn::{InstanceTarget, MaskRcnn};
+
+/// Detections drawn in overlays, and counted as finding an object, score at least this.
+pub const SHOW_SCORE: f32 = 0.5;
+
+/// The instance-segmentation task.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstanceSegmentation;
+
+/// The objects of each sample as Mask R-CNN targets. Objects whose box has lost its width or
+/// height (cropped by augmentation, zero-size annotations) are left out, as torchvision's
+/// reference COCO loader does.
+fn targets(
+    batch: &[Sample],
+    classes: usize,
+    device: &Device,
+) -> Result<Vec<InstanceTarget>, TaskError> {
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let [h, w] = s.size;
+            let kept: Vec<_> = s
+                .objects
+                .iter()
+                .filter(|o| o.bbox[2] > o.bbox[0] && o.bbox[3] > o.bbox[1])
+                .collect();
+            let g = kept.len();
+            let mut boxes = Vec::with_capacity(4 * g);
+            let mut labels = Vec::with_capacity(g);
+            let mut masks = Vec::with_capacity(g * h * w);
+            for (k, o) in kept.into_iter().enumerate() {
+                if o.class == 0 || o.class >= classes {
+                    return Err(TaskError::sample(
+                        i,
+                        format!(
+                            "object {k} has class {} but the model has classes 1..{classes} (0 is the background)",
+                            o.class
+                        ),
+                    ));
+                }
+                if o.mask.len() != h * w {
+                    return Err(TaskError::sample(
+                        i,
+                        format!("object {k} has a mask of {} pixels, the image {h}×{w}", o.mask.len()),
+                    ));
+                }
+                boxes.extend(o.bbox);
+                labels.push(o.class as i64);
+                masks.extend(o.mask.iter().map(|&m| if m { 1.0f32 } else { 0.0 }));
+            }
+            Ok(InstanceTarget {
+                boxes: Tensor::from_data(TensorData::new(boxes, [g, 4]), device),
+                labels: Tensor::from_data(TensorData::new(labels, [g]), device),
+                masks: Tensor::from_data(TensorData::new(masks, [g, h, w]), device),
+            })
+        })
+        .collect()
+}
+
+/// The images of a batch as Mask R-CNN takes them: one `[3, H, W]` tensor each.
+fn images(batch: &[Sample], context: &Context) -> Vec<Tensor<3>> {
+    batch
+        .iter()
+        .map(|s| context.preprocessing.image(s, context.device))
+        .collect()
+}
+
+/// The summed Mask R-CNN losses of a batch; anchors and proposals sampled from
+/// `options.seed`.
+///
+/// # Errors
+/// An object of a class the model does not have, or a target the model refuses.
+pub(crate) fn loss(
+    model: &MaskRcnn,
+    batch: &[Sample],
+    context: &Context,
+    options: &LossOptions,
+) -> Result<Tensor<1>, TaskError> {
+    let targets = targets(batch, context.num_classes, context.device)?;
+    let losses = model.losses(
+        images(batch, context),
+        &targets,
+        &mut SeededSampler::new(options.seed),
+    )?;
+    Ok(losses.total())
+}
+
+/// The detections of each sample, masks thresholded at 0.5.
+pub(crate) fn predict(model: &MaskRcnn, batch: &[Sample], context: &Context) -> Vec<Prediction> {
+    model
+        .detect(images(batch, context))
+        .into_iter()
+        .map(|d| {
+            let boxes: Vec<f32> = d.boxes.into_data().iter::<f32>().collect();
+            let scores: Vec<f32> = d.scores.into_data().iter::<f32>().collect();
+            let labels: Vec<i64> = d.labels.into_data().iter::<i64>().collect();
+            let [k, _, h, w] = d.masks.dims();
+            let masks: Vec<bool> = d
+                .masks
+                .greater_equal_elem(0.5)
+                .into_data()
+                .iter::<bool>()
+                .collect();
+            let objects = (0..k)
+                .map(|i| Detected {
+                    class: labels[i] as usize,
+                    score: scores[i],
+                    bbox: [
+                        boxes[4 * i],
+                        boxes[4 * i + 1],
+                        boxes[4 * i + 2],
+                        boxes[4 * i + 3],
+                    ],
+                    mask: Rle::from_fn([h, w], |y, x| masks[(i * h + y) * w + x] >= 0.5),
+                })
+                .collect();
+            Prediction::Objects(objects)
+        })
+        .collect()
+}
+
+/// A sample's object mask as an RLE.
+fn object_mask(index: usize, sample: &Sample, mask: &[bool]) -> Result<Rle, TaskError> {
+    Rle::from_mask(mask, sample.size)
+        .map_err(|e| TaskError::sample(index, format!("an object's mask: {e}")))
+}
+
+impl Task for InstanceSegmentation {
+    fn name(&self) -> &'static str {
+        "instance segmentation"
+    }
+
+    fn annotation(&self) -> Annotation {
+        Annotation::Objects
+    }
+
+    fn default_num_classes(&self) -> usize {
+        91
+    }
+
+    fn evaluator(&self, class_names: Vec<String>) -> Box<dyn Evaluator> {
+        let params = Params::new(class_names.len());
+        Box::new(InstanceEvaluator {
+            boxes: CocoEvaluator::new(IouKind::Box, &params),
+            masks: CocoEvaluator::new(IouKind::Mask, &params),
+            class_names,
+            images: 0,
+            objects: 0,
+            found: 0,
+        })
+    }
+
+    fn target_overlay(&self, sample: &Sample) -> Overlay {
+        Overlay {
+            class_mask: None,
+            boxes: sample
+                .objects
+                .iter()
+                .map(|o| OverlayBox {
+                    bbox: o.bbox,
+                    class: o.class,
+                    score: None,
+                    mask: Rle::from_mask(&o.mask, sample.size).ok(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// COCO box and mask AP (pycocotools' COCOeval), and the fraction of objects found: a
+/// detection of their class with mask IoU ≥ 0.5 and score ≥ [`SHOW_SCORE`].
+struct InstanceEvaluator {
+    boxes: CocoEvaluator,
+    masks: CocoEvaluator,
+    class_names: Vec<String>,
+    images: usize,
+    objects: usize,
+    found: usize,
+}
+
+impl Evaluator for InstanceEvaluator {
+    fn add(&mut self, samples: &[Sample], predictions: &[Prediction]) -> Result<(), TaskError> {
+        let (mut dets, mut gts) = (Vec::new(), Vec::new());
+        for (i, (s, p)) in samples.iter().zip(predictions).enumerate() {
+            let Prediction::Objects(detected) = p else {
+                return Err(TaskError::Mismatch {
+                    task: "instance segmentation",
+                    prediction: p.kind(),
+                });
+            };
+            let image = self.images + i;
+            for o in &s.objects {
+                let truth = object_mask(i, s, &o.mask)?;
+                self.objects += 1;
+                self.found += usize::from(detected.iter().any(|d| {
+                    d.class == o.class && d.score >= SHOW_SCORE && d.mask.iou(&truth, false) >= 0.5
+                }));
+                gts.push(GroundTruth {
+                    mask: Some(truth),
+                    ..GroundTruth::new(image, o.class, o.bbox)
+                });
+            }
+            dets.extend(detected.iter().map(|d| Detection {
+                mask: Some(d.mask.clone()),
+                ..Detection::new(image, d.class, d.score, d.bbox)
+            }));
+        }
+        self.boxes.add(&dets, &gts)?;
+        self.masks.add(&dets, &gts)?;
+        self.images += samples.len();
+        Ok(())
+    }
+
+    fn report(&self) -> EvalReport {
+        let (boxes, masks) = (self.boxes.report(), self.masks.report());
+        let triple = |r: &ApReport| [r.ap, r.ap50, r.ap75].map(|v| v.unwrap_or(0.0));
+        EvalReport {
+            accuracy: if self.objects == 0 {
+                0.0
+            } else {
+                self.found as f64 / self.objects as f64
+            },
+            miou: None,
+            class_names: self.class_names.clone(),
+            per_class: masks.per_class.clone(),
+            samples: self.images,
+            box_ap: Some(triple(&boxes)),
+            mask_ap: Some(triple(&masks)),
+        }
+    }
+}

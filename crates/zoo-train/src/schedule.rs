@@ -1,0 +1,68 @@
+//! The optimiser and the learning-rate schedule of a run file's `[train]` section.
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
+
+use crate::config::{Optimizer, RunConfig, Schedule};
+
+/// The learning rate at `step` of `total`: constant, polynomial decay
+/// `lr · (1 − step/total)^0.9` (DeepLab), or linear warmup then cosine decay to 0.
+pub fn learning_rate(config: &RunConfig, step: usize, total: usize) -> f64 {
+    let t = &config.train;
+    let progress = step as f64 / total.max(1) as f64;
+    match t.schedule {
+        Schedule::Constant => t.lr,
+        Schedule::Poly => t.lr * (1.0 - progress).max(0.0).powf(0.9),
+        Schedule::Cosine => {
+            if step < t.warmup_steps {
+                t.lr * (step + 1) as f64 / t.warmup_steps as f64
+            } else {
+                let rest = (step - t.warmup_steps) as f64 / (total - t.warmup_steps).max(1) as f64;
+                0.5 * t.lr * (1.0 + (std::f64::consts::PI * rest.min(1.0)).cos())
+            }
+        }
+    }
+}
+
+/// SGD with momentum or AdamW, with the run's weight decay and gradient clipping (global
+/// norm).
+pub fn optimizer(config: &RunConfig) -> ModuleOptimizer {
+    let t = &config.train;
+    let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
+    let clip = (t.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip));
+    match t.optimizer {
+        Optimizer::Sgd => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig::new().with_momentum(t.momentum)))
+            .with_weight_decay(decay)
+            .with_gradient_clipping(clip)
+            .init(),
+        // ε = 1e-8 as `torch.optim.AdamW` (Burn's default is 1e-5, which damps the small
+        // gradients of deep layers early in a from-scratch run).
+        Optimizer::AdamW => AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(t.weight_decay as f32)
+            .with_grad_clipping(clip)
+            .init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn schedules() {
+        let text = "[model]\nname = \"unet_resnet18\"\nnum_classes = 5\n[train]\nlr = 0.05\n";
+        let mut c = RunConfig::parse(text, Path::new("s.toml"), &[]).unwrap();
+        assert_eq!(learning_rate(&c, 0, 10), 0.05);
+        assert!(learning_rate(&c, 9, 10) < 0.01);
+        c.train.schedule = Schedule::Cosine;
+        c.train.warmup_steps = 2;
+        assert_eq!(learning_rate(&c, 0, 10), 0.025);
+        assert_eq!(learning_rate(&c, 2, 10), 0.05);
+        assert!(learning_rate(&c, 10, 10) < 1e-12);
+    }
+}
