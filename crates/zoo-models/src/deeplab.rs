@@ -1,6 +1,7 @@
 //! DeepLabV3 (Chen et al. 2017; torchvision's `deeplabv3_resnet50/101`) and DeepLabV3+
 //! (Chen et al. 2018; segmentation_models_pytorch's `DeepLabV3Plus`) on a dilated ResNet.
 
+use zoo_nn::layers::ZooForward;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
@@ -161,7 +162,7 @@ impl DeepLabHead {
     /// `[B, C5, h, w]` → `[B, classes, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.classifier
-            .forward(self.block.forward(self.aspp.forward(x)))
+            .zoo_forward(self.block.forward(self.aspp.forward(x)))
     }
 }
 
@@ -181,7 +182,7 @@ impl FcnHead {
     /// `[B, C4, h, w]` → `[B, classes, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.classifier
-            .forward(self.dropout.forward(self.block.forward(x)))
+            .zoo_forward(self.dropout.forward(self.block.forward(x)))
     }
 }
 
@@ -398,7 +399,7 @@ impl DeepLabV3Plus {
             "DeepLabV3Plus: input height and width must be multiples of the output stride {os}, got {h}×{w}"
         );
         let f = self.encoder.features(x);
-        let y = self.head.forward(self.decoder.forward(f.c2, f.c5));
+        let y = self.head.zoo_forward(self.decoder.forward(f.c2, f.c5));
         let [_, _, yh, yw] = y.dims();
         upsample(y, [yh * 4, yw * 4], true)
     }

@@ -1,6 +1,7 @@
 //! U-Net (Ronneberger et al. 2015) on a ResNet encoder, as segmentation_models_pytorch's
 //! `Unet`: a reusable decoder over a list of encoder features.
 
+use zoo_nn::layers::ZooForward;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
@@ -204,7 +205,7 @@ impl Unet {
         );
         let f = self.encoder.features(x.clone());
         let features = vec![x, f.stem, f.c2, f.c3, f.c4, f.c5];
-        self.head.forward(self.decoder.forward(features))
+        self.head.zoo_forward(self.decoder.forward(features))
     }
 
     /// smp's key names (`Unet(...).state_dict()`).

@@ -1,6 +1,7 @@
 //! Region Proposal Network: torchvision's `RPNHead` and `RegionProposalNetwork` (proposal
 //! selection, anchor matching, sampling and losses).
 
+use zoo_nn::layers::ZooForward;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -84,9 +85,9 @@ impl RpnHead {
             deltas: Vec::with_capacity(features.len()),
         };
         for f in features {
-            let t = self.conv.iter().fold(f.clone(), |x, c| relu(c.forward(x)));
-            out.objectness.push(self.cls_logits.forward(t.clone()));
-            out.deltas.push(self.bbox_pred.forward(t));
+            let t = self.conv.iter().fold(f.clone(), |x, c| relu(c.zoo_forward(x)));
+            out.objectness.push(self.cls_logits.zoo_forward(t.clone()));
+            out.deltas.push(self.bbox_pred.zoo_forward(t));
         }
         out
     }

@@ -6,6 +6,7 @@ mod aspp;
 mod attention_pool;
 mod conv;
 mod deform_conv;
+mod forward;
 mod global_pool;
 mod patch_embed;
 mod patch_merging;
@@ -22,6 +23,7 @@ pub use attention_pool::{
 };
 pub use conv::{ConvNormAct, ConvNormActConfig, DilatedConvBlock};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
+pub use forward::ZooForward;
 pub use global_pool::{GlobalAvgPool, GlobalMaxPool, GlobalPool, GlobalPoolConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use patch_merging::{PatchMerging, PatchMergingConfig};
