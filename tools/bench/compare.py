@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = [
-    "conv3x3_fwd", "conv3x3_train",
+    "conv3x3_fwd", "conv3x3_xgrad", "conv3x3_wgrad", "conv3x3_train",
     "roi_align_fwd", "roi_align_train",
     "deform_conv2d_fwd", "deform_conv2d_train",
     "aspp_fwd", "aspp_train",

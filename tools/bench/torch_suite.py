@@ -137,6 +137,19 @@ def main() -> None:
         flop, what = (3 * conv_flop, "fwd+bwd (x, w)") if train else (conv_flop, "fwd")
         s.report(wid, f"conv2d 3×3 2×256×64×64 → 256, pad 1, {what}", flop, s.time(fn))
 
+    for wid in ("conv3x3_xgrad", "conv3x3_wgrad"):
+        if not s.wanted(wid):
+            continue
+        x, w, dy = torch.randn(2, 256, 64, 64), torch.randn(256, 256, 3, 3) * 0.02, torch.randn(2, 256, 64, 64)
+        if wid == "conv3x3_xgrad":
+            def fn():
+                torch.nn.grad.conv2d_input(x.shape, w, dy, padding=1)
+        else:
+            def fn():
+                torch.nn.grad.conv2d_weight(x, w.shape, dy, padding=1)
+        what = "input" if wid == "conv3x3_xgrad" else "weight"
+        s.report(wid, f"conv2d 3×3 2×256×64×64 → 256, pad 1, {what} gradient", conv_flop, s.time(fn))
+
     for wid, train in (("roi_align_fwd", False), ("roi_align_train", True)):
         if not s.wanted(wid):
             continue

@@ -1,10 +1,10 @@
 //! DeepLabV3 (Chen et al. 2017; torchvision's `deeplabv3_resnet50/101`) and DeepLabV3+
 //! (Chen et al. 2018; segmentation_models_pytorch's `DeepLabV3Plus`) on a dilated ResNet.
 
-use zoo_nn::layers::ZooForward;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
+use zoo_nn::layers::ZooForward;
 use zoo_nn::layers::{Aspp, AsppConfig, ConvNormAct, ConvNormActConfig};
 
 use crate::init;

@@ -12,9 +12,9 @@
 //!   encoders): every convolution of the stage gets stride 1 and the new dilation, padding
 //!   `dilation · (k / 2)`; works for BasicBlock and Bottleneck alike.
 
-use zoo_nn::layers::ZooForward;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use zoo_nn::layers::ZooForward;
 
 use crate::init;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};

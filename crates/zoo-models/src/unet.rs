@@ -1,10 +1,10 @@
 //! U-Net (Ronneberger et al. 2015) on a ResNet encoder, as segmentation_models_pytorch's
 //! `Unet`: a reusable decoder over a list of encoder features.
 
-use zoo_nn::layers::ZooForward;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
+use zoo_nn::layers::ZooForward;
 use zoo_nn::layers::{ConvNormAct, ConvNormActConfig};
 
 use crate::init;

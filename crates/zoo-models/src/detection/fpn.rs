@@ -1,11 +1,11 @@
 //! Feature Pyramid Network (Lin et al. 2017) as torchvision's `FeaturePyramidNetwork` with
 //! `LastLevelMaxPool`, and the ResNet + FPN backbone of its detection models.
 
-use zoo_nn::layers::ZooForward;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
+use zoo_nn::layers::ZooForward;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
 use crate::resnet::ResNet;

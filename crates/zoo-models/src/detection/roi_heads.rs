@@ -2,12 +2,12 @@
 //! `MaskRCNNHeads`, `MaskRCNNPredictor` and `RoIHeads` (training-sample selection, losses,
 //! post-processing).
 
-use zoo_nn::layers::ZooForward;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softmax};
+use zoo_nn::layers::ZooForward;
 use zoo_nn::ops::{
     BoxCoder, MultiScaleRoiAlignOptions, RoiAlignOptions, batched_nms, multi_scale_roi_align,
     roi_align,

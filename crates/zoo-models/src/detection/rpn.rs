@@ -1,12 +1,12 @@
 //! Region Proposal Network: torchvision's `RPNHead` and `RegionProposalNetwork` (proposal
 //! selection, anchor matching, sampling and losses).
 
-use zoo_nn::layers::ZooForward;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use zoo_nn::layers::ZooForward;
 use zoo_nn::ops::{BoxCoder, batched_nms};
 
 use super::anchors::AnchorGenerator;
@@ -85,7 +85,10 @@ impl RpnHead {
             deltas: Vec::with_capacity(features.len()),
         };
         for f in features {
-            let t = self.conv.iter().fold(f.clone(), |x, c| relu(c.zoo_forward(x)));
+            let t = self
+                .conv
+                .iter()
+                .fold(f.clone(), |x, c| relu(c.zoo_forward(x)));
             out.objectness.push(self.cls_logits.zoo_forward(t.clone()));
             out.deltas.push(self.bbox_pred.zoo_forward(t));
         }

@@ -29,14 +29,29 @@ struct Conv2dWithBias;
 impl<B: Backend + ZooKernels> Backward<B, 3> for Conv2dWithBias {
     type State = (NodeId, NodeId, ConvOptions<2>);
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_w, node_b] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x, w, options) = ops.state;
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
         let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w);
-        register!(B, grads, node_x, B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone()));
-        register!(B, grads, node_w, B::zoo_conv2d_weight_backward(x, w, grad.clone(), options));
+        register!(
+            B,
+            grads,
+            node_x,
+            B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone())
+        );
+        register!(
+            B,
+            grads,
+            node_w,
+            B::zoo_conv2d_weight_backward(x, w, grad.clone(), options)
+        );
         register!(B, grads, node_b, B::zoo_channel_sum(grad));
     }
 }
@@ -47,14 +62,29 @@ struct Conv2dNoBias;
 impl<B: Backend + ZooKernels> Backward<B, 2> for Conv2dNoBias {
     type State = (NodeId, NodeId, ConvOptions<2>);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_w] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x, w, options) = ops.state;
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
         let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w);
-        register!(B, grads, node_x, B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone()));
-        register!(B, grads, node_w, B::zoo_conv2d_weight_backward(x, w, grad, options));
+        register!(
+            B,
+            grads,
+            node_x,
+            B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone())
+        );
+        register!(
+            B,
+            grads,
+            node_w,
+            B::zoo_conv2d_weight_backward(x, w, grad, options)
+        );
     }
 }
 
@@ -63,15 +93,27 @@ struct BatchNormTrain;
 
 impl<B: Backend + ZooKernels> Backward<B, 3> for BatchNormTrain {
     /// Input and gamma checkpointed; the batch statistics as the forward computed them.
-    type State = (NodeId, NodeId, B::FloatTensorPrimitive, B::FloatTensorPrimitive, f64);
+    type State = (
+        NodeId,
+        NodeId,
+        B::FloatTensorPrimitive,
+        B::FloatTensorPrimitive,
+        f64,
+    );
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x, gamma, mean, variance, epsilon) = ops.state;
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
         let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma);
-        let (dx, dgamma, dbeta) = B::zoo_batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+        let (dx, dgamma, dbeta) =
+            B::zoo_batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
         register!(B, grads, node_x, dx);
         register!(B, grads, node_gamma, dgamma);
         register!(B, grads, node_beta, dbeta);
@@ -84,7 +126,12 @@ struct ChannelAffine;
 impl<B: Backend + ZooKernels> Backward<B, 3> for ChannelAffine {
     type State = (NodeId, NodeId);
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_scale, node_shift] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(ops.state.0);
@@ -112,12 +159,21 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-                prep.finish(state, B::zoo_conv2d(x.into_primitive(), weight.into_primitive(), options))
+                let state = (
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&weight),
+                    options.clone(),
+                );
+                prep.finish(
+                    state,
+                    B::zoo_conv2d(x.into_primitive(), weight.into_primitive(), options),
+                )
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::zoo_conv2d(x.into_primitive(), weight.into_primitive(), options))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(B::zoo_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
         }
     }
 
@@ -133,7 +189,11 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
+                let state = (
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&weight),
+                    options.clone(),
+                );
                 let out = B::zoo_conv2d_bias(
                     x.into_primitive(),
                     weight.into_primitive(),

@@ -105,7 +105,11 @@ impl Geometry {
         } else {
             ((self.w as isize - offset) as usize).div_ceil(sw)
         };
-        (lo.min(self.ow), hi.min(self.ow).max(lo.min(self.ow)), offset)
+        (
+            lo.min(self.ow),
+            hi.min(self.ow).max(lo.min(self.ow)),
+            offset,
+        )
     }
 }
 
@@ -253,7 +257,8 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f3
     let dst = SharedMut(out.as_mut_ptr());
     let (k, opg, cpg) = (g.k(), g.opg(), g.cpg());
     let run = |&(n, grp, rows): &(usize, usize, (usize, usize)), par: Parallel| {
-        let image = &x[(n * g.c_in + grp * cpg) * g.h * g.w..(n * g.c_in + (grp + 1) * cpg) * g.h * g.w];
+        let image =
+            &x[(n * g.c_in + grp * cpg) * g.h * g.w..(n * g.c_in + (grp + 1) * cpg) * g.h * g.w];
         let w_g = &weight[grp * opg * k..(grp + 1) * opg * k];
         let pixels = (rows.1 - rows.0) * g.ow;
         // SAFETY: this task writes rows `rows` of output channels `grp·opg..(grp+1)·opg` of
@@ -323,11 +328,17 @@ pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
             });
         }
     };
-    let tasks: Vec<(usize, usize)> = (0..g.n).flat_map(|n| (0..g.groups).map(move |grp| (n, grp))).collect();
+    let tasks: Vec<(usize, usize)> = (0..g.n)
+        .flat_map(|n| (0..g.groups).map(move |grp| (n, grp)))
+        .collect();
     if spread(tasks.len()) || tasks.len() >= rayon::current_num_threads() {
-        tasks.par_iter().for_each(|&(n, grp)| run(n, grp, Parallel::No));
+        tasks
+            .par_iter()
+            .for_each(|&(n, grp)| run(n, grp, Parallel::No));
     } else {
-        tasks.iter().for_each(|&(n, grp)| run(n, grp, Parallel::Yes));
+        tasks
+            .iter()
+            .for_each(|&(n, grp)| run(n, grp, Parallel::Yes));
     }
     dx
 }
@@ -340,46 +351,55 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let out_plane = g.oh * g.ow;
     let size = g.c_out * k;
     let tasks = tile_tasks(g);
-    let accumulate = |dw: &mut [f32], &(n, grp, rows): &(usize, usize, (usize, usize)), par: Parallel| {
-        let image = &x[(n * g.c_in + grp * cpg) * g.h * g.w..(n * g.c_in + (grp + 1) * cpg) * g.h * g.w];
-        let pixels = (rows.1 - rows.0) * g.ow;
-        let lhs = Strided::new_const(
-            dy[(n * g.c_out + grp * opg) * out_plane + rows.0 * g.ow..].as_ptr(),
-            out_plane as isize,
-            1,
-        );
-        let dst = Strided::new(dw[grp * opg * k..].as_mut_ptr(), k as isize, 1);
-        if g.pointwise() {
-            let rhs = Strided::new_const(image.as_ptr(), 1, (g.h * g.w) as isize);
-            // SAFETY: [opg, k] destination in `dw`; [opg, pixels] and [pixels, k] operands.
-            unsafe { gemm(opg, k, pixels, dst, true, lhs, rhs, par) };
-            return;
-        }
-        with_scratch(k * pixels, |col| {
-            im2col(g, image, rows, col);
-            let rhs = Strided::new_const(col.as_ptr(), 1, pixels as isize);
-            // SAFETY: as above, with `col` holding [k, pixels] read transposed.
-            unsafe { gemm(opg, k, pixels, dst, true, lhs, rhs, par) };
-        });
-    };
+    let accumulate =
+        |dw: &mut [f32], &(n, grp, rows): &(usize, usize, (usize, usize)), par: Parallel| {
+            let image = &x
+                [(n * g.c_in + grp * cpg) * g.h * g.w..(n * g.c_in + (grp + 1) * cpg) * g.h * g.w];
+            let pixels = (rows.1 - rows.0) * g.ow;
+            let lhs = Strided::new_const(
+                dy[(n * g.c_out + grp * opg) * out_plane + rows.0 * g.ow..].as_ptr(),
+                out_plane as isize,
+                1,
+            );
+            let dst = Strided::new(dw[grp * opg * k..].as_mut_ptr(), k as isize, 1);
+            if g.pointwise() {
+                let rhs = Strided::new_const(image.as_ptr(), 1, (g.h * g.w) as isize);
+                // SAFETY: [opg, k] destination in `dw`; [opg, pixels] and [pixels, k] operands.
+                unsafe { gemm(opg, k, pixels, dst, true, lhs, rhs, par) };
+                return;
+            }
+            with_scratch(k * pixels, |col| {
+                im2col(g, image, rows, col);
+                let rhs = Strided::new_const(col.as_ptr(), 1, pixels as isize);
+                // SAFETY: as above, with `col` holding [k, pixels] read transposed.
+                unsafe { gemm(opg, k, pixels, dst, true, lhs, rhs, par) };
+            });
+        };
     if spread(tasks.len()) {
         // One partial gradient per thread, summed at the end.
         let per_thread = tasks.len().div_ceil(rayon::current_num_threads());
-        tasks
+        // Summed in chunk order, so the result does not depend on scheduling.
+        let partials: Vec<Vec<f32>> = tasks
             .par_chunks(per_thread)
             .map(|chunk| {
                 let mut dw = vec![0.0f32; size];
-                chunk.iter().for_each(|t| accumulate(&mut dw, t, Parallel::No));
+                chunk
+                    .iter()
+                    .for_each(|t| accumulate(&mut dw, t, Parallel::No));
                 dw
             })
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                a
-            })
-            .unwrap_or_else(|| vec![0.0; size])
+            .collect();
+        let mut partials = partials.into_iter();
+        let mut dw = partials.next().unwrap_or_else(|| vec![0.0; size]);
+        for p in partials {
+            dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+        }
+        dw
     } else {
         let mut dw = vec![0.0f32; size];
-        tasks.iter().for_each(|t| accumulate(&mut dw, t, Parallel::Yes));
+        tasks
+            .iter()
+            .for_each(|t| accumulate(&mut dw, t, Parallel::Yes));
         dw
     }
 }
@@ -401,12 +421,17 @@ mod tests {
                         for ci in 0..cpg {
                             for ki in 0..g.kh {
                                 for kj in 0..g.kw {
-                                    let ih = (oh * g.stride[0] + ki * g.dilation[0]) as isize - g.pad[0] as isize;
-                                    let iw = (ow * g.stride[1] + kj * g.dilation[1]) as isize - g.pad[1] as isize;
-                                    if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize {
+                                    let ih = (oh * g.stride[0] + ki * g.dilation[0]) as isize
+                                        - g.pad[0] as isize;
+                                    let iw = (ow * g.stride[1] + kj * g.dilation[1]) as isize
+                                        - g.pad[1] as isize;
+                                    if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize
+                                    {
                                         continue;
                                     }
-                                    let xv = x[((n * g.c_in + grp * cpg + ci) * g.h + ih as usize) * g.w + iw as usize];
+                                    let xv = x[((n * g.c_in + grp * cpg + ci) * g.h + ih as usize)
+                                        * g.w
+                                        + iw as usize];
                                     let wv = w[((co * cpg + ci) * g.kh + ki) * g.kw + kj];
                                     acc += xv as f64 * wv as f64;
                                 }
@@ -424,22 +449,51 @@ mod tests {
         let mut s = seed;
         (0..len)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
             })
             .collect()
     }
 
-    fn geometry(n: usize, c_in: usize, hw: [usize; 2], c_out: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2], d: [usize; 2], groups: usize) -> Geometry {
+    fn geometry(
+        n: usize,
+        c_in: usize,
+        hw: [usize; 2],
+        c_out: usize,
+        k: [usize; 2],
+        s: [usize; 2],
+        p: [usize; 2],
+        d: [usize; 2],
+        groups: usize,
+    ) -> Geometry {
         let oh = (hw[0] + 2 * p[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
         let ow = (hw[1] + 2 * p[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
-        Geometry { n, c_in, h: hw[0], w: hw[1], c_out, kh: k[0], kw: k[1], stride: s, pad: p, dilation: d, groups, oh, ow }
+        Geometry {
+            n,
+            c_in,
+            h: hw[0],
+            w: hw[1],
+            c_out,
+            kh: k[0],
+            kw: k[1],
+            stride: s,
+            pad: p,
+            dilation: d,
+            groups,
+            oh,
+            ow,
+        }
     }
 
     fn close(a: &[f32], b: &[f32]) {
         assert_eq!(a.len(), b.len());
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 + 1e-4 * y.abs(), "element {i}: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-4 + 1e-4 * y.abs(),
+                "element {i}: {x} vs {y}"
+            );
         }
     }
 
@@ -464,8 +518,14 @@ mod tests {
             let via_x: f64 = x.iter().zip(&dx).map(|(a, b)| *a as f64 * *b as f64).sum();
             let dw = weight_grad(&g, &x, &dy);
             let via_w: f64 = w.iter().zip(&dw).map(|(a, b)| *a as f64 * *b as f64).sum();
-            assert!((lhs - via_x).abs() < 1e-3 * (1.0 + lhs.abs()), "{g:?}: {lhs} vs {via_x}");
-            assert!((lhs - via_w).abs() < 1e-3 * (1.0 + lhs.abs()), "{g:?}: {lhs} vs {via_w}");
+            assert!(
+                (lhs - via_x).abs() < 1e-3 * (1.0 + lhs.abs()),
+                "{g:?}: {lhs} vs {via_x}"
+            );
+            assert!(
+                (lhs - via_w).abs() < 1e-3 * (1.0 + lhs.abs()),
+                "{g:?}: {lhs} vs {via_w}"
+            );
         }
     }
 }

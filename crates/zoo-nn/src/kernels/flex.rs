@@ -84,7 +84,12 @@ fn planes(x: &FlexTensor) -> Planes {
     }
 }
 
-fn conv2d(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, options: ConvOptions<2>) -> FlexTensor {
+fn conv2d(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: ConvOptions<2>,
+) -> FlexTensor {
     let (x, weight) = (contiguous(x), contiguous(weight));
     let bias = bias.map(contiguous);
     let g = geometry(&x, &weight, &options);
@@ -144,7 +149,8 @@ impl ZooKernels for Flex {
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
         let p = planes(&x);
-        let (y, mean, var) = norm::train_forward(slice(&x), p, slice(&gamma), slice(&beta), epsilon);
+        let (y, mean, var) =
+            norm::train_forward(slice(&x), p, slice(&gamma), slice(&beta), epsilon);
         (
             tensor(y, dims(&x).to_vec()),
             tensor(mean, vec![p.channels]),

@@ -231,7 +231,9 @@ mod tests {
         let mut s = seed;
         (0..len)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5 + offset
             })
             .collect()
@@ -239,16 +241,28 @@ mod tests {
 
     #[test]
     fn train_forward_normalises_each_channel_even_with_a_large_mean() {
-        let p = Planes { batch: 3, channels: 2, spatial: 37 };
+        let p = Planes {
+            batch: 3,
+            channels: 2,
+            spatial: 37,
+        };
         let x = values(3 * 2 * 37, 5, 1000.0);
         let (y, mean, var) = train_forward(&x, p, &[1.0, 2.0], &[0.0, 1.0], 0.0);
         for c in 0..2 {
-            let vals: Vec<f64> = (0..3).flat_map(|n| x[p.plane(n, c)].iter().map(|&v| v as f64)).collect();
+            let vals: Vec<f64> = (0..3)
+                .flat_map(|n| x[p.plane(n, c)].iter().map(|&v| v as f64))
+                .collect();
             let m = vals.iter().sum::<f64>() / vals.len() as f64;
             let v = vals.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / vals.len() as f64;
             assert!((mean[c] as f64 - m).abs() < 1e-3, "mean {} vs {m}", mean[c]);
-            assert!((var[c] as f64 - v).abs() < 1e-3 * v, "var {} vs {v}", var[c]);
-            let ys: Vec<f64> = (0..3).flat_map(|n| y[p.plane(n, c)].iter().map(|&v| v as f64)).collect();
+            assert!(
+                (var[c] as f64 - v).abs() < 1e-3 * v,
+                "var {} vs {v}",
+                var[c]
+            );
+            let ys: Vec<f64> = (0..3)
+                .flat_map(|n| y[p.plane(n, c)].iter().map(|&v| v as f64))
+                .collect();
             let ym = ys.iter().sum::<f64>() / ys.len() as f64;
             assert!((ym - c as f64).abs() < 1e-3, "normalised mean {ym}");
         }
@@ -256,7 +270,11 @@ mod tests {
 
     #[test]
     fn train_backward_matches_finite_differences() {
-        let p = Planes { batch: 2, channels: 3, spatial: 5 };
+        let p = Planes {
+            batch: 2,
+            channels: 3,
+            spatial: 5,
+        };
         let x: Vec<f32> = values(30, 7, 0.3);
         let dy: Vec<f32> = values(30, 8, 0.0);
         let (gamma, beta) = (vec![0.7, -1.2, 1.5], vec![0.1, 0.2, -0.3]);
@@ -272,7 +290,11 @@ mod tests {
             a[i] += h;
             b[i] -= h;
             let numeric = (loss(&a, &gamma, &beta) - loss(&b, &gamma, &beta)) / (2.0 * h as f64);
-            assert!((numeric - dx[i] as f64).abs() < 2e-2 * (1.0 + numeric.abs()), "dx[{i}]: {numeric} vs {}", dx[i]);
+            assert!(
+                (numeric - dx[i] as f64).abs() < 2e-2 * (1.0 + numeric.abs()),
+                "dx[{i}]: {numeric} vs {}",
+                dx[i]
+            );
         }
         for c in 0..3 {
             let (mut a, mut b) = (gamma.clone(), gamma.clone());

@@ -61,7 +61,9 @@ impl SoftAttentionPool {
     /// - output: `[batch, channels]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let [b, c, h, w] = x.dims();
-        let scores = self.score.zoo_forward(relu(self.hidden.zoo_forward(x.clone())));
+        let scores = self
+            .score
+            .zoo_forward(relu(self.hidden.zoo_forward(x.clone())));
         let weights = softmax(scores.reshape([b, h * w]), 1).reshape([b, 1, h * w]);
         (x.reshape([b, c, h * w]) * weights)
             .sum_dim(2)
@@ -211,7 +213,10 @@ impl MultiHeadAttentionPool {
         let [b, _, h, w] = x.dims();
         let [heads, dim] = self.queries.dims();
         let n = h * w;
-        let keys = self.key_proj.zoo_forward(x.clone()).reshape([b, heads, dim, n]);
+        let keys = self
+            .key_proj
+            .zoo_forward(x.clone())
+            .reshape([b, heads, dim, n]);
         let values = self.value_proj.zoo_forward(x).reshape([b, heads, dim, n]);
         let queries = self
             .queries

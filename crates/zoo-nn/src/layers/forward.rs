@@ -46,10 +46,18 @@ impl ZooForward<Tensor<4>> for Conv2d {
                 same_padding(self.kernel_size[0], self.stride[0], h),
                 same_padding(self.kernel_size[1], self.stride[1], w),
             ],
-            PaddingConfig2d::Explicit(top, left, bottom, right) => [(*top, *bottom), (*left, *right)],
+            PaddingConfig2d::Explicit(top, left, bottom, right) => {
+                [(*top, *bottom), (*left, *right)]
+            }
         };
-        let options = ConvOptions::new_with_padding(self.stride, padding, self.dilation, self.groups);
-        conv2d(input, self.weight.val(), self.bias.as_ref().map(|b| b.val()), options)
+        let options =
+            ConvOptions::new_with_padding(self.stride, padding, self.dilation, self.groups);
+        conv2d(
+            input,
+            self.weight.val(),
+            self.bias.as_ref().map(|b| b.val()),
+            options,
+        )
     }
 }
 

@@ -91,7 +91,8 @@ impl TransposedConvUp {
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, s·h, s·w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.forward(self.norm.zoo_forward(self.deconv.forward(x)))
+        self.act
+            .forward(self.norm.zoo_forward(self.deconv.forward(x)))
     }
 }
 
@@ -180,7 +181,8 @@ impl BilinearUp {
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`; output: `[batch, out_channels, s·h, s·w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.zoo_forward(upsample_bilinear(x, self.scale_factor))
+        self.conv
+            .zoo_forward(upsample_bilinear(x, self.scale_factor))
     }
 }
 

@@ -35,7 +35,12 @@ pub fn conv2d(
             check(&x, &weight, bias.as_ref(), &options);
             let (x, weight) = (x.into_dispatch(), weight.into_dispatch());
             return Tensor::from_dispatch(match bias {
-                Some(bias) => <Dispatch as ZooKernels>::zoo_conv2d_bias(x, weight, bias.into_dispatch(), options),
+                Some(bias) => <Dispatch as ZooKernels>::zoo_conv2d_bias(
+                    x,
+                    weight,
+                    bias.into_dispatch(),
+                    options,
+                ),
                 None => <Dispatch as ZooKernels>::zoo_conv2d(x, weight, options),
             });
         }
@@ -56,7 +61,11 @@ fn check(x: &Tensor<4>, weight: &Tensor<4>, bias: Option<&Tensor<1>>, options: &
         x.dims()
     );
     if let Some(bias) = bias {
-        assert_eq!(bias.dims(), [c_out], "conv2d: bias must be [C_out = {c_out}]");
+        assert_eq!(
+            bias.dims(),
+            [c_out],
+            "conv2d: bias must be [C_out = {c_out}]"
+        );
     }
     for (axis, (len, k)) in [(h, kh), (w, kw)].into_iter().enumerate() {
         let (begin, end) = options.padding[axis];

@@ -46,7 +46,11 @@ pub fn batch_norm_train<const D: usize>(
     beta: Tensor<1>,
     epsilon: f64,
 ) -> BatchNormTrainOutput<D> {
-    check_channels("batch_norm_train", &input, &[("gamma", &gamma), ("beta", &beta)]);
+    check_channels(
+        "batch_norm_train",
+        &input,
+        &[("gamma", &gamma), ("beta", &beta)],
+    );
     #[cfg(feature = "flex")]
     if on_flex(&[
         (input.device(), input.dtype()),
@@ -87,7 +91,12 @@ pub fn batch_norm<const D: usize>(
     check_channels(
         "batch_norm",
         &input,
-        &[("gamma", &gamma), ("beta", &beta), ("mean", &mean), ("variance", &variance)],
+        &[
+            ("gamma", &gamma),
+            ("beta", &beta),
+            ("mean", &mean),
+            ("variance", &variance),
+        ],
     );
     #[cfg(feature = "flex")]
     if on_flex(&[(input.device(), input.dtype())]) {
@@ -104,8 +113,16 @@ pub fn batch_norm<const D: usize>(
 /// # Shapes
 /// - `input`: `[N, C, …]`; `scale`, `shift`: `[C]`
 /// - returns the shape of `input`
-pub fn channel_affine<const D: usize>(input: Tensor<D>, scale: Tensor<1>, shift: Tensor<1>) -> Tensor<D> {
-    check_channels("channel_affine", &input, &[("scale", &scale), ("shift", &shift)]);
+pub fn channel_affine<const D: usize>(
+    input: Tensor<D>,
+    scale: Tensor<1>,
+    shift: Tensor<1>,
+) -> Tensor<D> {
+    check_channels(
+        "channel_affine",
+        &input,
+        &[("scale", &scale), ("shift", &shift)],
+    );
     #[cfg(feature = "flex")]
     if on_flex(&[
         (input.device(), input.dtype()),

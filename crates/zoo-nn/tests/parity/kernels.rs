@@ -17,7 +17,10 @@ struct Shapes(u64);
 
 impl Shapes {
     fn next(&mut self, lo: usize, hi: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         lo + (self.0 >> 33) as usize % (hi - lo + 1)
     }
 }
@@ -26,57 +29,233 @@ impl Shapes {
 fn conv_cases() -> Vec<([usize; 4], [usize; 4], ConvOptions<2>)> {
     let mut cases = vec![
         // 3×3 "same", batch 1.
-        ([1, 3, 9, 11], [5, 3, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+        (
+            [1, 3, 9, 11],
+            [5, 3, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
         // ResNet stem: 7×7 stride 2 pad 3.
-        ([2, 3, 17, 15], [4, 3, 7, 7], ConvOptions::new([2, 2], [3, 3], [1, 1], 1)),
+        (
+            [2, 3, 17, 15],
+            [4, 3, 7, 7],
+            ConvOptions::new([2, 2], [3, 3], [1, 1], 1),
+        ),
         // 1×1 pointwise, and 1×1 stride 2 (downsample).
-        ([2, 6, 7, 5], [4, 6, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([3, 6, 7, 5], [8, 6, 1, 1], ConvOptions::new([2, 2], [0, 0], [1, 1], 1)),
+        (
+            [2, 6, 7, 5],
+            [4, 6, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [3, 6, 7, 5],
+            [8, 6, 1, 1],
+            ConvOptions::new([2, 2], [0, 0], [1, 1], 1),
+        ),
         // Dilated (atrous) with padding = dilation.
-        ([1, 4, 12, 10], [3, 4, 3, 3], ConvOptions::new([1, 1], [4, 4], [4, 4], 1)),
+        (
+            [1, 4, 12, 10],
+            [3, 4, 3, 3],
+            ConvOptions::new([1, 1], [4, 4], [4, 4], 1),
+        ),
         // Depthwise and grouped.
-        ([2, 6, 8, 9], [6, 1, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 6)),
-        ([1, 6, 8, 9], [4, 3, 3, 2], ConvOptions::new([2, 1], [1, 0], [1, 2], 2)),
+        (
+            [2, 6, 8, 9],
+            [6, 1, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 6),
+        ),
+        (
+            [1, 6, 8, 9],
+            [4, 3, 3, 2],
+            ConvOptions::new([2, 1], [1, 0], [1, 2], 2),
+        ),
         // Asymmetric padding, as PaddingConfig2d::Same at stride 2.
-        ([2, 3, 8, 7], [2, 3, 3, 3], ConvOptions::new_with_padding([2, 2], [(0, 1), (1, 1)], [1, 1], 1)),
+        (
+            [2, 3, 8, 7],
+            [2, 3, 3, 3],
+            ConvOptions::new_with_padding([2, 2], [(0, 1), (1, 1)], [1, 1], 1),
+        ),
         // ASPP on a map smaller than its rates, batch 8: pooled 1×1 branch, dilated branches.
-        ([8, 16, 1, 1], [4, 16, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 16, 3, 3], [4, 16, 3, 3], ConvOptions::new([1, 1], [4, 4], [4, 4], 1)),
-        ([8, 16, 3, 3], [4, 16, 3, 3], ConvOptions::new([1, 1], [2, 2], [2, 2], 1)),
-        ([8, 16, 3, 3], [16, 16, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
-        ([8, 16, 3, 3], [16, 16, 3, 3], ConvOptions::new([1, 1], [2, 2], [2, 2], 1)),
-        ([8, 16, 3, 3], [16, 16, 3, 3], ConvOptions::new([1, 1], [4, 4], [4, 4], 1)),
-        ([8, 16, 3, 3], [3, 16, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 16, 3, 3], [32, 16, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 16, 3, 3], [4, 16, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 16, 3, 3], [64, 16, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 16, 3, 3], [8, 16, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 2, 6, 6], [2, 2, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 2, 6, 6], [2, 2, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
-        ([8, 2, 6, 6], [8, 2, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 3, 24, 24], [2, 3, 7, 7], ConvOptions::new([2, 2], [3, 3], [1, 1], 1)),
-        ([8, 32, 3, 3], [16, 32, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 32, 3, 3], [64, 32, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 32, 3, 3], [8, 32, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 32, 3, 3], [8, 32, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
-        ([8, 4, 3, 3], [16, 4, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 4, 3, 3], [4, 4, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
-        ([8, 4, 6, 6], [4, 4, 3, 3], ConvOptions::new([2, 2], [1, 1], [1, 1], 1)),
-        ([8, 64, 1, 1], [16, 64, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 64, 3, 3], [16, 64, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 64, 3, 3], [16, 64, 3, 3], ConvOptions::new([1, 1], [12, 12], [12, 12], 1)),
-        ([8, 64, 3, 3], [16, 64, 3, 3], ConvOptions::new([1, 1], [24, 24], [24, 24], 1)),
-        ([8, 64, 3, 3], [16, 64, 3, 3], ConvOptions::new([1, 1], [36, 36], [36, 36], 1)),
-        ([8, 8, 3, 3], [3, 8, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 8, 3, 3], [32, 8, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 8, 3, 3], [8, 8, 3, 3], ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
-        ([8, 8, 3, 3], [8, 8, 3, 3], ConvOptions::new([1, 1], [2, 2], [2, 2], 1)),
-        ([8, 8, 6, 6], [16, 8, 1, 1], ConvOptions::new([2, 2], [0, 0], [1, 1], 1)),
-        ([8, 8, 6, 6], [2, 8, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 8, 6, 6], [4, 8, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
-        ([8, 80, 3, 3], [16, 80, 1, 1], ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
+        (
+            [8, 16, 1, 1],
+            [4, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [4, 16, 3, 3],
+            ConvOptions::new([1, 1], [4, 4], [4, 4], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [4, 16, 3, 3],
+            ConvOptions::new([1, 1], [2, 2], [2, 2], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [16, 16, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [16, 16, 3, 3],
+            ConvOptions::new([1, 1], [2, 2], [2, 2], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [16, 16, 3, 3],
+            ConvOptions::new([1, 1], [4, 4], [4, 4], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [3, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [32, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [4, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [64, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [8, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 2, 6, 6],
+            [2, 2, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 2, 6, 6],
+            [2, 2, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 2, 6, 6],
+            [8, 2, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 3, 24, 24],
+            [2, 3, 7, 7],
+            ConvOptions::new([2, 2], [3, 3], [1, 1], 1),
+        ),
+        (
+            [8, 32, 3, 3],
+            [16, 32, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 32, 3, 3],
+            [64, 32, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 32, 3, 3],
+            [8, 32, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 32, 3, 3],
+            [8, 32, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 4, 3, 3],
+            [16, 4, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 4, 3, 3],
+            [4, 4, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 4, 6, 6],
+            [4, 4, 3, 3],
+            ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 64, 1, 1],
+            [16, 64, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 64, 3, 3],
+            [16, 64, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 64, 3, 3],
+            [16, 64, 3, 3],
+            ConvOptions::new([1, 1], [12, 12], [12, 12], 1),
+        ),
+        (
+            [8, 64, 3, 3],
+            [16, 64, 3, 3],
+            ConvOptions::new([1, 1], [24, 24], [24, 24], 1),
+        ),
+        (
+            [8, 64, 3, 3],
+            [16, 64, 3, 3],
+            ConvOptions::new([1, 1], [36, 36], [36, 36], 1),
+        ),
+        (
+            [8, 8, 3, 3],
+            [3, 8, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 8, 3, 3],
+            [32, 8, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 8, 3, 3],
+            [8, 8, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 8, 3, 3],
+            [8, 8, 3, 3],
+            ConvOptions::new([1, 1], [2, 2], [2, 2], 1),
+        ),
+        (
+            [8, 8, 6, 6],
+            [16, 8, 1, 1],
+            ConvOptions::new([2, 2], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 8, 6, 6],
+            [2, 8, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 8, 6, 6],
+            [4, 8, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 80, 3, 3],
+            [16, 80, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
         // Patch embedding: 4×4 stride 4.
-        ([1, 3, 16, 12], [8, 3, 4, 4], ConvOptions::new([4, 4], [0, 0], [1, 1], 1)),
+        (
+            [1, 3, 16, 12],
+            [8, 3, 4, 4],
+            ConvOptions::new([4, 4], [0, 0], [1, 1], 1),
+        ),
     ];
     let mut r = Shapes(7);
     for _ in 0..12 {
@@ -107,7 +286,11 @@ fn conv2d_kernel_equals_burns_conv2d_forward_and_backward() {
         let b = Tensor::<1>::random([w_shape[0]], Distribution::Normal(0.0, 1.0), &device);
         let what = format!("conv2d case {i} x {x_shape:?} w {w_shape:?} {options:?}");
         let run = |ours: bool| {
-            let (x, w, b) = (x.clone().require_grad(), w.clone().require_grad(), b.clone().require_grad());
+            let (x, w, b) = (
+                x.clone().require_grad(),
+                w.clone().require_grad(),
+                b.clone().require_grad(),
+            );
             let y = if ours {
                 conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone())
             } else {
@@ -116,7 +299,9 @@ fn conv2d_kernel_equals_burns_conv2d_forward_and_backward() {
             // A non-uniform upstream gradient.
             let upstream = Tensor::<4>::from_data(
                 TensorData::new(
-                    (0..y.shape().num_elements()).map(|k| ((k * 7919) % 13) as f32 / 6.0 - 1.0).collect(),
+                    (0..y.shape().num_elements())
+                        .map(|k| ((k * 7919) % 13) as f32 / 6.0 - 1.0)
+                        .collect(),
                     y.dims(),
                 ),
                 &device,
@@ -145,7 +330,12 @@ fn conv2d_kernel_equals_burns_conv2d_without_autodiff() {
         let w = Tensor::<4>::random(w_shape, Distribution::Normal(0.0, 0.5), &device);
         let ours = conv2d(x.clone(), w.clone(), None, options.clone());
         let burn = burn::tensor::module::conv2d(x, w, None, options.clone());
-        assert_close(ours, burn, 1e-4, &format!("conv2d case {i} (no bias, no autodiff)"));
+        assert_close(
+            ours,
+            burn,
+            1e-4,
+            &format!("conv2d case {i} (no bias, no autodiff)"),
+        );
     }
 }
 
@@ -164,7 +354,11 @@ fn batch_norm_kernels_equal_burns_batch_norm() {
         let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
         let upstream = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
         let run = |ours: bool| {
-            let (x, g, b) = (x.clone().require_grad(), gamma.clone().require_grad(), beta.clone().require_grad());
+            let (x, g, b) = (
+                x.clone().require_grad(),
+                gamma.clone().require_grad(),
+                beta.clone().require_grad(),
+            );
             let out = if ours {
                 batch_norm_train(x.clone(), g.clone(), b.clone(), 1e-5)
             } else {
@@ -194,21 +388,52 @@ fn batch_norm_kernels_equal_burns_batch_norm() {
         let var = Tensor::<1>::random([c], Distribution::Uniform(0.5, 4.0), &device);
         let run = |ours: bool| {
             let x = x.clone().require_grad();
-            let (g, b, m, v) = (gamma.clone().require_grad(), beta.clone().require_grad(), mean.clone().require_grad(), var.clone().require_grad());
+            let (g, b, m, v) = (
+                gamma.clone().require_grad(),
+                beta.clone().require_grad(),
+                mean.clone().require_grad(),
+                var.clone().require_grad(),
+            );
             let y = if ours {
                 batch_norm(x.clone(), g.clone(), b.clone(), m.clone(), v.clone(), 1e-5)
             } else {
-                burn::tensor::module::batch_norm(x.clone(), g.clone(), b.clone(), m.clone(), v.clone(), 1e-5)
+                burn::tensor::module::batch_norm(
+                    x.clone(),
+                    g.clone(),
+                    b.clone(),
+                    m.clone(),
+                    v.clone(),
+                    1e-5,
+                )
             };
             let grads = (y.clone() * upstream.clone()).sum().backward();
             let grad = |t: &Tensor<1>| t.grad(&grads).expect("grad");
-            (y, x.grad(&grads).expect("x grad"), [grad(&g), grad(&b), grad(&m), grad(&v)])
+            (
+                y,
+                x.grad(&grads).expect("x grad"),
+                [grad(&g), grad(&b), grad(&m), grad(&v)],
+            )
         };
         let (ours, burn) = (run(true), run(false));
-        assert_close(ours.0, burn.0, 1e-4, &format!("batch_norm case {i}: output"));
-        assert_close(ours.1, burn.1, 1e-4, &format!("batch_norm case {i}: grad x"));
+        assert_close(
+            ours.0,
+            burn.0,
+            1e-4,
+            &format!("batch_norm case {i}: output"),
+        );
+        assert_close(
+            ours.1,
+            burn.1,
+            1e-4,
+            &format!("batch_norm case {i}: grad x"),
+        );
         for (k, (a, b)) in ours.2.into_iter().zip(burn.2).enumerate() {
-            assert_close(a, b, 1e-3, &format!("batch_norm case {i}: grad of argument {k}"));
+            assert_close(
+                a,
+                b,
+                1e-3,
+                &format!("batch_norm case {i}: grad of argument {k}"),
+            );
         }
     }
 }
