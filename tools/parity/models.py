@@ -297,6 +297,30 @@ TRAIN_STEP_KEYS = {
 }
 
 
+ROUNDING_NOISE, ROUNDING_LIMIT = 3e-7, 1.0
+
+
+def rounding_sensitivity(model: nn.Module, step, reference: dict, repeats: int = 8) -> float:
+    """How far float32 rounding may move a train step: the worst |g - g0| / (1e-3 + 1e-3·|g0|)
+    (the Rust test's gradient tolerance) over the gradients of `reference` when `step` is rerun
+    with every Conv2d, BatchNorm2d, Linear and LayerNorm output multiplied by
+    1 + ROUNDING_NOISE·N(0, 1), `repeats` independent times."""
+    gen = torch.Generator().manual_seed(0)
+
+    def jitter(_module, _inputs, out):
+        return out + out * ROUNDING_NOISE * torch.randn(out.shape, generator=gen, dtype=out.dtype)
+
+    kinds = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.LayerNorm)
+    hooks = [m.register_forward_hook(jitter) for m in model.modules() if isinstance(m, kinds)]
+    try:
+        runs = [step() for _ in range(repeats)]
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return max(((g[k] - g0).abs() / (1e-3 + 1e-3 * g0.abs())).max().item()
+               for g in runs for k, g0 in reference.items() if k.startswith("grad"))
+
+
 def train_steps() -> None:
     """One training step of each segmentation/classification model, from its forward case's
     weights: training mode (BatchNorm on batch statistics; dropout and stochastic depth off,
@@ -304,11 +328,18 @@ def train_steps() -> None:
     targets (DeepLabV3: plus 0.5 × the auxiliary head's), and the gradients of the loss with
     respect to the input and the parameters named in `TRAIN_STEP_KEYS`.
 
-    Computed in float64: a training-mode step of a deep BatchNorm net is ill-conditioned where
-    a pre-ReLU value or a two-sample batch statistic sits near zero, and float32 PyTorch then
-    differs from float64 by 1e-3 to 1e-2 on some inputs. DeepLabV3 gets its own batch of 8 at
-    24×24 (its forward case has 2 samples: the image-pooling branch's BatchNorm over 2 values is
-    such a case), chosen where float32 PyTorch agrees with float64 to 2e-5."""
+    Computed in float64; the Rust test runs float32 at a tolerance of 1e-3·(1 + |ref|). A
+    training-mode step of a deep BatchNorm net is ill-conditioned: through DeepLabV3's narrow
+    ResNet-50 a perturbation grows about 100-fold forward and the gradients about 200-fold
+    backward, and where it pushes a pre-ReLU value near zero across, the gradients jump by
+    10-1000 tolerances. So a step is written only if `rounding_sensitivity` < ROUNDING_LIMIT:
+    relative noise of 3e-7 (about 5 float32 roundings) at every layer output moves no stored
+    gradient by the test's tolerance. DeepLabV3 gets its own batch of 8 at 24×24 (its forward
+    case has 2 samples: the image-pooling branch's BatchNorm over 2 values is ill-conditioned),
+    with input and target seeds picked from thousands for that: 0.43, where the former input
+    (seed 0) scores 74 and float32 PyTorch without oneDNN misses it by 74 tolerances. Even
+    without such jumps its gradients move by at least 5e5 tolerances per unit of noise on every
+    input tried, so none passes at noise 1e-6. U-Net scores 0.003, Swin 0.0007."""
     from safetensors.torch import load_file
     import torch.nn.functional as F
 
@@ -319,7 +350,8 @@ def train_steps() -> None:
         tensors = {}
         if model_name == "deeplabv3":
             model = narrow_deeplabv3(50, 2, 16, [12, 24, 36], True, 3)
-            x = torch.randn(8, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+            x = torch.randn(8, 3, 24, 24, generator=torch.Generator().manual_seed(1595))
+            gen.manual_seed(1519)
             tensors["input"] = x
         elif model_name == "unet":
             model, channels = smp_model(smp.Unet, 18, 4, decoder_channels=[16, 8, 8, 4, 4], classes=3)
@@ -336,23 +368,32 @@ def train_steps() -> None:
         for m in model.modules():
             if isinstance(m, nn.Dropout):
                 m.eval()
-        x = x.double().requires_grad_(True)
-        out = model(x)
         if model_name == "swin":
             target = torch.randint(0, 5, (x.shape[0],), generator=gen)
-            loss = F.cross_entropy(out, target)
         else:
             target = torch.randint(0, 3, (x.shape[0], *x.shape[2:]), generator=gen)
+        named = dict(model.named_parameters())
+
+        def step():
+            inp = x.double().requires_grad_(True)
+            out = model(inp)
             if isinstance(out, dict):
                 loss = F.cross_entropy(out["out"], target) + 0.5 * F.cross_entropy(out["aux"], target)
             else:
                 loss = F.cross_entropy(out, target)
-        loss.backward()
-        named = dict(model.named_parameters())
-        tensors.update({"target": target, "loss": loss.detach().reshape(1), "grad_input": x.grad,
-                        **{f"grad.{k}": named[k].grad for k in keys}})
+            grads = torch.autograd.grad(loss, [inp, *(named[k] for k in keys)])
+            return {"loss": loss.detach().reshape(1), "grad_input": grads[0],
+                    **{f"grad.{k}": g for k, g in zip(keys, grads[1:])}}
+
+        tensors.update({"target": target, **step()})
+        worst = rounding_sensitivity(model, step, tensors)
+        print(f"train_step/{model_name}: rounding sensitivity {worst:.3g} (limit {ROUNDING_LIMIT})")
+        if worst >= ROUNDING_LIMIT:
+            raise SystemExit(f"train_step/{model_name}: float32 rounding can move a gradient by "
+                             f"{worst:.3g} tolerances; choose another input/target seed (not written)")
         params = {"model": model_name, "case": name, "aux_weight": 0.5 if model_name == "deeplabv3" else None}
         save_case(OUT / "train_step" / f"{model_name}.safetensors", tensors, params)
+
 
 if __name__ == "__main__":
     import sys

@@ -4,6 +4,7 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
+use zoo_nn::layers::ZooForward;
 use zoo_nn::layers::{Aspp, AsppConfig, ConvNormAct, ConvNormActConfig};
 
 use crate::init;
@@ -148,7 +149,7 @@ impl DeepLabHead {
     /// `[B, C5, h, w]` → `[B, classes, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.classifier
-            .forward(self.block.forward(self.aspp.forward(x)))
+            .zoo_forward(self.block.forward(self.aspp.forward(x)))
     }
 }
 
@@ -168,7 +169,7 @@ impl FcnHead {
     /// `[B, C4, h, w]` → `[B, classes, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.classifier
-            .forward(self.dropout.forward(self.block.forward(x)))
+            .zoo_forward(self.dropout.forward(self.block.forward(x)))
     }
 }
 
@@ -383,7 +384,7 @@ impl DeepLabV3Plus {
             "DeepLabV3Plus: input height and width must be multiples of the output stride {os}, got {h}×{w}"
         );
         let f = self.encoder.features(x);
-        let y = self.head.forward(self.decoder.forward(f.c2, f.c5));
+        let y = self.head.zoo_forward(self.decoder.forward(f.c2, f.c5));
         let [_, _, yh, yw] = y.dims();
         upsample(y, [yh * 4, yw * 4], true)
     }

@@ -14,6 +14,7 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use zoo_nn::layers::ZooForward;
 
 use crate::init;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -338,13 +339,13 @@ impl Block {
     /// - input: `[B, inplanes, H, W]`; output: `[B, planes·expansion, H / stride, W / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => d.bn.zoo_forward(d.conv.zoo_forward(x.clone())),
             None => x.clone(),
         };
-        let mut out = relu(self.bn1.forward(self.conv1.forward(x)));
-        out = self.bn2.forward(self.conv2.forward(out));
+        let mut out = relu(self.bn1.zoo_forward(self.conv1.zoo_forward(x)));
+        out = self.bn2.zoo_forward(self.conv2.zoo_forward(out));
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            out = bn3.forward(conv3.forward(relu(out)));
+            out = bn3.zoo_forward(conv3.zoo_forward(relu(out)));
         }
         relu(out + identity)
     }
@@ -399,7 +400,7 @@ impl ResNet {
     /// - input: `[B, in_channels, H, W]`
     /// - output: see [`ResNetFeatures`]
     pub fn features(&self, x: Tensor<4>) -> ResNetFeatures {
-        let stem = relu(self.bn1.forward(self.conv1.forward(x)));
+        let stem = relu(self.bn1.zoo_forward(self.conv1.zoo_forward(x)));
         let c2 = stage(&self.layer1, self.maxpool.forward(stem.clone()));
         let c3 = stage(&self.layer2, c2.clone());
         let c4 = stage(&self.layer3, c3.clone());

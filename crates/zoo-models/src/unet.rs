@@ -4,6 +4,7 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
+use zoo_nn::layers::ZooForward;
 use zoo_nn::layers::{ConvNormAct, ConvNormActConfig};
 
 use crate::init;
@@ -202,7 +203,7 @@ impl Unet {
         );
         let f = self.encoder.features(x.clone());
         let features = vec![x, f.stem, f.c2, f.c3, f.c4, f.c5];
-        self.head.forward(self.decoder.forward(features))
+        self.head.zoo_forward(self.decoder.forward(features))
     }
 
     /// smp's key names (`Unet(...).state_dict()`).

@@ -22,5 +22,7 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "flex")]
+pub mod kernels;
 pub mod layers;
 pub mod ops;

@@ -5,6 +5,7 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
+use zoo_nn::layers::ZooForward;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
 use crate::resnet::ResNet;
@@ -101,7 +102,7 @@ impl Fpn {
         let mut results = Vec::with_capacity(levels + 1);
         let mut last_inner: Option<Tensor<4>> = None;
         for (i, x) in features.into_iter().enumerate().rev() {
-            let lateral = self.inner_blocks[i].forward(x);
+            let lateral = self.inner_blocks[i].zoo_forward(x);
             let inner = match last_inner {
                 None => lateral,
                 Some(top) => {
@@ -110,7 +111,7 @@ impl Fpn {
                     lateral + up
                 }
             };
-            results.push(self.layer_blocks[i].forward(inner.clone()));
+            results.push(self.layer_blocks[i].zoo_forward(inner.clone()));
             last_inner = Some(inner);
         }
         results.reverse();

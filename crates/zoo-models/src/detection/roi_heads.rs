@@ -7,6 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softmax};
+use zoo_nn::layers::ZooForward;
 use zoo_nn::ops::{
     BoxCoder, MultiScaleRoiAlignOptions, RoiAlignOptions, batched_nms_on_host,
     multi_scale_roi_align, roi_align,
@@ -149,7 +150,7 @@ impl MaskRcnnHeads {
     /// # Shapes
     /// - `x`: `[K, C, 14, 14]`; returns `[K, layers.last, 14, 14]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.layers.iter().fold(x, |x, c| relu(c.forward(x)))
+        self.layers.iter().fold(x, |x, c| relu(c.zoo_forward(x)))
     }
 }
 
@@ -206,7 +207,7 @@ impl MaskRcnnPredictor {
     /// - `x`: `[K, C, 14, 14]`; returns `[K, num_classes, 28, 28]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.mask_fcn_logits
-            .forward(relu(self.conv5_mask.forward(x)))
+            .zoo_forward(relu(self.conv5_mask.forward(x)))
     }
 }
 

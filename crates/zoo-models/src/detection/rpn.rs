@@ -6,6 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use zoo_nn::layers::ZooForward;
 use zoo_nn::ops::{BoxCoder, batched_nms_on_host};
 
 use super::anchors::AnchorGenerator;
@@ -84,9 +85,12 @@ impl RpnHead {
             deltas: Vec::with_capacity(features.len()),
         };
         for f in features {
-            let t = self.conv.iter().fold(f.clone(), |x, c| relu(c.forward(x)));
-            out.objectness.push(self.cls_logits.forward(t.clone()));
-            out.deltas.push(self.bbox_pred.forward(t));
+            let t = self
+                .conv
+                .iter()
+                .fold(f.clone(), |x, c| relu(c.zoo_forward(x)));
+            out.objectness.push(self.cls_logits.zoo_forward(t.clone()));
+            out.deltas.push(self.bbox_pred.zoo_forward(t));
         }
         out
     }

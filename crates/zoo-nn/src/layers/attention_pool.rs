@@ -1,5 +1,6 @@
 //! Attention-based global pooling (the seed document's attention-pooling family).
 
+use crate::layers::ZooForward;
 use burn::module::Param;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -60,7 +61,9 @@ impl SoftAttentionPool {
     /// - output: `[batch, channels]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let [b, c, h, w] = x.dims();
-        let scores = self.score.forward(relu(self.hidden.forward(x.clone())));
+        let scores = self
+            .score
+            .zoo_forward(relu(self.hidden.zoo_forward(x.clone())));
         let weights = softmax(scores.reshape([b, h * w]), 1).reshape([b, 1, h * w]);
         (x.reshape([b, c, h * w]) * weights)
             .sum_dim(2)
@@ -131,9 +134,9 @@ impl SelfAttentionPool {
             let ch = t.dims()[1];
             t.reshape([b, ch, n])
         };
-        let q = flat(self.query.forward(x.clone())).swap_dims(1, 2); // [b, n, c']
-        let k = flat(self.key.forward(x.clone())); // [b, c', n]
-        let v = flat(self.value.forward(x.clone())); // [b, c, n]
+        let q = flat(self.query.zoo_forward(x.clone())).swap_dims(1, 2); // [b, n, c']
+        let k = flat(self.key.zoo_forward(x.clone())); // [b, c', n]
+        let v = flat(self.value.zoo_forward(x.clone())); // [b, c, n]
         let attention = softmax(q.matmul(k), 2); // [b, n, n], rows over keys
         let attended = v.matmul(attention.swap_dims(1, 2)); // [b, c, n]
         let gated = attended * self.gamma.val().reshape([1, 1, 1]) + x.reshape([b, c, n]);
@@ -210,8 +213,11 @@ impl MultiHeadAttentionPool {
         let [b, _, h, w] = x.dims();
         let [heads, dim] = self.queries.dims();
         let n = h * w;
-        let keys = self.key_proj.forward(x.clone()).reshape([b, heads, dim, n]);
-        let values = self.value_proj.forward(x).reshape([b, heads, dim, n]);
+        let keys = self
+            .key_proj
+            .zoo_forward(x.clone())
+            .reshape([b, heads, dim, n]);
+        let values = self.value_proj.zoo_forward(x).reshape([b, heads, dim, n]);
         let queries = self
             .queries
             .val()
@@ -366,7 +372,7 @@ impl CrossAttentionPool {
         let e = self.out_features();
         let tokens = self
             .to_tokens
-            .forward(x)
+            .zoo_forward(x)
             .reshape([b, e, h * w])
             .swap_dims(1, 2);
         let query = self.query.val().expand([b, 1, e]);

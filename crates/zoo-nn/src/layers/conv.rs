@@ -1,6 +1,7 @@
 //! The one convolution–normalisation–activation block every model uses, and the dilated
 //! variant.
 
+use crate::layers::ZooForward;
 use burn::nn::activation::{Activation, ActivationConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{Normalization, NormalizationConfig};
@@ -151,10 +152,10 @@ impl ConvNormAct {
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h', w']`, `h' = (h + 2p − d(k − 1) − 1) / s + 1`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.conv.forward(x);
+        let mut x = self.conv.zoo_forward(x);
         if let Some(pointwise) = &self.pointwise {
-            x = pointwise.forward(x);
+            x = pointwise.zoo_forward(x);
         }
-        self.act.forward(self.norm.forward(x))
+        self.act.forward(self.norm.zoo_forward(x))
     }
 }

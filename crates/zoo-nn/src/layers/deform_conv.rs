@@ -3,6 +3,7 @@
 //! `ModulatedDeformConv2dPack` (key names `weight`, `bias`, `conv_offset.*`) on top of
 //! torchvision's `deform_conv2d`.
 
+use crate::layers::ZooForward;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -133,7 +134,7 @@ impl DeformConv2dPack {
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h_out, w_out]` (as a convolution of the same geometry)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let predicted = self.conv_offset.forward(x.clone());
+        let predicted = self.conv_offset.zoo_forward(x.clone());
         let [n, c, h, w] = predicted.dims();
         let (offset, mask) = if self.modulated {
             let split = c / 3 * 2;

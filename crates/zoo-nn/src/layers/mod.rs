@@ -6,6 +6,7 @@ mod aspp;
 mod attention_pool;
 mod conv;
 mod deform_conv;
+mod forward;
 mod global_pool;
 mod patch_embed;
 mod patch_merging;
@@ -31,6 +32,7 @@ pub type DeformConv2d = DeformConv2dPack;
 /// The former name of [`DeformConv2dPackConfig`].
 #[deprecated(note = "renamed to `DeformConv2dPackConfig`")]
 pub type DeformConv2dConfig = DeformConv2dPackConfig;
+pub use forward::ZooForward;
 pub use global_pool::{GlobalAvgPool, GlobalMaxPool, GlobalPool, GlobalPoolConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use patch_merging::{PatchMerging, PatchMergingConfig};

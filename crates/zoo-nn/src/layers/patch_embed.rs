@@ -1,6 +1,7 @@
 //! Patch embedding (ViT, Dosovitskiy et al. 2021; Swin); mirrors timm's
 //! `timm.layers.PatchEmbed` (keys `proj.*`, `norm.*`).
 
+use crate::layers::ZooForward;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
@@ -89,7 +90,7 @@ impl PatchEmbed {
             let (hp, wp) = (h.div_ceil(p) * p, w.div_ceil(p) * p);
             Tensor::zeros([b, c, hp, wp], &x.device()).slice_assign([0..b, 0..c, 0..h, 0..w], x)
         };
-        let x = self.proj.forward(x).permute([0, 2, 3, 1]);
+        let x = self.proj.zoo_forward(x).permute([0, 2, 3, 1]);
         match &self.norm {
             Some(norm) => norm.forward(x),
             None => x,

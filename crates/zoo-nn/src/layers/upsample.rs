@@ -1,6 +1,7 @@
 //! Learned and fixed upsampling blocks of the seed document (its `TransposedConvUpsampling`,
 //! `PixelShuffleUpsampling`, `BilinearUpsampling`, `LearnedUpsampling`).
 
+use crate::layers::ZooForward;
 use burn::nn::activation::{Activation, ActivationConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::norm::{Normalization, NormalizationConfig};
@@ -90,7 +91,8 @@ impl TransposedConvUp {
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, s·h, s·w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.forward(self.norm.forward(self.deconv.forward(x)))
+        self.act
+            .forward(self.norm.zoo_forward(self.deconv.forward(x)))
     }
 }
 
@@ -179,7 +181,8 @@ impl BilinearUp {
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`; output: `[batch, out_channels, s·h, s·w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(upsample_bilinear(x, self.scale_factor))
+        self.conv
+            .zoo_forward(upsample_bilinear(x, self.scale_factor))
     }
 }
 

@@ -6,10 +6,12 @@
 
 mod activation;
 mod boxes;
+mod conv;
 mod deform_conv;
 mod deform_roi_pool;
 mod multi_scale;
 mod nms;
+mod norm;
 mod ps_roi;
 mod resize;
 mod roi_align;
@@ -19,10 +21,12 @@ mod unpool;
 
 pub use activation::gelu;
 pub use boxes::{BoxCoder, box_area, box_iou, clip_boxes_to_image, remove_small_boxes};
+pub use conv::conv2d;
 pub use deform_conv::{DeformConv2dOptions, deform_conv2d};
 pub use deform_roi_pool::{DeformRoiPoolOptions, deform_roi_pool};
 pub use multi_scale::{MultiScaleRoiAlignOptions, multi_scale_roi_align};
 pub use nms::{batched_nms, batched_nms_on_host, nms, nms_on_host};
+pub use norm::{batch_norm, batch_norm_train, channel_affine};
 pub use ps_roi::{PsRoiAlignOptions, PsRoiPoolOptions, ps_roi_align, ps_roi_pool};
 pub use resize::{ResizeMode, ResizeOptions, resize};
 pub use roi_align::{RoiAlignOptions, roi_align};

@@ -26,7 +26,7 @@ fn every_config_round_trips() {
             .with_atrous_rates(vec![6, 12, 18])
             .with_separable(true),
     );
-    round_trips(DeformConv2dConfig::new(8, 8).with_modulated(true));
+    round_trips(DeformConv2dPackConfig::new(8, 8).with_modulated(true));
     round_trips(SoftAttentionPoolConfig::new(8).with_hidden_dim(Some(3)));
     round_trips(SelfAttentionPoolConfig::new(16).with_reduction(4));
     round_trips(MultiHeadAttentionPoolConfig::new(8).with_num_heads(2));

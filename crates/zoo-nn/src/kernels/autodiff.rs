@@ -1,0 +1,316 @@
+//! Backward passes of [`ZooKernels`] for `Autodiff<B>`: the forward runs `B`'s kernel; the
+//! backward calls `B`'s gradient kernels (following burn-autodiff's own `conv2d` and
+//! `batch_norm_train`).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{AutodiffBackend, Backend};
+use burn::tensor::ops::ConvOptions;
+
+use super::ZooKernels;
+
+/// Registers the gradient `$grad` (evaluated only then) for the parent `$node` if it is
+/// tracked.
+macro_rules! register {
+    ($B:ty, $grads:expr, $node:expr, $grad:expr) => {
+        if let Some(node) = $node {
+            $grads.register::<$B>(node.id, $grad);
+        }
+    };
+}
+
+#[derive(Debug)]
+struct Conv2dWithBias;
+
+impl<B: Backend + ZooKernels> Backward<B, 3> for Conv2dWithBias {
+    type State = (NodeId, NodeId, ConvOptions<2>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, w, options) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+        let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w);
+        register!(
+            B,
+            grads,
+            node_x,
+            B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone())
+        );
+        register!(
+            B,
+            grads,
+            node_w,
+            B::zoo_conv2d_weight_backward(x, w, grad.clone(), options)
+        );
+        register!(B, grads, node_b, B::zoo_channel_sum(grad));
+    }
+}
+
+#[derive(Debug)]
+struct Conv2dNoBias;
+
+impl<B: Backend + ZooKernels> Backward<B, 2> for Conv2dNoBias {
+    type State = (NodeId, NodeId, ConvOptions<2>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, w, options) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+        let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w);
+        register!(
+            B,
+            grads,
+            node_x,
+            B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone())
+        );
+        register!(
+            B,
+            grads,
+            node_w,
+            B::zoo_conv2d_weight_backward(x, w, grad, options)
+        );
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormTrain;
+
+impl<B: Backend + ZooKernels> Backward<B, 3> for BatchNormTrain {
+    /// Input and gamma checkpointed; the batch statistics as the forward computed them.
+    type State = (
+        NodeId,
+        NodeId,
+        B::FloatTensorPrimitive,
+        B::FloatTensorPrimitive,
+        f64,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma, mean, variance, epsilon) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+        let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma);
+        let (dx, dgamma, dbeta) =
+            B::zoo_batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+        register!(B, grads, node_x, dx);
+        register!(B, grads, node_gamma, dgamma);
+        register!(B, grads, node_beta, dbeta);
+    }
+}
+
+#[derive(Debug)]
+struct ChannelAffine;
+
+impl<B: Backend + ZooKernels> Backward<B, 3> for ChannelAffine {
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_scale, node_shift] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(ops.state.0);
+        let scale = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(ops.state.1);
+        let (dx, dscale, dshift) = B::zoo_channel_affine_backward(x, scale, grad);
+        register!(B, grads, node_x, dx);
+        register!(B, grads, node_scale, dscale);
+        register!(B, grads, node_shift, dshift);
+    }
+}
+
+fn no_double_backward(op: &str) -> ! {
+    panic!("zoo kernels: {op} is a backward pass and cannot itself be differentiated")
+}
+
+impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, C> {
+    fn zoo_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match Conv2dNoBias
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&weight),
+                    options.clone(),
+                );
+                prep.finish(
+                    state,
+                    B::zoo_conv2d(x.into_primitive(), weight.into_primitive(), options),
+                )
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::zoo_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
+        }
+    }
+
+    fn zoo_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match Conv2dWithBias
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&weight),
+                    options.clone(),
+                );
+                let out = B::zoo_conv2d_bias(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                    options,
+                );
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::zoo_conv2d_bias(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                options,
+            )),
+        }
+    }
+
+    fn zoo_conv2d_x_backward(
+        _x: FloatTensor<Self>,
+        _weight: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+        _options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        no_double_backward("zoo_conv2d_x_backward")
+    }
+
+    fn zoo_conv2d_weight_backward(
+        _x: FloatTensor<Self>,
+        _weight: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+        _options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        no_double_backward("zoo_conv2d_weight_backward")
+    }
+
+    fn zoo_channel_sum(_output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        no_double_backward("zoo_channel_sum")
+    }
+
+    fn zoo_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let lift = <Self as AutodiffBackend>::from_inner;
+        match BatchNormTrain
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, var) = B::zoo_batch_norm_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                let state = (x_state, gamma_state, mean.clone(), var.clone(), epsilon);
+                (prep.finish(state, y), lift(mean), lift(var))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, var) = B::zoo_batch_norm_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                (prep.finish(y), lift(mean), lift(var))
+            }
+        }
+    }
+
+    fn zoo_batch_norm_train_backward(
+        _x: FloatTensor<Self>,
+        _gamma: FloatTensor<Self>,
+        _mean: FloatTensor<Self>,
+        _variance: FloatTensor<Self>,
+        _epsilon: f64,
+        _output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        no_double_backward("zoo_batch_norm_train_backward")
+    }
+
+    fn zoo_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match ChannelAffine
+            .prepare::<C>([x.node(), scale.node(), shift.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&scale));
+                let y = B::zoo_channel_affine(
+                    x.into_primitive(),
+                    scale.into_primitive(),
+                    shift.into_primitive(),
+                );
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::zoo_channel_affine(
+                x.into_primitive(),
+                scale.into_primitive(),
+                shift.into_primitive(),
+            )),
+        }
+    }
+
+    fn zoo_channel_affine_backward(
+        _x: FloatTensor<Self>,
+        _scale: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        no_double_backward("zoo_channel_affine_backward")
+    }
+}

@@ -1,0 +1,805 @@
+//! 2-D convolution on the host, NCHW f32: forward, input gradient and weight gradient, as
+//! im2col + GEMM (Caffe's formulation, Jia 2014).
+//!
+//! The output pixels of all images, `N·OH·OW`, are cut into tiles; a tile's receptive fields
+//! are unfolded into `col: [K, P]` (`K = C_in/groups · taps`, `P` = the tile's pixels), then
+//! - forward: `out[:, tile] = W [C_out/groups, K] · col`
+//! - weight gradient: `dW += dY[:, tile] · colᵀ` (one GEMM whose reduction runs over pixels,
+//!   instead of Burn's generic "convolution with the output gradient as kernel")
+//! - input gradient: `dcol = Wᵀ · dY[:, tile]`, folded back with col2im.
+//!
+//! Tiles may span images, so a small feature map (deep layers, batch of small images) still
+//! gives one large product instead of one tiny product per image. Taps that read only
+//! padding for every output pixel (an atrous rate larger than the map, as DeepLab's ASPP at
+//! rate 24 or 36 on a 32×32 map) are dropped from `K`. Stride-1, unpadded 1×1 convolutions of
+//! a single image skip the unfolding. The output is written in NCHW directly.
+//!
+//! Parallelism: many tiles are spread over rayon's pool (one GEMM per tile and thread; the
+//! weight gradient then sums one partial per thread, in a fixed order); a few tiles run one
+//! after another with the unfolding split over channels and the GEMM itself threaded. The
+//! GEMMs use the `gemm` crate, which picks its AVX-512 / AVX2 / NEON micro-kernels at run time.
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::gemm::{Parallel, Strided, gemm};
+
+/// Most floats an unfolded tile (`col`) may hold: 2 Mi floats (8 MB).
+const COL_BUDGET: usize = 1 << 21;
+/// Fewest pixels a tile aims for, so the GEMM's packing of `W` is amortised.
+const MIN_TILE_PIXELS: usize = 256;
+
+/// Sizes of one convolution (NCHW input, OIHW weight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    /// Padding before the first row / column (the padding after only shows in `oh`/`ow`).
+    pub pad: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// Input channels per group.
+    fn cpg(&self) -> usize {
+        self.c_in / self.groups
+    }
+
+    /// Output channels per group.
+    fn opg(&self) -> usize {
+        self.c_out / self.groups
+    }
+
+    fn in_plane(&self) -> usize {
+        self.h * self.w
+    }
+
+    fn out_plane(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Output indices `o` whose input index `o·stride + k·dilation − pad` lies in `[0, len)`,
+    /// and that input index for `o = 0` (may be negative).
+    fn valid(len: usize, out_len: usize, stride: usize, offset: isize) -> (usize, usize, isize) {
+        let lo = if offset >= 0 {
+            0
+        } else {
+            ((-offset) as usize).div_ceil(stride)
+        };
+        let hi = if (len as isize) <= offset {
+            0
+        } else {
+            ((len as isize - offset) as usize).div_ceil(stride)
+        };
+        let lo = lo.min(out_len);
+        (lo, hi.min(out_len).max(lo), offset)
+    }
+
+    /// Valid output columns for tap column `kj`: `(lo, hi, input column of output 0)`.
+    fn columns(&self, kj: usize) -> (usize, usize, isize) {
+        let offset = (kj * self.dilation[1]) as isize - self.pad[1] as isize;
+        Self::valid(self.w, self.ow, self.stride[1], offset)
+    }
+
+    /// Valid output rows for tap row `ki`: `(lo, hi, input row of output 0)`.
+    fn rows(&self, ki: usize) -> (usize, usize, isize) {
+        let offset = (ki * self.dilation[0]) as isize - self.pad[0] as isize;
+        Self::valid(self.h, self.oh, self.stride[0], offset)
+    }
+}
+
+/// How one convolution is computed: which taps take part and how the pixels are tiled.
+struct Plan {
+    g: Geometry,
+    /// `(ki, kj)` of the taps that read the image for at least one output pixel.
+    taps: Vec<(usize, usize)>,
+    /// Half-open ranges of flattened output pixels `n·OH·OW + oh·OW + ow`.
+    tiles: Vec<Range<usize>>,
+}
+
+impl Plan {
+    fn new(g: &Geometry) -> Self {
+        let taps: Vec<(usize, usize)> = (0..g.kh)
+            .flat_map(|ki| (0..g.kw).map(move |kj| (ki, kj)))
+            .filter(|&(ki, kj)| {
+                let (r0, r1, _) = g.rows(ki);
+                let (c0, c1, _) = g.columns(kj);
+                r0 < r1 && c0 < c1
+            })
+            .collect();
+        let k = g.cpg() * taps.len();
+        let plane = g.out_plane();
+        let target = (COL_BUDGET / k.max(1)).max(MIN_TILE_PIXELS).max(1);
+        // Whole images per tile when they are small, else near-equal parts of each image: a
+        // tile never holds part of an image and part of another.
+        let tiles = if plane < target {
+            let images = (target / plane).max(1);
+            (0..g.n)
+                .step_by(images)
+                .map(|n| n * plane..(n + images).min(g.n) * plane)
+                .collect()
+        } else {
+            let parts = plane.div_ceil(target);
+            let size = plane.div_ceil(parts);
+            (0..g.n)
+                .flat_map(|n| {
+                    (0..plane)
+                        .step_by(size)
+                        .map(move |p| n * plane + p..n * plane + (p + size).min(plane))
+                })
+                .collect()
+        };
+        Self { g: *g, taps, tiles }
+    }
+
+    /// Rows of `col`: input channels per group × taps taking part.
+    fn k(&self) -> usize {
+        self.g.cpg() * self.taps.len()
+    }
+
+    /// Whether every tap takes part (the weight is used as stored).
+    fn all_taps(&self) -> bool {
+        self.taps.len() == self.g.kh * self.g.kw
+    }
+
+    /// Whether the image is its own `col` (1×1, stride 1, no padding).
+    fn pointwise(&self) -> bool {
+        let g = &self.g;
+        g.kh == 1
+            && g.kw == 1
+            && g.stride == [1, 1]
+            && g.pad == [0, 0]
+            && g.oh == g.h
+            && g.ow == g.w
+    }
+
+    /// Whether to spread the tiles over the pool (else: one at a time, each step threaded).
+    fn spread(&self) -> bool {
+        self.tiles.len() >= 2 * rayon::current_num_threads()
+    }
+
+    /// `(image, output row, first column, end column, offset in the tile)` of each row
+    /// segment of a tile.
+    fn segments(&self, tile: &Range<usize>) -> Vec<(usize, usize, usize, usize, usize)> {
+        let (plane, ow) = (self.g.out_plane(), self.g.ow);
+        let mut out = Vec::new();
+        let mut q = tile.start;
+        while q < tile.end {
+            let (n, p) = (q / plane, q % plane);
+            let (oh, c0) = (p / ow, p % ow);
+            let c1 = ow.min(c0 + tile.end - q);
+            out.push((n, oh, c0, c1, q - tile.start));
+            q += c1 - c0;
+        }
+        out
+    }
+
+    /// The tile's pixels lie in one image: `Some(image, first pixel in it)`.
+    fn single_image(&self, tile: &Range<usize>) -> Option<(usize, usize)> {
+        let plane = self.g.out_plane();
+        let n = tile.start / plane;
+        ((tile.end - 1) / plane == n).then_some((n, tile.start % plane))
+    }
+
+    /// `W_g` restricted to the taps taking part, `[opg, K]` (borrowed when all do).
+    fn weight<'a>(&self, weight: &'a [f32], grp: usize) -> std::borrow::Cow<'a, [f32]> {
+        let g = &self.g;
+        let full = g.cpg() * g.kh * g.kw;
+        let w_g = &weight[grp * g.opg() * full..(grp + 1) * g.opg() * full];
+        if self.all_taps() {
+            return std::borrow::Cow::Borrowed(w_g);
+        }
+        let mut packed = Vec::with_capacity(g.opg() * self.k());
+        for row in w_g.chunks(full) {
+            for ci in 0..g.cpg() {
+                for &(ki, kj) in &self.taps {
+                    packed.push(row[(ci * g.kh + ki) * g.kw + kj]);
+                }
+            }
+        }
+        std::borrow::Cow::Owned(packed)
+    }
+
+    /// Unfolds the tile's receptive fields of group `grp`, rows `channels` of `K` (whole input
+    /// channels), into `col` (`[channels.len() · taps, P]`).
+    fn im2col(
+        &self,
+        x: &[f32],
+        grp: usize,
+        tile: &Range<usize>,
+        channels: Range<usize>,
+        col: &mut [f32],
+    ) {
+        let g = &self.g;
+        let p = tile.len();
+        let segments = self.segments(tile);
+        let [sh, sw] = g.stride;
+        for (r, ci) in channels.enumerate() {
+            for (t, &(ki, kj)) in self.taps.iter().enumerate() {
+                let dst_row = &mut col[(r * self.taps.len() + t) * p..][..p];
+                let (_, _, row_offset) = g.rows(ki);
+                let (lo, hi, col_offset) = g.columns(kj);
+                for &(n, oh, c0, c1, at) in &segments {
+                    let dst = &mut dst_row[at..at + c1 - c0];
+                    let ih = (oh * sh) as isize + row_offset;
+                    let (lo, hi) = (lo.clamp(c0, c1), hi.clamp(c0, c1));
+                    if ih < 0 || ih >= g.h as isize || lo >= hi {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let plane = (n * g.c_in + grp * g.cpg() + ci) * g.in_plane();
+                    let src = &x[plane + ih as usize * g.w..][..g.w];
+                    dst[..lo - c0].fill(0.0);
+                    dst[hi - c0..].fill(0.0);
+                    let start = ((lo * sw) as isize + col_offset) as usize;
+                    let dst = &mut dst[lo - c0..hi - c0];
+                    if sw == 1 {
+                        dst.copy_from_slice(&src[start..start + dst.len()]);
+                    } else {
+                        for (o, d) in dst.iter_mut().enumerate() {
+                            *d = src[start + o * sw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds `dcol` (`[channels.len() · taps, P]`) back into the input gradient of group
+    /// `grp`, channels `channels` (the adjoint of [`Plan::im2col`]).
+    ///
+    /// # Safety
+    /// `dx` points to the `[N, C_in, H, W]` gradient, and no other thread writes these
+    /// channels of it meanwhile.
+    unsafe fn col2im(
+        &self,
+        dcol: &[f32],
+        grp: usize,
+        tile: &Range<usize>,
+        channels: Range<usize>,
+        dx: SharedMut,
+    ) {
+        let g = &self.g;
+        let p = tile.len();
+        let segments = self.segments(tile);
+        let [sh, sw] = g.stride;
+        for (r, ci) in channels.enumerate() {
+            for (t, &(ki, kj)) in self.taps.iter().enumerate() {
+                let src_row = &dcol[(r * self.taps.len() + t) * p..][..p];
+                let (_, _, row_offset) = g.rows(ki);
+                let (lo, hi, col_offset) = g.columns(kj);
+                for &(n, oh, c0, c1, at) in &segments {
+                    let ih = (oh * sh) as isize + row_offset;
+                    let (lo, hi) = (lo.clamp(c0, c1), hi.clamp(c0, c1));
+                    if ih < 0 || ih >= g.h as isize || lo >= hi {
+                        continue;
+                    }
+                    let plane = (n * g.c_in + grp * g.cpg() + ci) * g.in_plane();
+                    // SAFETY: one row of one channel this caller owns (see the contract).
+                    let dst = unsafe { dx.slice(plane + ih as usize * g.w, g.w) };
+                    let src = &src_row[at + lo - c0..at + hi - c0];
+                    let start = ((lo * sw) as isize + col_offset) as usize;
+                    if sw == 1 {
+                        for (d, s) in dst[start..start + src.len()].iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    } else {
+                        for (o, s) in src.iter().enumerate() {
+                            dst[start + o * sw] += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies `[opg, P]` of an NCHW tensor with `c` channels (group `grp`) for the tile into
+    /// `dst` (for tiles spanning images).
+    fn gather(&self, t: &[f32], c: usize, grp: usize, tile: &Range<usize>, dst: &mut [f32]) {
+        let (opg, plane, p) = (self.g.opg(), self.g.out_plane(), tile.len());
+        for (n, oh, c0, c1, at) in self.segments(tile) {
+            for co in 0..opg {
+                let src = (n * c + grp * opg + co) * plane + oh * self.g.ow;
+                dst[co * p + at..co * p + at + c1 - c0].copy_from_slice(&t[src + c0..src + c1]);
+            }
+        }
+    }
+}
+
+/// Whole input channels of one group, split into `parts` nearly equal ranges.
+fn channel_slabs(channels: usize, parts: usize) -> Vec<Range<usize>> {
+    let per = channels.div_ceil(parts.max(1)).max(1);
+    (0..channels)
+        .step_by(per)
+        .map(|c| c..(c + per).min(channels))
+        .collect()
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static STAGING: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer (`which`) of at least `len` floats (contents
+/// arbitrary). Not re-entrant per buffer: callers hold no other borrow of it meanwhile.
+fn with_buffer<R>(
+    which: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    which.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        f(&mut buf[..len])
+    })
+}
+
+/// A raw pointer that rayon tasks may share; every task writes a disjoint region.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: tasks only write disjoint regions (documented at each use).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer `offset` floats in.
+    ///
+    /// # Safety
+    /// `offset` stays within the allocation.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: per the caller's contract.
+        unsafe { self.0.add(offset) }
+    }
+
+    /// `len` floats from `offset`.
+    ///
+    /// # Safety
+    /// The range is within the allocation and no other live reference covers it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, offset: usize, len: usize) -> &mut [f32] {
+        // SAFETY: per the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(offset), len) }
+    }
+}
+
+/// Convolution forward: `out[n, co, oh, ow] = bias[co] + Σ x · w`.
+///
+/// `x`: `[N, C_in, H, W]`, `weight`: `[C_out, C_in/groups, KH, KW]`, `bias`: `[C_out]`;
+/// returns `[N, C_out, OH, OW]`, all contiguous.
+pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let plan = Plan::new(g);
+    let (k, opg, plane) = (plan.k(), g.opg(), g.out_plane());
+    let mut out = vec![0.0f32; g.n * g.c_out * plane];
+    if let Some(bias) = bias {
+        for (channel, b) in out.chunks_mut(plane).zip(bias.iter().cycle()) {
+            channel.fill(*b);
+        }
+    }
+    if k == 0 {
+        return out;
+    }
+    let weights: Vec<_> = (0..g.groups).map(|grp| plan.weight(weight, grp)).collect();
+    let dst = SharedMut(out.as_mut_ptr());
+    // One tile of one group; `spread`: called from a pool task (serial GEMM, serial unfold).
+    let run = |grp: usize, tile: &Range<usize>, spread: bool| {
+        let p = tile.len();
+        let par = if spread { Parallel::No } else { Parallel::Yes };
+        let lhs = Strided::new_const(weights[grp].as_ptr(), k as isize, 1);
+        let product = |rhs: Strided<*const f32>| {
+            match plan.single_image(tile) {
+                // SAFETY: this tile's pixels of this group's channels are written by this
+                // call only, inside `out`; the operands are [opg, k] and [k, p].
+                Some((n, at)) => unsafe {
+                    let d = Strided::new(
+                        dst.at((n * g.c_out + grp * opg) * plane + at),
+                        plane as isize,
+                        1,
+                    );
+                    gemm(opg, p, k, d, true, lhs, rhs, par);
+                },
+                None => with_buffer(&STAGING, opg * p, |staged| {
+                    for (co, row) in staged.chunks_mut(p).enumerate() {
+                        row.fill(bias.map_or(0.0, |b| b[grp * opg + co]));
+                    }
+                    // SAFETY: `staged` holds [opg, p].
+                    unsafe {
+                        gemm(
+                            opg,
+                            p,
+                            k,
+                            Strided::new(staged.as_mut_ptr(), p as isize, 1),
+                            true,
+                            lhs,
+                            rhs,
+                            par,
+                        )
+                    };
+                    // SAFETY: as above, the tile's pixels of this group are this call's.
+                    unsafe { scatter(&plan, staged, dst, grp, tile) };
+                }),
+            }
+        };
+        if plan.pointwise() && plan.single_image(tile).is_some() {
+            let (n, at) = plan.single_image(tile).expect("checked");
+            let image = &x[(n * g.c_in + grp * g.cpg()) * g.in_plane() + at..];
+            return product(Strided::new_const(image.as_ptr(), g.in_plane() as isize, 1));
+        }
+        with_buffer(&SCRATCH, k * p, |col| {
+            unfold(&plan, x, grp, tile, col, spread);
+            product(Strided::new_const(col.as_ptr(), p as isize, 1));
+        });
+    };
+    let jobs: Vec<(usize, &Range<usize>)> = (0..g.groups)
+        .flat_map(|grp| plan.tiles.iter().map(move |t| (grp, t)))
+        .collect();
+    if plan.spread() || jobs.len() >= 2 * rayon::current_num_threads() {
+        jobs.par_iter()
+            .for_each(|&(grp, tile)| run(grp, tile, true));
+    } else {
+        jobs.iter().for_each(|&(grp, tile)| run(grp, tile, false));
+    }
+    out
+}
+
+/// Writes a staged `[opg, P]` tile back into the NCHW output.
+///
+/// # Safety
+/// The tile's pixels of group `grp`'s channels are written by no one else meanwhile.
+unsafe fn scatter(plan: &Plan, staged: &[f32], dst: SharedMut, grp: usize, tile: &Range<usize>) {
+    let g = &plan.g;
+    let (opg, plane, p) = (g.opg(), g.out_plane(), tile.len());
+    for (n, oh, c0, c1, at) in plan.segments(tile) {
+        for co in 0..opg {
+            let offset = (n * g.c_out + grp * opg + co) * plane + oh * g.ow + c0;
+            // SAFETY: per the contract.
+            unsafe { dst.slice(offset, c1 - c0) }
+                .copy_from_slice(&staged[co * p + at..co * p + at + c1 - c0]);
+        }
+    }
+}
+
+/// [`Plan::im2col`] of all channels of a group, split over the pool unless `spread`.
+fn unfold(plan: &Plan, x: &[f32], grp: usize, tile: &Range<usize>, col: &mut [f32], spread: bool) {
+    let cpg = plan.g.cpg();
+    if spread || cpg < 2 {
+        plan.im2col(x, grp, tile, 0..cpg, col);
+        return;
+    }
+    let rows_per_channel = plan.taps.len() * tile.len();
+    let slabs = channel_slabs(cpg, rayon::current_num_threads());
+    let mut parts: Vec<(&Range<usize>, &mut [f32])> = Vec::new();
+    let mut rest = col;
+    for slab in &slabs {
+        let (head, tail) = rest.split_at_mut(slab.len() * rows_per_channel);
+        parts.push((slab, head));
+        rest = tail;
+    }
+    parts
+        .into_par_iter()
+        .for_each(|(slab, part)| plan.im2col(x, grp, tile, slab.clone(), part));
+}
+
+/// Gradient of the input: `dx = col2im(Wᵀ · dy)`.
+///
+/// `dy`: `[N, C_out, OH, OW]`; returns `[N, C_in, H, W]`.
+pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    let plan = Plan::new(g);
+    let (k, opg, cpg, plane) = (plan.k(), g.opg(), g.cpg(), g.out_plane());
+    let mut dx = vec![0.0f32; g.n * g.c_in * g.in_plane()];
+    if k == 0 {
+        return dx;
+    }
+    let out = SharedMut(dx.as_mut_ptr());
+    let taps = plan.taps.len();
+    for grp in 0..g.groups {
+        let w_g = plan.weight(weight, grp);
+        // One tile; the rows `channels` of `K` (whole input channels) only.
+        let run = |tile: &Range<usize>, channels: Range<usize>, par: Parallel| {
+            let p = tile.len();
+            let m = channels.len() * taps;
+            let w_t = Strided::new_const(w_g[channels.start * taps..].as_ptr(), 1, k as isize);
+            let product = |rhs: Strided<*const f32>| {
+                with_buffer(&SCRATCH, m * p, |dcol| {
+                    // SAFETY: `dcol` holds [m, p]; Wᵀ rows `channels` are [m, opg].
+                    unsafe {
+                        gemm(
+                            m,
+                            p,
+                            opg,
+                            Strided::new(dcol.as_mut_ptr(), p as isize, 1),
+                            false,
+                            w_t,
+                            rhs,
+                            par,
+                        )
+                    };
+                    // SAFETY: this call alone adds into these channels (tiles of one group
+                    // run one after another, or on disjoint channel slabs).
+                    unsafe { plan.col2im(dcol, grp, tile, channels.clone(), out) };
+                })
+            };
+            match plan.single_image(tile) {
+                Some((n, at)) => product(Strided::new_const(
+                    dy[(n * g.c_out + grp * opg) * plane + at..].as_ptr(),
+                    plane as isize,
+                    1,
+                )),
+                None => with_buffer(&STAGING, opg * p, |staged| {
+                    plan.gather(dy, g.c_out, grp, tile, staged);
+                    product(Strided::new_const(staged.as_ptr(), p as isize, 1));
+                }),
+            }
+        };
+        let threads = rayon::current_num_threads();
+        if plan.tiles.len() >= 2 * threads && g.n >= threads {
+            // Images apart: a tile never straddles two images' tasks' rows, and col2im
+            // writes only its own image (tiles are grouped by image).
+            let by_image = tiles_by_image(&plan);
+            by_image.par_iter().for_each(|tiles| {
+                for tile in tiles {
+                    run(tile, 0..cpg, Parallel::No);
+                }
+            });
+        } else {
+            // Input channels apart: each slab computes its own rows of dcol and folds them.
+            let slabs = channel_slabs(cpg, threads);
+            for tile in &plan.tiles {
+                if slabs.len() > 1 {
+                    slabs
+                        .par_iter()
+                        .for_each(|slab| run(tile, slab.clone(), Parallel::No));
+                } else {
+                    run(tile, 0..cpg, Parallel::Yes);
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// Tiles grouped by the image they write (a tile of several whole images is a group of its
+/// own), so that groups never touch the same image.
+fn tiles_by_image(plan: &Plan) -> Vec<Vec<Range<usize>>> {
+    let plane = plan.g.out_plane();
+    let mut groups: Vec<Vec<Range<usize>>> = Vec::new();
+    let mut last_image = None;
+    for tile in &plan.tiles {
+        match groups.last_mut() {
+            Some(group) if last_image == Some(tile.start / plane) => group.push(tile.clone()),
+            _ => groups.push(vec![tile.clone()]),
+        }
+        last_image = Some(tile.start / plane);
+    }
+    groups
+}
+
+/// Gradient of the weight: `dW = Σ over tiles of dy · colᵀ`.
+///
+/// `x`: `[N, C_in, H, W]`, `dy`: `[N, C_out, OH, OW]`; returns `[C_out, C_in/groups, KH, KW]`.
+pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let plan = Plan::new(g);
+    let (k, opg, cpg, plane) = (plan.k(), g.opg(), g.cpg(), g.out_plane());
+    let full = cpg * g.kh * g.kw;
+    let mut dw = vec![0.0f32; g.c_out * full];
+    if k == 0 {
+        return dw;
+    }
+    let taps = plan.taps.len();
+    for grp in 0..g.groups {
+        // dW_g over the taps taking part: [opg, k].
+        let mut dw_g = vec![0.0f32; opg * k];
+        // Adds one tile's product for K rows `channels` into `part` ([opg, k] with row stride k).
+        let accumulate =
+            |part: SharedMut, tile: &Range<usize>, channels: Range<usize>, spread: bool| {
+                let p = tile.len();
+                let par = if spread { Parallel::No } else { Parallel::Yes };
+                let n_cols = channels.len() * taps;
+                // SAFETY: columns `channels` of `part` are this call's.
+                let dst = Strided::new(unsafe { part.at(channels.start * taps) }, k as isize, 1);
+                let product = |lhs: Strided<*const f32>| {
+                    with_buffer(&SCRATCH, n_cols * p, |col| {
+                        plan.im2col(x, grp, tile, channels.clone(), col);
+                        let rhs = Strided::new_const(col.as_ptr(), 1, p as isize);
+                        // SAFETY: [opg, n_cols] destination; [opg, p] and [p, n_cols] operands.
+                        unsafe { gemm(opg, n_cols, p, dst, true, lhs, rhs, par) };
+                    })
+                };
+                match plan.single_image(tile) {
+                    Some((n, at)) => product(Strided::new_const(
+                        dy[(n * g.c_out + grp * opg) * plane + at..].as_ptr(),
+                        plane as isize,
+                        1,
+                    )),
+                    None => with_buffer(&STAGING, opg * p, |staged| {
+                        plan.gather(dy, g.c_out, grp, tile, staged);
+                        product(Strided::new_const(staged.as_ptr(), p as isize, 1));
+                    }),
+                }
+            };
+        let threads = rayon::current_num_threads();
+        if plan.spread() {
+            // One partial gradient per thread, summed in chunk order (independent of scheduling).
+            let per_thread = plan.tiles.len().div_ceil(threads);
+            let partials: Vec<Vec<f32>> = plan
+                .tiles
+                .par_chunks(per_thread)
+                .map(|chunk| {
+                    let mut part = vec![0.0f32; opg * k];
+                    let ptr = SharedMut(part.as_mut_ptr());
+                    chunk.iter().for_each(|t| accumulate(ptr, t, 0..cpg, true));
+                    part
+                })
+                .collect();
+            for part in partials {
+                dw_g.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+            }
+        } else {
+            // Input channels apart: each slab owns its columns of dW for the whole reduction.
+            let slabs = channel_slabs(cpg, threads);
+            let ptr = SharedMut(dw_g.as_mut_ptr());
+            for tile in &plan.tiles {
+                if slabs.len() > 1 {
+                    slabs
+                        .par_iter()
+                        .for_each(|slab| accumulate(ptr, tile, slab.clone(), true));
+                } else {
+                    accumulate(ptr, tile, 0..cpg, false);
+                }
+            }
+        }
+        // Back to the stored layout, zero for the taps that read only padding.
+        let dst = &mut dw[grp * opg * full..(grp + 1) * opg * full];
+        for (row, src) in dst.chunks_mut(full).zip(dw_g.chunks(k)) {
+            for ci in 0..cpg {
+                for (t, &(ki, kj)) in plan.taps.iter().enumerate() {
+                    row[(ci * g.kh + ki) * g.kw + kj] = src[ci * taps + t];
+                }
+            }
+        }
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct (six nested loops) convolution, the definition the kernels must match.
+    fn reference(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; g.n * g.c_out * g.oh * g.ow];
+        let (cpg, opg) = (g.cpg(), g.opg());
+        for n in 0..g.n {
+            for co in 0..g.c_out {
+                let grp = co / opg;
+                for oh in 0..g.oh {
+                    for ow in 0..g.ow {
+                        let mut acc = 0.0f64;
+                        for ci in 0..cpg {
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let ih = (oh * g.stride[0] + ki * g.dilation[0]) as isize
+                                        - g.pad[0] as isize;
+                                    let iw = (ow * g.stride[1] + kj * g.dilation[1]) as isize
+                                        - g.pad[1] as isize;
+                                    if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x[((n * g.c_in + grp * cpg + ci) * g.h + ih as usize)
+                                        * g.w
+                                        + iw as usize];
+                                    let wv = w[((co * cpg + ci) * g.kh + ki) * g.kw + kj];
+                                    acc += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        out[((n * g.c_out + co) * g.oh + oh) * g.ow + ow] = acc as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn geometry(
+        n: usize,
+        c_in: usize,
+        hw: [usize; 2],
+        c_out: usize,
+        k: [usize; 2],
+        s: [usize; 2],
+        p: [usize; 2],
+        d: [usize; 2],
+        groups: usize,
+    ) -> Geometry {
+        let oh = (hw[0] + 2 * p[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+        let ow = (hw[1] + 2 * p[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
+        Geometry {
+            n,
+            c_in,
+            h: hw[0],
+            w: hw[1],
+            c_out,
+            kh: k[0],
+            kw: k[1],
+            stride: s,
+            pad: p,
+            dilation: d,
+            groups,
+            oh,
+            ow,
+        }
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 + 1e-4 * y.abs(),
+                "{what} element {i}: {x} vs {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn forward_and_adjoints_match_the_definition() {
+        for g in [
+            geometry(2, 3, [7, 9], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            geometry(1, 4, [9, 8], 6, [3, 2], [2, 3], [2, 0], [2, 1], 2),
+            geometry(3, 5, [6, 6], 7, [1, 1], [1, 1], [0, 0], [1, 1], 1),
+            geometry(2, 6, [11, 5], 6, [3, 3], [2, 2], [1, 1], [1, 1], 6),
+            // Rate larger than the map: only the centre tap reads the image.
+            geometry(2, 3, [4, 5], 3, [3, 3], [1, 1], [6, 6], [6, 6], 1),
+            geometry(1, 8, [5, 7], 4, [1, 1], [2, 2], [0, 0], [1, 1], 1),
+            // Many images of a small map: tiles span images.
+            geometry(9, 4, [3, 3], 5, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            geometry(7, 6, [2, 3], 4, [1, 1], [1, 1], [0, 0], [1, 1], 2),
+        ] {
+            let x = values(g.n * g.c_in * g.h * g.w, 1);
+            let w = values(g.c_out * g.cpg() * g.kh * g.kw, 2);
+            let y = reference(&g, &x, &w);
+            close(&forward(&g, &x, &w, None), &y, &format!("{g:?} forward"));
+            // Adjoint identities: <conv(x), dy> = <x, dx(dy)> = <w, dw(x, dy)>.
+            let dy = values(g.n * g.c_out * g.oh * g.ow, 3);
+            let lhs: f64 = y.iter().zip(&dy).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let dx = input_grad(&g, &w, &dy);
+            let via_x: f64 = x.iter().zip(&dx).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let dw = weight_grad(&g, &x, &dy);
+            let via_w: f64 = w.iter().zip(&dw).map(|(a, b)| *a as f64 * *b as f64).sum();
+            assert!(
+                (lhs - via_x).abs() < 1e-3 * (1.0 + lhs.abs()),
+                "{g:?}: {lhs} vs {via_x}"
+            );
+            assert!(
+                (lhs - via_w).abs() < 1e-3 * (1.0 + lhs.abs()),
+                "{g:?}: {lhs} vs {via_w}"
+            );
+        }
+    }
+}

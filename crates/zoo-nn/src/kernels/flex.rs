@@ -1,0 +1,209 @@
+//! [`ZooKernels`] on the flex backend: borrow the f32 storage, run the host kernels, wrap the
+//! result.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorData;
+use burn::tensor::ops::ConvOptions;
+
+use super::ZooKernels;
+use super::conv::{self, Geometry};
+use super::norm::{self, Planes};
+
+/// The tensor with a contiguous f32 view (a copy only if it is a strided view).
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    match t.as_slice::<f32>() {
+        Some(_) => t,
+        None => t.to_contiguous(),
+    }
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("zoo kernels: f32 contiguous tensor (checked by the caller)")
+}
+
+fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn dims(t: &FlexTensor) -> &[usize] {
+    t.layout().shape()
+}
+
+fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Geometry {
+    let (&[n, c_in, h, w], &[c_out, cpg, kh, kw]) = (dims(x), dims(weight)) else {
+        panic!(
+            "conv2d: x {:?} must be [N, C_in, H, W] and weight {:?} [C_out, C_in/groups, KH, KW]",
+            dims(x),
+            dims(weight)
+        );
+    };
+    assert_eq!(
+        cpg * options.groups,
+        c_in,
+        "conv2d: weight {:?} expects {} input channels in {} groups, x has {c_in}",
+        dims(weight),
+        cpg * options.groups,
+        options.groups
+    );
+    let out = |axis: usize, k: usize, len: usize| {
+        let (begin, end) = options.padding[axis];
+        let padded = len + begin + end;
+        let span = options.dilation[axis] * (k - 1) + 1;
+        assert!(
+            padded >= span,
+            "conv2d: the dilated kernel ({span}) is larger than the padded input ({padded})"
+        );
+        (padded - span) / options.stride[axis] + 1
+    };
+    Geometry {
+        n,
+        c_in,
+        h,
+        w,
+        c_out,
+        kh,
+        kw,
+        stride: options.stride,
+        pad: options.padding_begin(),
+        dilation: options.dilation,
+        groups: options.groups,
+        oh: out(0, kh, h),
+        ow: out(1, kw, w),
+    }
+}
+
+/// `[N, C, S]` view of an `[N, C, …]` tensor.
+fn planes(x: &FlexTensor) -> Planes {
+    let shape = dims(x);
+    Planes {
+        batch: shape[0],
+        channels: shape[1],
+        spatial: shape[2..].iter().product(),
+    }
+}
+
+fn conv2d(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    let (x, weight) = (contiguous(x), contiguous(weight));
+    let bias = bias.map(contiguous);
+    let g = geometry(&x, &weight, &options);
+    let out = conv::forward(&g, slice(&x), slice(&weight), bias.as_ref().map(slice));
+    tensor(out, vec![g.n, g.c_out, g.oh, g.ow])
+}
+
+impl ZooKernels for Flex {
+    fn zoo_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
+        conv2d(x, weight, None, options)
+    }
+
+    fn zoo_conv2d_bias(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        conv2d(x, weight, Some(bias), options)
+    }
+
+    fn zoo_conv2d_x_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let (weight, dy) = (contiguous(weight), contiguous(output_grad));
+        let g = geometry(&x, &weight, &options);
+        let dx = conv::input_grad(&g, slice(&weight), slice(&dy));
+        tensor(dx, vec![g.n, g.c_in, g.h, g.w])
+    }
+
+    fn zoo_conv2d_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let (x, dy) = (contiguous(x), contiguous(output_grad));
+        let g = geometry(&x, &weight, &options);
+        let dw = conv::weight_grad(&g, slice(&x), slice(&dy));
+        tensor(dw, dims(&weight).to_vec())
+    }
+
+    fn zoo_channel_sum(output_grad: FlexTensor) -> FlexTensor {
+        let dy = contiguous(output_grad);
+        let p = planes(&dy);
+        tensor(norm::channel_sums(slice(&dy), p), vec![p.channels])
+    }
+
+    fn zoo_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+        let p = planes(&x);
+        let (y, mean, var) =
+            norm::train_forward(slice(&x), p, slice(&gamma), slice(&beta), epsilon);
+        (
+            tensor(y, dims(&x).to_vec()),
+            tensor(mean, vec![p.channels]),
+            tensor(var, vec![p.channels]),
+        )
+    }
+
+    fn zoo_batch_norm_train_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        output_grad: FlexTensor,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (x, dy) = (contiguous(x), contiguous(output_grad));
+        let (gamma, mean, var) = (contiguous(gamma), contiguous(mean), contiguous(variance));
+        let p = planes(&x);
+        let (dx, dgamma, dbeta) = norm::train_backward(
+            slice(&x),
+            slice(&dy),
+            p,
+            slice(&gamma),
+            slice(&mean),
+            slice(&var),
+            epsilon,
+        );
+        (
+            tensor(dx, dims(&x).to_vec()),
+            tensor(dgamma, vec![p.channels]),
+            tensor(dbeta, vec![p.channels]),
+        )
+    }
+
+    fn zoo_channel_affine(x: FlexTensor, scale: FlexTensor, shift: FlexTensor) -> FlexTensor {
+        let (x, scale, shift) = (contiguous(x), contiguous(scale), contiguous(shift));
+        let p = planes(&x);
+        let y = norm::affine_forward(slice(&x), p, slice(&scale), slice(&shift));
+        tensor(y, dims(&x).to_vec())
+    }
+
+    fn zoo_channel_affine_backward(
+        x: FlexTensor,
+        scale: FlexTensor,
+        output_grad: FlexTensor,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (x, scale, dy) = (contiguous(x), contiguous(scale), contiguous(output_grad));
+        let p = planes(&x);
+        let (dx, dscale, dshift) = norm::affine_backward(slice(&x), slice(&dy), p, slice(&scale));
+        (
+            tensor(dx, dims(&x).to_vec()),
+            tensor(dscale, vec![p.channels]),
+            tensor(dshift, vec![p.channels]),
+        )
+    }
+}

@@ -1,0 +1,120 @@
+//! burn-zoo's CPU kernels for the operations where training and inference spend their time
+//! — convolution forward and both gradients, training-mode BatchNorm, per-channel affine maps
+//! — plugged into Burn 0.22 through its backend-extension mechanism
+//! (`#[backend_extension]`, Burn's `extension` feature), with hand-written backward passes
+//! for `Autodiff`.
+//!
+//! They run on the flex backend (`Device::flex()` and its `.autodiff()`), for f32 tensors.
+//! Every other backend and dtype keeps Burn's own operation: the public functions in
+//! [`crate::ops`] (`conv2d`, `batch_norm_train`, `channel_affine`) choose, and are the entry
+//! points; this module is the extension trait behind them.
+//!
+//! Each kernel is tested equal to Burn's operation on random shapes (stride, padding,
+//! dilation, groups, odd sizes, batch 1) and through the PyTorch parity fixtures of every
+//! layer and model that uses it.
+
+mod autodiff;
+mod conv;
+mod flex;
+mod gemm;
+mod norm;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, backend_extension};
+use burn::prelude::*;
+use burn::tensor::ops::ConvOptions;
+
+/// The operations burn-zoo computes with its own kernels. Implemented for `Flex` (the
+/// kernels) and for `Autodiff<B>` over any implementor (their backward passes).
+///
+/// Shapes are those of the [`crate::ops`] functions of the same name.
+#[backend_extension(Flex, Autodiff)]
+pub trait ZooKernels: Backend {
+    /// 2-D convolution without bias, as Burn's `conv2d`.
+    fn zoo_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// 2-D convolution with a bias, as Burn's `conv2d`.
+    fn zoo_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradient of [`zoo_conv2d`](ZooKernels::zoo_conv2d) with respect to `x`.
+    fn zoo_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradient of [`zoo_conv2d`](ZooKernels::zoo_conv2d) with respect to `weight`.
+    fn zoo_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// Sum of `output_grad` (`[N, C, …]`) over every dimension but the channel: the bias
+    /// gradient, `[C]`.
+    fn zoo_channel_sum(output_grad: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Training-mode BatchNorm: `(output, batch mean, biased batch variance)`.
+    fn zoo_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradients of [`zoo_batch_norm_train`](ZooKernels::zoo_batch_norm_train):
+    /// `(x, gamma, beta)`.
+    fn zoo_batch_norm_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `x · scale[c] + shift[c]` over the channel dimension.
+    fn zoo_channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradients of [`zoo_channel_affine`](ZooKernels::zoo_channel_affine):
+    /// `(x, scale, shift)`.
+    fn zoo_channel_affine_backward(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// Whether the kernels are switched off for this process: `ZOO_NN_KERNELS=burn` makes
+/// [`crate::ops`] call Burn's operations everywhere (for before/after comparisons and
+/// profiles in one build; read once).
+fn disabled() -> bool {
+    static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DISABLED.get_or_init(|| std::env::var("ZOO_NN_KERNELS").is_ok_and(|v| v == "burn"))
+}
+
+/// Whether every tensor is f32 on the flex backend (plain or autodiff), where the kernels run.
+pub(crate) fn on_flex(tensors: &[(Device, burn::tensor::DType)]) -> bool {
+    if disabled() {
+        return false;
+    }
+    let flex = Device::flex();
+    tensors
+        .iter()
+        .all(|(device, dtype)| *dtype == burn::tensor::DType::F32 && device.clone().inner() == flex)
+}

@@ -1,0 +1,111 @@
+//! `forward` through burn-zoo's kernels for Burn's own `Conv2d`, `BatchNorm` and
+//! `Normalization` modules: the same module, the same parameters and result, faster on flex.
+
+use burn::nn::BatchNorm;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::nn::norm::Normalization;
+use burn::prelude::*;
+use burn::tensor::ops::ConvOptions;
+
+use crate::ops::{batch_norm, batch_norm_train, conv2d};
+
+/// A Burn module's `forward` computed with [`crate::ops`]' kernels ([`conv2d`],
+/// [`batch_norm_train`], [`batch_norm`]): identical semantics (training mode, running
+/// statistics, padding rules), so a model keeps Burn's modules and their records and only
+/// calls `zoo_forward` where it called `forward`.
+pub trait ZooForward<I> {
+    /// The module's output type.
+    type Output;
+    /// The module's `forward`.
+    fn zoo_forward(&self, input: I) -> Self::Output;
+}
+
+/// `(begin, end)` padding of one axis under Burn's `PaddingConfig2d::Same` rule.
+fn same_padding(kernel: usize, stride: usize, len: usize) -> (usize, usize) {
+    let out = len.div_ceil(stride);
+    let total = if out > 0 {
+        ((out - 1) * stride + kernel).saturating_sub(len)
+    } else {
+        0
+    };
+    (total / 2, total - total / 2)
+}
+
+impl ZooForward<Tensor<4>> for Conv2d {
+    type Output = Tensor<4>;
+
+    /// # Shapes
+    /// - input: `[N, C_in, H, W]`
+    /// - output: `[N, C_out, H_out, W_out]`
+    fn zoo_forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = input.dims();
+        let padding = match &self.padding {
+            PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+            PaddingConfig2d::Same => [
+                same_padding(self.kernel_size[0], self.stride[0], h),
+                same_padding(self.kernel_size[1], self.stride[1], w),
+            ],
+            PaddingConfig2d::Explicit(top, left, bottom, right) => {
+                [(*top, *bottom), (*left, *right)]
+            }
+        };
+        let options =
+            ConvOptions::new_with_padding(self.stride, padding, self.dilation, self.groups);
+        conv2d(
+            input,
+            self.weight.val(),
+            self.bias.as_ref().map(|b| b.val()),
+            options,
+        )
+    }
+}
+
+impl<const D: usize> ZooForward<Tensor<D>> for BatchNorm {
+    type Output = Tensor<D>;
+
+    /// Training mode (an autodiff device and the layer's training flag on) normalises with
+    /// the batch's statistics and updates the running ones (`momentum`, biased variance, as
+    /// Burn's `BatchNorm`); otherwise it uses the running statistics.
+    ///
+    /// # Shapes
+    /// - input and output: `[N, C, …]`
+    fn zoo_forward(&self, input: Tensor<D>) -> Tensor<D> {
+        let device = input.device();
+        if !(device.is_autodiff() && self.training.is_enabled()) {
+            return batch_norm(
+                input,
+                self.gamma.val(),
+                self.beta.val(),
+                self.running_mean.value().to_device(&device),
+                self.running_var.value().to_device(&device),
+                self.epsilon,
+            );
+        }
+        let result = batch_norm_train(input, self.gamma.val(), self.beta.val(), self.epsilon);
+        let blend = |running: Tensor<1>, batch: Tensor<1>| {
+            running
+                .to_device(&device)
+                .mul_scalar(1.0 - self.momentum)
+                .add(batch.detach().mul_scalar(self.momentum))
+                .detach()
+        };
+        self.running_mean
+            .update(blend(self.running_mean.value_sync(), result.mean));
+        self.running_var
+            .update(blend(self.running_var.value_sync(), result.variance));
+        result.output
+    }
+}
+
+impl<const D: usize> ZooForward<Tensor<D>> for Normalization {
+    type Output = Tensor<D>;
+
+    /// BatchNorm through [`ZooForward`]; the other normalisations are their own `forward`.
+    fn zoo_forward(&self, input: Tensor<D>) -> Tensor<D> {
+        match self {
+            Normalization::Batch(bn) => bn.zoo_forward(input),
+            other => other.forward(input),
+        }
+    }
+}

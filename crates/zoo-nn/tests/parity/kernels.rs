@@ -1,0 +1,439 @@
+//! burn-zoo's flex kernels against Burn's own operations on the same device: `conv2d`
+//! (forward; input, weight and bias gradients), `batch_norm_train` (forward, statistics,
+//! gradients) and inference `batch_norm`, on random shapes covering stride, asymmetric
+//! padding, dilation, groups (incl. depthwise), 1×1, odd sizes and batch 1.
+//!
+//! The kernels run on flex only (elsewhere `zoo_nn::ops` is Burn's op, covered by the parity
+//! fixtures on every backend), so this compares on `Device::flex()` and its `.autodiff()`.
+
+use burn::prelude::*;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Distribution, TensorData};
+use zoo_nn::ops::{batch_norm, batch_norm_train, conv2d};
+use zoo_testing::assert_close;
+
+/// A small deterministic generator for the shapes.
+struct Shapes(u64);
+
+impl Shapes {
+    fn next(&mut self, lo: usize, hi: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (self.0 >> 33) as usize % (hi - lo + 1)
+    }
+}
+
+/// `(x shape, weight shape, options)` cases: fixed corner cases, then random ones.
+fn conv_cases() -> Vec<([usize; 4], [usize; 4], ConvOptions<2>)> {
+    let mut cases = vec![
+        // 3×3 "same", batch 1.
+        (
+            [1, 3, 9, 11],
+            [5, 3, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        // ResNet stem: 7×7 stride 2 pad 3.
+        (
+            [2, 3, 17, 15],
+            [4, 3, 7, 7],
+            ConvOptions::new([2, 2], [3, 3], [1, 1], 1),
+        ),
+        // 1×1 pointwise, and 1×1 stride 2 (downsample).
+        (
+            [2, 6, 7, 5],
+            [4, 6, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [3, 6, 7, 5],
+            [8, 6, 1, 1],
+            ConvOptions::new([2, 2], [0, 0], [1, 1], 1),
+        ),
+        // Dilated (atrous) with padding = dilation.
+        (
+            [1, 4, 12, 10],
+            [3, 4, 3, 3],
+            ConvOptions::new([1, 1], [4, 4], [4, 4], 1),
+        ),
+        // Depthwise and grouped.
+        (
+            [2, 6, 8, 9],
+            [6, 1, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 6),
+        ),
+        (
+            [1, 6, 8, 9],
+            [4, 3, 3, 2],
+            ConvOptions::new([2, 1], [1, 0], [1, 2], 2),
+        ),
+        // Asymmetric padding, as PaddingConfig2d::Same at stride 2.
+        (
+            [2, 3, 8, 7],
+            [2, 3, 3, 3],
+            ConvOptions::new_with_padding([2, 2], [(0, 1), (1, 1)], [1, 1], 1),
+        ),
+        // ASPP on a map smaller than its rates, batch 8: pooled 1×1 branch, dilated branches.
+        (
+            [8, 16, 1, 1],
+            [4, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [4, 16, 3, 3],
+            ConvOptions::new([1, 1], [4, 4], [4, 4], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [4, 16, 3, 3],
+            ConvOptions::new([1, 1], [2, 2], [2, 2], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [16, 16, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [16, 16, 3, 3],
+            ConvOptions::new([1, 1], [2, 2], [2, 2], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [16, 16, 3, 3],
+            ConvOptions::new([1, 1], [4, 4], [4, 4], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [3, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [32, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [4, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [64, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 16, 3, 3],
+            [8, 16, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 2, 6, 6],
+            [2, 2, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 2, 6, 6],
+            [2, 2, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 2, 6, 6],
+            [8, 2, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 3, 24, 24],
+            [2, 3, 7, 7],
+            ConvOptions::new([2, 2], [3, 3], [1, 1], 1),
+        ),
+        (
+            [8, 32, 3, 3],
+            [16, 32, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 32, 3, 3],
+            [64, 32, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 32, 3, 3],
+            [8, 32, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 32, 3, 3],
+            [8, 32, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 4, 3, 3],
+            [16, 4, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 4, 3, 3],
+            [4, 4, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 4, 6, 6],
+            [4, 4, 3, 3],
+            ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 64, 1, 1],
+            [16, 64, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 64, 3, 3],
+            [16, 64, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 64, 3, 3],
+            [16, 64, 3, 3],
+            ConvOptions::new([1, 1], [12, 12], [12, 12], 1),
+        ),
+        (
+            [8, 64, 3, 3],
+            [16, 64, 3, 3],
+            ConvOptions::new([1, 1], [24, 24], [24, 24], 1),
+        ),
+        (
+            [8, 64, 3, 3],
+            [16, 64, 3, 3],
+            ConvOptions::new([1, 1], [36, 36], [36, 36], 1),
+        ),
+        (
+            [8, 8, 3, 3],
+            [3, 8, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 8, 3, 3],
+            [32, 8, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 8, 3, 3],
+            [8, 8, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [8, 8, 3, 3],
+            [8, 8, 3, 3],
+            ConvOptions::new([1, 1], [2, 2], [2, 2], 1),
+        ),
+        (
+            [8, 8, 6, 6],
+            [16, 8, 1, 1],
+            ConvOptions::new([2, 2], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 8, 6, 6],
+            [2, 8, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 8, 6, 6],
+            [4, 8, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [8, 80, 3, 3],
+            [16, 80, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        // Patch embedding: 4×4 stride 4.
+        (
+            [1, 3, 16, 12],
+            [8, 3, 4, 4],
+            ConvOptions::new([4, 4], [0, 0], [1, 1], 1),
+        ),
+    ];
+    let mut r = Shapes(7);
+    for _ in 0..12 {
+        let groups = [1, 1, 2, 3][r.next(0, 3)];
+        let cpg = r.next(1, 4);
+        let opg = r.next(1, 4);
+        let (kh, kw) = (r.next(1, 4), r.next(1, 4));
+        let stride = [r.next(1, 3), r.next(1, 3)];
+        let dilation = [r.next(1, 3), r.next(1, 3)];
+        let padding = [(r.next(0, 2), r.next(0, 2)), (r.next(0, 2), r.next(0, 2))];
+        let h = dilation[0] * (kh - 1) + 1 + r.next(0, 9);
+        let w = dilation[1] * (kw - 1) + 1 + r.next(0, 9);
+        cases.push((
+            [r.next(1, 3), cpg * groups, h, w],
+            [opg * groups, cpg, kh, kw],
+            ConvOptions::new_with_padding(stride, padding, dilation, groups),
+        ));
+    }
+    cases
+}
+
+#[test]
+fn conv2d_kernel_equals_burns_conv2d_forward_and_backward() {
+    let device = Device::flex().autodiff();
+    for (i, (x_shape, w_shape, options)) in conv_cases().into_iter().enumerate() {
+        let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random(w_shape, Distribution::Normal(0.0, 0.5), &device);
+        let b = Tensor::<1>::random([w_shape[0]], Distribution::Normal(0.0, 1.0), &device);
+        let what = format!("conv2d case {i} x {x_shape:?} w {w_shape:?} {options:?}");
+        let run = |ours: bool| {
+            let (x, w, b) = (
+                x.clone().require_grad(),
+                w.clone().require_grad(),
+                b.clone().require_grad(),
+            );
+            let y = if ours {
+                conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone())
+            } else {
+                burn::tensor::module::conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone())
+            };
+            // A non-uniform upstream gradient.
+            let upstream = Tensor::<4>::from_data(
+                TensorData::new(
+                    (0..y.shape().num_elements())
+                        .map(|k| ((k * 7919) % 13) as f32 / 6.0 - 1.0)
+                        .collect(),
+                    y.dims(),
+                ),
+                &device,
+            );
+            let grads = (y.clone() * upstream).sum().backward();
+            (
+                y,
+                x.grad(&grads).expect("x grad"),
+                w.grad(&grads).expect("w grad"),
+                b.grad(&grads).expect("b grad"),
+            )
+        };
+        let (ours, burn) = (run(true), run(false));
+        assert_close(ours.0, burn.0, 1e-4, &format!("{what}: output"));
+        assert_close(ours.1, burn.1, 1e-4, &format!("{what}: grad x"));
+        assert_close(ours.2, burn.2, 1e-4, &format!("{what}: grad weight"));
+        assert_close(ours.3, burn.3, 1e-4, &format!("{what}: grad bias"));
+    }
+}
+
+#[test]
+fn conv2d_kernel_equals_burns_conv2d_without_autodiff() {
+    let device = Device::flex();
+    for (i, (x_shape, w_shape, options)) in conv_cases().into_iter().enumerate() {
+        let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random(w_shape, Distribution::Normal(0.0, 0.5), &device);
+        let ours = conv2d(x.clone(), w.clone(), None, options.clone());
+        let burn = burn::tensor::module::conv2d(x, w, None, options.clone());
+        assert_close(
+            ours,
+            burn,
+            1e-4,
+            &format!("conv2d case {i} (no bias, no autodiff)"),
+        );
+    }
+}
+
+#[test]
+fn batch_norm_kernels_equal_burns_batch_norm() {
+    let device = Device::flex().autodiff();
+    let mut r = Shapes(11);
+    for i in 0..8 {
+        let shape = [r.next(1, 4), r.next(1, 6), r.next(1, 9), r.next(1, 9)];
+        if shape[0] * shape[2] * shape[3] < 2 {
+            continue;
+        }
+        let c = shape[1];
+        let x = Tensor::<4>::random(shape, Distribution::Normal(3.0, 2.0), &device);
+        let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
+        let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
+        let upstream = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            let (x, g, b) = (
+                x.clone().require_grad(),
+                gamma.clone().require_grad(),
+                beta.clone().require_grad(),
+            );
+            let out = if ours {
+                batch_norm_train(x.clone(), g.clone(), b.clone(), 1e-5)
+            } else {
+                burn::tensor::module::batch_norm_train(x.clone(), g.clone(), b.clone(), 1e-5)
+            };
+            let grads = (out.output.clone() * upstream.clone()).sum().backward();
+            (
+                out.output,
+                out.mean,
+                out.variance,
+                x.grad(&grads).expect("x grad"),
+                g.grad(&grads).expect("gamma grad"),
+                b.grad(&grads).expect("beta grad"),
+            )
+        };
+        let (ours, burn) = (run(true), run(false));
+        let what = format!("batch_norm_train case {i} {shape:?}");
+        assert_close(ours.0, burn.0, 1e-4, &format!("{what}: output"));
+        assert_close(ours.1, burn.1, 1e-4, &format!("{what}: mean"));
+        assert_close(ours.2, burn.2, 1e-4, &format!("{what}: variance"));
+        assert_close(ours.3, burn.3, 1e-3, &format!("{what}: grad x"));
+        assert_close(ours.4, burn.4, 1e-3, &format!("{what}: grad gamma"));
+        assert_close(ours.5, burn.5, 1e-3, &format!("{what}: grad beta"));
+
+        // Inference with given statistics, differentiated in every argument.
+        let mean = Tensor::<1>::random([c], Distribution::Normal(3.0, 1.0), &device);
+        let var = Tensor::<1>::random([c], Distribution::Uniform(0.5, 4.0), &device);
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let (g, b, m, v) = (
+                gamma.clone().require_grad(),
+                beta.clone().require_grad(),
+                mean.clone().require_grad(),
+                var.clone().require_grad(),
+            );
+            let y = if ours {
+                batch_norm(x.clone(), g.clone(), b.clone(), m.clone(), v.clone(), 1e-5)
+            } else {
+                burn::tensor::module::batch_norm(
+                    x.clone(),
+                    g.clone(),
+                    b.clone(),
+                    m.clone(),
+                    v.clone(),
+                    1e-5,
+                )
+            };
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            let grad = |t: &Tensor<1>| t.grad(&grads).expect("grad");
+            (
+                y,
+                x.grad(&grads).expect("x grad"),
+                [grad(&g), grad(&b), grad(&m), grad(&v)],
+            )
+        };
+        let (ours, burn) = (run(true), run(false));
+        assert_close(
+            ours.0,
+            burn.0,
+            1e-4,
+            &format!("batch_norm case {i}: output"),
+        );
+        assert_close(
+            ours.1,
+            burn.1,
+            1e-4,
+            &format!("batch_norm case {i}: grad x"),
+        );
+        for (k, (a, b)) in ours.2.into_iter().zip(burn.2).enumerate() {
+            assert_close(
+                a,
+                b,
+                1e-3,
+                &format!("batch_norm case {i}: grad of argument {k}"),
+            );
+        }
+    }
+}
