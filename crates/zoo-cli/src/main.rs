@@ -141,7 +141,7 @@ fn train_command(a: TrainArgs) -> Result<(), String> {
         if !std::mem::replace(&mut header, true) {
             println!(
                 "epoch  train_loss  {:>12}  val_acc  lr        seconds",
-                r.val.primary_name()
+                r.val.primary_label()
             );
         }
         println!(

@@ -355,10 +355,30 @@ fn invalid_model_settings_exit_1_naming_the_file_and_the_key() {
     let dir = scratch("invalid");
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     for (file, setting, key, fragment) in [
-        ("deeplabv3_shapes.toml", "model.output_stride=4", "model.output_stride", "8, 16 or 32"),
-        ("unet_shapes.toml", "model.decoder_channels=[16, 8]", "model.decoder_channels", "5 widths"),
-        ("unet_shapes.toml", "data.image_size=[48, 48]", "data.image_size", "multiples of 32"),
-        ("swin_shapes.toml", "model.num_heads=[1, 2]", "model.num_heads", "depths and num_heads"),
+        (
+            "deeplabv3_shapes.toml",
+            "model.output_stride=4",
+            "model.output_stride",
+            "8, 16 or 32",
+        ),
+        (
+            "unet_shapes.toml",
+            "model.decoder_channels=[16, 8]",
+            "model.decoder_channels",
+            "5 widths",
+        ),
+        (
+            "unet_shapes.toml",
+            "data.image_size=[48, 48]",
+            "data.image_size",
+            "multiples of 32",
+        ),
+        (
+            "swin_shapes.toml",
+            "model.num_heads=[1, 2]",
+            "model.num_heads",
+            "depths and num_heads",
+        ),
     ] {
         let run = dir.join(file);
         let config = configs.join(file);

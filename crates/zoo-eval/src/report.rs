@@ -48,6 +48,16 @@ impl EvalReport {
         }
     }
 
+    /// The name of [`Self::primary`] for people (a console column): `val_mask_AP`,
+    /// `val_mIoU` or `val_top1`.
+    pub fn primary_label(&self) -> &'static str {
+        match (self.mask_ap, self.miou) {
+            (Some(_), _) => "val_mask_AP",
+            (None, Some(_)) => "val_mIoU",
+            (None, None) => "val_top1",
+        }
+    }
+
     /// What [`Self::per_class`] holds: `mask AP`, `IoU` or `recall`.
     pub fn per_class_name(&self) -> &'static str {
         match (self.mask_ap, self.miou) {

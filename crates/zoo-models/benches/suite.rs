@@ -490,7 +490,9 @@ fn main() {
         report(&s, "resnet50_fwd", "resnet50 fwd 8×3×224×224", None, t);
     }
     if wanted("resnet50_train") {
-        let model = ResNetConfig::new(ResNetDepth::R50).with_num_classes(Some(1000)).init(&ad);
+        let model = ResNetConfig::new(ResNetDepth::R50)
+            .with_num_classes(Some(1000))
+            .init(&ad);
         let x = rand([8, 3, 224, 224], &ad);
         let target = Tensor::<1, Int>::random([8], Distribution::Uniform(0.0, 1000.0), &ad);
         let t = sgd_step(&s, model, x, target, |m, x| m.forward(x));

@@ -22,6 +22,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use zoo_data::ImageDataset;
 use zoo_models::registry::ZooModel;
 use zoo_models::task::{Context, LossOptions};
 

@@ -15,7 +15,7 @@ use zoo_nn::ops::{
 
 use super::host::{
     BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, Boxes, Matcher, SubsetSampler, balanced_sample,
-    big_enough, boxes_tensor, clip, floats_tensor, host_boxes, index_tensor, ints_tensor,
+    big_enough, boxes_tensor, clip, host_boxes, index_tensor, ints_tensor,
 };
 use super::loss::{bce_with_logits, cross_entropy, smooth_l1_sum};
 use crate::weights::KeyMap;

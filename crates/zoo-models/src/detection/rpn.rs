@@ -12,7 +12,7 @@ use zoo_nn::ops::{BoxCoder, batched_nms_on_host};
 use super::anchors::AnchorGenerator;
 use super::host::{
     Boxes, Matcher, SubsetSampler, balanced_sample, big_enough, boxes_tensor, by_decreasing, clip,
-    floats_tensor, host_boxes, host_floats, index_tensor, ints_tensor,
+    floats_tensor, host_boxes, host_floats, index_tensor,
 };
 use super::loss::{bce_with_logits, smooth_l1_sum};
 use crate::weights::KeyMap;

@@ -126,7 +126,7 @@ pub(crate) fn predict(model: &MaskRcnn, batch: &[Sample], context: &Context) -> 
                         boxes[4 * i + 2],
                         boxes[4 * i + 3],
                     ],
-                    mask: Rle::from_fn([h, w], |y, x| masks[(i * h + y) * w + x] >= 0.5),
+                    mask: Rle::from_fn([h, w], |y, x| masks[(i * h + y) * w + x]),
                 })
                 .collect();
             Prediction::Objects(objects)

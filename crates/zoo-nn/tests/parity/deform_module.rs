@@ -11,15 +11,16 @@ use crate::cases;
 #[test]
 fn deform_conv_module_matches_mmcv_pack() {
     for case in cases("deform_conv_module") {
-        let config = DeformConv2dPackConfig::new(case.param("in_channels"), case.param("out_channels"))
-            .with_kernel_size(case.param("kernel_size"))
-            .with_stride(case.param("stride"))
-            .with_padding(case.param("padding"))
-            .with_dilation(case.param("dilation"))
-            .with_groups(case.param("groups"))
-            .with_offset_groups(case.param("offset_groups"))
-            .with_modulated(case.param("modulated"))
-            .with_bias(case.param("bias"));
+        let config =
+            DeformConv2dPackConfig::new(case.param("in_channels"), case.param("out_channels"))
+                .with_kernel_size(case.param("kernel_size"))
+                .with_stride(case.param("stride"))
+                .with_padding(case.param("padding"))
+                .with_dilation(case.param("dilation"))
+                .with_groups(case.param("groups"))
+                .with_offset_groups(case.param("offset_groups"))
+                .with_modulated(case.param("modulated"))
+                .with_bias(case.param("bias"));
         let params = crate::load::differentiable(&case);
         let wrt: Vec<&str> = params.iter().map(String::as_str).collect();
         check_case("deform_conv_module", &case, &wrt, |x| {
@@ -52,7 +53,13 @@ fn deform_conv_module_starts_as_a_plain_convolution_and_checks_its_config() {
         "zero offsets",
     );
     assert_panics_with(
-        || drop(DeformConv2dPackConfig::new(6, 4).with_groups(4).init(&device)),
+        || {
+            drop(
+                DeformConv2dPackConfig::new(6, 4)
+                    .with_groups(4)
+                    .init(&device),
+            )
+        },
         &["DeformConv2dPackConfig", "in_channels (6)", "groups (4)"],
     );
     assert_panics_with(
@@ -65,7 +72,8 @@ fn deform_conv_module_starts_as_a_plain_convolution_and_checks_its_config() {
         },
         &["DeformConv2dPackConfig", "offset_groups (4)"],
     );
-    let json = serde_json::to_string(&DeformConv2dPackConfig::new(6, 4).with_modulated(true)).unwrap();
+    let json =
+        serde_json::to_string(&DeformConv2dPackConfig::new(6, 4).with_modulated(true)).unwrap();
     let back: DeformConv2dPackConfig = serde_json::from_str(&json).unwrap();
     assert!(back.modulated && back.kernel_size == [3, 3]);
 }

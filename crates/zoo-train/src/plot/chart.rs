@@ -59,6 +59,9 @@ pub const CHART_SIZE: [u32; 2] = [800, 500];
 /// Series drawn with markers when they have at most this many finite points.
 const MAX_MARKERS: usize = 60;
 
+/// The largest magnitude a chart axis shows (values beyond it are drawn at it).
+const LIMIT: f64 = 1e300;
+
 /// `[lo, hi)` covering `values` (finite ones), padded by 5 %; a unit range around a single
 /// value, `0..1` without any.
 fn range(values: impl Iterator<Item = f64>, pad: bool) -> Range<f64> {
@@ -70,12 +73,9 @@ fn range(values: impl Iterator<Item = f64>, pad: bool) -> Range<f64> {
     if lo > hi {
         return 0.0..1.0;
     }
-    // Halve extreme ranges so that their span (and the padding) stays finite.
-    let (lo, hi) = if (hi - lo).is_finite() {
-        (lo, hi)
-    } else {
-        (lo / 2.0, hi / 2.0)
-    };
+    // Clamp extreme values so that the padded span stays finite (plotters' tick search
+    // never ends on an infinite span).
+    let (lo, hi) = (lo.clamp(-LIMIT, LIMIT), hi.clamp(-LIMIT, LIMIT));
     let span = hi - lo;
     if span <= f64::EPSILON * lo.abs().max(hi.abs()).max(1.0) {
         let half = (lo.abs() * 0.05).max(0.5);

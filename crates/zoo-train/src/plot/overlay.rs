@@ -173,7 +173,7 @@ fn draw_tags(img: &mut RgbImage, tags: &[(i64, i64, Color, String)]) -> Result<(
         let colour = RGBColor(c[0], c[1], c[2]);
         root.draw(&Rectangle::new(
             [(lx as i32, ly as i32), ((lx + lw) as i32, (ly + lh) as i32)],
-            colour.filled(),
+            plotters::style::Color::filled(&colour),
         ))
         .map_err(e)?;
         let luma = 0.299 * f32::from(c[0]) + 0.587 * f32::from(c[1]) + 0.114 * f32::from(c[2]);
