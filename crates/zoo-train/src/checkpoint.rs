@@ -91,6 +91,13 @@ pub enum CheckpointError {
         /// The model's.
         expected: String,
     },
+    /// An architecture to import that the registry does not have, or options it refuses
+    /// (names the key).
+    #[error(transparent)]
+    Import(ConfigError),
+    /// Upstream weights that do not fit the model (every key at fault listed).
+    #[error(transparent)]
+    Weights(#[from] zoo_models::weights::WeightsError),
     /// Tensors that do not fit the model of the run file.
     #[error("{}: the checkpoint does not fit the model of its run file ({})", path.display(), problems.join("; "))]
     Mismatch {
@@ -259,13 +266,17 @@ pub fn import_upstream(
     image_size: [usize; 2],
     weights: &Path,
     device: &Device,
-) -> Result<(ZooModel, CheckpointInfo), crate::Error> {
+) -> Result<(ZooModel, CheckpointInfo), CheckpointError> {
     let text = format!(
         "[model]\nname = {arch:?}\nnum_classes = {num_classes}\n[data]\nimage_size = [{}, {}]\n",
         image_size[0], image_size[1]
     );
-    let config = RunConfig::parse(&text, Path::new("<import>"), &[])?;
-    let model = config.model_config()?.init(device);
+    let config =
+        RunConfig::parse(&text, Path::new("<import>"), &[]).map_err(CheckpointError::Import)?;
+    let model = config
+        .model_config()
+        .map_err(CheckpointError::Import)?
+        .init(device);
     let map = model.key_map();
     let model = zoo_models::weights::load_upstream(model, weights, &map)?;
     let info = CheckpointInfo {

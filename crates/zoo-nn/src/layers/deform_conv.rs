@@ -4,7 +4,7 @@
 //! torchvision's `deform_conv2d`.
 
 use crate::layers::ZooForward;
-use burn::module::Param;
+use burn::module::{Content, DisplaySettings, ModuleDisplay, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
@@ -116,6 +116,7 @@ impl DeformConv2dPackConfig {
 /// with the same geometry); modulated (DCNv2) when configured, with the mask the sigmoid of
 /// the predictor's last third of channels (mmcv's layout: `[Δy/Δx offsets…, mask…]`).
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct DeformConv2dPack {
     /// Kernel `[out_channels, in_channels / groups, kh, kw]`.
     pub weight: Param<Tensor<4>>,
@@ -127,6 +128,30 @@ pub struct DeformConv2dPack {
     padding: [usize; 2],
     dilation: [usize; 2],
     modulated: bool,
+}
+
+impl ModuleDisplay for DeformConv2dPack {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        let [ch_out, _, kh, kw] = self.weight.dims();
+        // The offset predictor sees every input channel (it is never grouped).
+        let ch_in = self.conv_offset.weight.dims()[1];
+        content
+            .add("ch_in", &ch_in)
+            .add("ch_out", &ch_out)
+            .add("kernel_size", &format!("{:?}", [kh, kw]))
+            .add("stride", &format!("{:?}", self.stride))
+            .add("padding", &format!("{:?}", self.padding))
+            .add("dilation", &format!("{:?}", self.dilation))
+            .add_debug_attribute("modulated", &self.modulated)
+            .add("conv_offset", &self.conv_offset)
+            .optional()
+    }
 }
 
 impl DeformConv2dPack {

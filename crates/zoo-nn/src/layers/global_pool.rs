@@ -1,6 +1,7 @@
 //! One global-pooling switch for classifier heads: average, max, or any attention pool,
 //! chosen by configuration (a `global_pool` setting of the ResNet and Swin classifiers).
 
+use burn::module::{Content, DisplaySettings, ModuleDisplay};
 use burn::prelude::*;
 
 use super::attention_pool::{
@@ -116,16 +117,42 @@ impl GlobalPoolConfig {
 
 /// Global average pooling: `[B, C, H, W] → [B, C]`.
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct GlobalAvgPool {
     #[module(skip)]
     channels: usize,
 }
 
+impl ModuleDisplay for GlobalAvgPool {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content.add("channels", &self.channels).optional()
+    }
+}
+
 /// Global max pooling: `[B, C, H, W] → [B, C]`.
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct GlobalMaxPool {
     #[module(skip)]
     channels: usize,
+}
+
+impl ModuleDisplay for GlobalMaxPool {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content.add("channels", &self.channels).optional()
+    }
 }
 
 /// A global pool chosen by [`GlobalPoolConfig`]; every variant maps `[B, C, H, W]` to

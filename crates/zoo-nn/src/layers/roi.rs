@@ -2,7 +2,7 @@
 //! `RoIAlign`, `RoIPool`, `PSRoIAlign`, `PSRoIPool`, `MultiScaleRoIAlign` are over theirs), so
 //! a model can hold its pooler as a field and configure it from a file.
 
-use burn::module::Param;
+use burn::module::{Content, DisplaySettings, ModuleDisplay, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -13,15 +13,38 @@ use crate::ops::{
     ps_roi_pool, roi_align, roi_pool,
 };
 
+/// Settings shown on one line, as Burn's `Conv2d` shows its own.
+fn inline() -> Option<DisplaySettings> {
+    DisplaySettings::new()
+        .with_new_line_after_attribute(false)
+        .optional()
+}
+
+/// A parameter-free ROI module's display: its options, as `options: RoiAlignOptions { … }`.
+fn options_content(content: Content, options: &impl std::fmt::Debug) -> Option<Content> {
+    content.add_debug_attribute("options", options).optional()
+}
+
 macro_rules! roi_module {
     ($(#[$doc:meta])* $name:ident, $options:ident, $op:ident) => {
         $(#[$doc])*
         ///
         /// Built with `options.init()`; `forward` documents the shapes of the op it wraps.
         #[derive(Module, Debug)]
+        #[module(custom_display)]
         pub struct $name {
             #[module(skip)]
             options: $options,
+        }
+
+        impl ModuleDisplay for $name {
+            fn custom_settings(&self) -> Option<DisplaySettings> {
+                inline()
+            }
+
+            fn custom_content(&self, content: Content) -> Option<Content> {
+                options_content(content, &self.options)
+            }
         }
 
         impl $options {
@@ -77,9 +100,20 @@ roi_module!(
 
 /// Multi-scale ROI Align module over [`multi_scale_roi_align`] (FPN level mapping).
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct MultiScaleRoiAlign {
     #[module(skip)]
     options: MultiScaleRoiAlignOptions,
+}
+
+impl ModuleDisplay for MultiScaleRoiAlign {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        inline()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        options_content(content, &self.options)
+    }
 }
 
 impl MultiScaleRoiAlignOptions {
@@ -178,11 +212,21 @@ impl DeformRoiPoolConfig {
 ///
 /// mmcv's keys map as `offset_fc.{0,2,4}` → `offset_fc[0..3]`.
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct DeformRoiPool {
     /// The offset predictor: `C·PH·PW → hidden → hidden → 2·PH·PW`, ReLU between.
     pub offset_fc: Vec<Linear>,
     #[module(skip)]
     options: DeformRoiPoolOptions,
+}
+
+impl ModuleDisplay for DeformRoiPool {
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("offset_fc", &self.offset_fc)
+            .add_debug_attribute("options", &self.options)
+            .optional()
+    }
 }
 
 impl DeformRoiPool {

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use burn::module::{Flag, Param};
+use burn::module::{Content, Flag, ModuleDisplay, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -108,6 +108,7 @@ pub fn relative_position_index(window_size: [usize; 2]) -> Vec<i64> {
 /// (`[(2·wh − 1)(2·ww − 1), num_heads]`); `relative_position_index` is not a parameter (timm
 /// does not save it either) and is rebuilt from the window size.
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct WindowAttention {
     /// Joint q/k/v projection `dim → 3·heads·head_dim`.
     pub qkv: Linear,
@@ -125,6 +126,23 @@ pub struct WindowAttention {
     window_size: [usize; 2],
     #[module(skip)]
     relative_position_index: Vec<i64>,
+}
+
+impl ModuleDisplay for WindowAttention {
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("num_heads", &self.num_heads)
+            .add("window_size", &format!("{:?}", self.window_size))
+            .add("qkv", &self.qkv)
+            .add("proj", &self.proj)
+            .add(
+                "relative_position_bias_table",
+                &self.relative_position_bias_table,
+            )
+            .add("attn_drop", &self.attn_drop)
+            .add("proj_drop", &self.proj_drop)
+            .optional()
+    }
 }
 
 impl WindowAttention {
@@ -376,6 +394,7 @@ impl DropPath {
 /// static mask at `input_resolution`). timm keys: `norm1.*`, `attn.*`, `norm2.*`,
 /// `mlp.fc1.*`, `mlp.fc2.*`.
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct SwinBlock {
     /// LayerNorm before attention.
     pub norm1: LayerNorm,
@@ -389,6 +408,19 @@ pub struct SwinBlock {
     pub drop_path: DropPath,
     #[module(skip)]
     shift_size: [usize; 2],
+}
+
+impl ModuleDisplay for SwinBlock {
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("shift_size", &format!("{:?}", self.shift_size))
+            .add("norm1", &self.norm1)
+            .add("attn", &self.attn)
+            .add("norm2", &self.norm2)
+            .add("mlp", &self.mlp)
+            .add("drop_path", &self.drop_path)
+            .optional()
+    }
 }
 
 impl SwinBlock {

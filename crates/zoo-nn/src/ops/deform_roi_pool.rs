@@ -4,7 +4,7 @@
 use burn::prelude::*;
 
 use super::sampling::{
-    Border, RoiGrid, SamplePlan, channels_last_table, check_output_size, chunked, floats,
+    Border, RoiBins, RoiGrid, SamplePlan, channels_last_table, check_output_size, floats,
     max_points, read_rois,
 };
 
@@ -56,9 +56,6 @@ pub fn deform_roi_pool(
     }
     let rois = read_rois(OP, rois, batch);
     let device = input.device();
-    if rois.len() == 0 {
-        return Tensor::zeros([0, channels, ph, pw], &device);
-    }
     let grids = RoiGrid::for_boxes(
         &rois.boxes,
         options.spatial_scale,
@@ -70,46 +67,54 @@ pub fn deform_roi_pool(
     let per_bin = max_points(&grids);
     let table = channels_last_table(input);
     let plane = (height * width) as i64;
-    chunked(rois.len(), 4 * ph * pw * per_bin * channels, |range| {
-        let k = range.len();
-        let mut plan = SamplePlan::with_capacity(k * ph * pw * per_bin, per_bin);
-        // Per-ROI shift scale `gamma * roi_size`, repeated over the ROI's points.
-        let mut scale_y = Vec::with_capacity(k * ph * pw * per_bin);
-        let mut scale_x = Vec::with_capacity(k * ph * pw * per_bin);
-        for r in range.clone() {
+    // The plan, and per point the shift scale `gamma * roi_size` of its ROI.
+    type Plan = (SamplePlan, Vec<f32>, Vec<f32>);
+    RoiBins {
+        output_size: options.output_size,
+        channels,
+        per_roi: 4 * ph * pw * per_bin * channels,
+    }
+    .run(
+        &rois,
+        &device,
+        |k| -> Plan {
+            let points = k * ph * pw * per_bin;
+            (
+                SamplePlan::with_capacity(points, per_bin),
+                Vec::with_capacity(points),
+                Vec::with_capacity(points),
+            )
+        },
+        |(plan, scale_y, scale_x), r, y, x| {
             let g = &grids[r];
             let [roi_h, roi_w] = g.size;
-            for y in 0..ph {
-                for x in 0..pw {
-                    g.push_bin(&mut plan, y, x, rois.batch[r] as i64 * plane);
+            g.push_bin(plan, y, x, rois.batch[r] as i64 * plane);
+            scale_y.extend(std::iter::repeat_n(options.gamma * roi_h, per_bin));
+            scale_x.extend(std::iter::repeat_n(options.gamma * roi_w, per_bin));
+        },
+        |(mut plan, scale_y, scale_x), chunk| {
+            let k = chunk.len();
+            let y = floats(std::mem::take(&mut plan.y), &device);
+            let x = floats(std::mem::take(&mut plan.x), &device);
+            let (y, x) = match &offset {
+                None => (y, x),
+                Some(offset) => {
+                    // [k, 2, PH, PW] → per point: the bin's shift, repeated over its samples.
+                    let per_point = |channel: usize| {
+                        offset
+                            .clone()
+                            .slice([chunk.clone(), channel..channel + 1, 0..ph, 0..pw])
+                            .reshape([k * ph * pw, 1])
+                            .expand([k * ph * pw, per_bin])
+                            .reshape([k * ph * pw * per_bin])
+                    };
+                    (
+                        y + per_point(1) * floats(scale_y, &device),
+                        x + per_point(0) * floats(scale_x, &device),
+                    )
                 }
-            }
-            let n = ph * pw * per_bin;
-            scale_y.extend(std::iter::repeat_n(options.gamma * roi_h, n));
-            scale_x.extend(std::iter::repeat_n(options.gamma * roi_w, n));
-        }
-        let y = floats(std::mem::take(&mut plan.y), &device);
-        let x = floats(std::mem::take(&mut plan.x), &device);
-        let (y, x) = match &offset {
-            None => (y, x),
-            Some(offset) => {
-                // [k, 2, PH, PW] → per point: the bin's shift, repeated over its samples.
-                let per_point = |channel: usize| {
-                    offset
-                        .clone()
-                        .slice([range.clone(), channel..channel + 1, 0..ph, 0..pw])
-                        .reshape([k * ph * pw, 1])
-                        .expand([k * ph * pw, per_bin])
-                        .reshape([k * ph * pw * per_bin])
-                };
-                (
-                    y + per_point(1) * floats(scale_y, &device),
-                    x + per_point(0) * floats(scale_x, &device),
-                )
-            }
-        };
-        plan.read_at(table.clone(), [height, width], y, x, Border::Clamp)
-            .reshape([k, ph, pw, channels])
-            .permute([0, 3, 1, 2])
-    })
+            };
+            plan.read_at(table.clone(), [height, width], y, x, Border::Clamp)
+        },
+    )
 }

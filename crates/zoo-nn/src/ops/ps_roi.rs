@@ -7,10 +7,9 @@
 use burn::prelude::*;
 
 use super::roi_pool::{QuantizedBins, max_taps};
-use super::sampling::TapPlan;
 use super::sampling::{
-    Border, RoiGrid, SamplePlan, check_output_size, chunked, floats, ints, max_points, read_rois,
-    weighted_rows,
+    Border, RoiBins, RoiGrid, SamplePlan, TapPlan, check_output_size, floats, ints, max_points,
+    read_rois, weighted_rows,
 };
 
 /// Options of [`ps_roi_align`]; as `torchvision.ops.ps_roi_align`.
@@ -68,10 +67,8 @@ pub fn ps_roi_align(input: Tensor<4>, rois: Tensor<2>, options: PsRoiAlignOption
     let [ph, pw] = options.output_size;
     let table = position_table(OP, input, options.output_size);
     let channels = table.dims()[1];
+    let device = table.device();
     let rois = read_rois(OP, rois, batch);
-    if rois.len() == 0 {
-        return Tensor::zeros([0, channels, ph, pw], &table.device());
-    }
     let grids = RoiGrid::for_boxes(
         &rois.boxes,
         options.spatial_scale,
@@ -82,21 +79,21 @@ pub fn ps_roi_align(input: Tensor<4>, rois: Tensor<2>, options: PsRoiAlignOption
     );
     let per_bin = max_points(&grids);
     let plane = (height * width) as i64;
-    chunked(rois.len(), 4 * ph * pw * per_bin * channels, |range| {
-        let k = range.len();
-        let mut plan = SamplePlan::with_capacity(k * ph * pw * per_bin, per_bin);
-        for r in range {
-            for y in 0..ph {
-                for x in 0..pw {
-                    let group = (y * pw + x) * batch + rois.batch[r];
-                    grids[r].push_bin(&mut plan, y, x, group as i64 * plane);
-                }
-            }
-        }
-        plan.read(table.clone(), [height, width], Border::Clamp)
-            .reshape([k, ph, pw, channels])
-            .permute([0, 3, 1, 2])
-    })
+    RoiBins {
+        output_size: options.output_size,
+        channels,
+        per_roi: 4 * ph * pw * per_bin * channels,
+    }
+    .run(
+        &rois,
+        &device,
+        |k| SamplePlan::with_capacity(k * ph * pw * per_bin, per_bin),
+        |plan, r, y, x| {
+            let group = (y * pw + x) * batch + rois.batch[r];
+            grids[r].push_bin(plan, y, x, group as i64 * plane);
+        },
+        |plan, _| plan.read(table.clone(), [height, width], Border::Clamp),
+    )
 }
 
 /// Position-sensitive ROI pooling: average over integer-quantised bins.
@@ -121,9 +118,6 @@ pub fn ps_roi_pool(input: Tensor<4>, rois: Tensor<2>, options: PsRoiPoolOptions)
     let channels = table.dims()[1];
     let device = table.device();
     let rois = read_rois(OP, rois, batch);
-    if rois.len() == 0 {
-        return Tensor::zeros([0, channels, ph, pw], &device);
-    }
     let limit = [height.saturating_sub(1), width.saturating_sub(1)];
     let bins: Vec<QuantizedBins> = rois
         .boxes
@@ -132,35 +126,39 @@ pub fn ps_roi_pool(input: Tensor<4>, rois: Tensor<2>, options: PsRoiPoolOptions)
         .collect();
     let taps = max_taps(&bins);
     let plane = (height * width) as i64;
-    chunked(rois.len(), ph * pw * taps * channels, |range| {
-        let k = range.len();
-        let mut plan = TapPlan::new(k * ph * pw, taps);
-        for r in range {
-            for y in 0..ph {
-                for x in 0..pw {
-                    let group = (y * pw + x) * batch + rois.batch[r];
-                    let b = &bins[r];
-                    plan.push_bin(b.rows[y], b.cols[x], group as i64 * plane, width);
-                }
-            }
-        }
-        let weights: Vec<f32> = plan
-            .valid
-            .chunks_exact(taps)
-            .flat_map(|bin| {
-                let area: f32 = bin.iter().sum();
-                bin.iter()
-                    .map(move |v| if area > 0.0 { v / area } else { 0.0 })
-            })
-            .collect();
-        weighted_rows(
-            table.clone(),
-            ints(plan.rows, &device),
-            floats(weights, &device),
-        )
-        .reshape([k * ph * pw, taps, channels])
-        .sum_dim(1)
-        .reshape([k, ph, pw, channels])
-        .permute([0, 3, 1, 2])
-    })
+    RoiBins {
+        output_size: options.output_size,
+        channels,
+        per_roi: ph * pw * taps * channels,
+    }
+    .run(
+        &rois,
+        &device,
+        |k| TapPlan::new(k * ph * pw, taps),
+        |plan, r, y, x| {
+            let group = (y * pw + x) * batch + rois.batch[r];
+            let b = &bins[r];
+            plan.push_bin(b.rows[y], b.cols[x], group as i64 * plane, width);
+        },
+        |plan, _| {
+            let n_bins = plan.rows.len() / taps;
+            let weights: Vec<f32> = plan
+                .valid
+                .chunks_exact(taps)
+                .flat_map(|bin| {
+                    let area: f32 = bin.iter().sum();
+                    bin.iter()
+                        .map(move |v| if area > 0.0 { v / area } else { 0.0 })
+                })
+                .collect();
+            weighted_rows(
+                table.clone(),
+                ints(plan.rows, &device),
+                floats(weights, &device),
+            )
+            .reshape([n_bins, taps, channels])
+            .sum_dim(1)
+            .reshape([n_bins, channels])
+        },
+    )
 }

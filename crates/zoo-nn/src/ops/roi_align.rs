@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::sampling::{
-    Border, HostRois, RoiGrid, SamplePlan, channels_last_table, check_output_size, chunked,
+    Border, HostRois, RoiBins, RoiGrid, SamplePlan, channels_last_table, check_output_size,
     max_points, read_rois,
 };
 
@@ -50,9 +50,6 @@ pub(crate) fn roi_align_host(
     let [_, channels, height, width] = input.dims();
     let [ph, pw] = options.output_size;
     let device = input.device();
-    if rois.len() == 0 {
-        return Tensor::zeros([0, channels, ph, pw], &device);
-    }
     let offset = if options.aligned { 0.5 } else { 0.0 };
     let grids = RoiGrid::for_boxes(
         &rois.boxes,
@@ -65,18 +62,16 @@ pub(crate) fn roi_align_host(
     let per_bin = max_points(&grids);
     let table = channels_last_table(input);
     let plane = (height * width) as i64;
-    chunked(rois.len(), 4 * ph * pw * per_bin * channels, |range| {
-        let k = range.len();
-        let mut plan = SamplePlan::with_capacity(k * ph * pw * per_bin, per_bin);
-        for r in range {
-            for y in 0..ph {
-                for x in 0..pw {
-                    grids[r].push_bin(&mut plan, y, x, rois.batch[r] as i64 * plane);
-                }
-            }
-        }
-        plan.read(table.clone(), [height, width], Border::Clamp)
-            .reshape([k, ph, pw, channels])
-            .permute([0, 3, 1, 2])
-    })
+    RoiBins {
+        output_size: options.output_size,
+        channels,
+        per_roi: 4 * ph * pw * per_bin * channels,
+    }
+    .run(
+        rois,
+        &device,
+        |k| SamplePlan::with_capacity(k * ph * pw * per_bin, per_bin),
+        |plan, r, y, x| grids[r].push_bin(plan, y, x, rois.batch[r] as i64 * plane),
+        |plan, _| plan.read(table.clone(), [height, width], Border::Clamp),
+    )
 }

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::sampling::{
-    HostRois, TapPlan, channels_last_table, check_output_size, chunked, floats, ints, read_rois,
+    HostRois, RoiBins, TapPlan, channels_last_table, check_output_size, floats, ints, read_rois,
     select_rows,
 };
 
@@ -87,9 +87,6 @@ pub fn roi_pool(input: Tensor<4>, rois: Tensor<2>, options: RoiPoolOptions) -> T
     let rois: HostRois = read_rois(OP, rois, batch);
     let [ph, pw] = options.output_size;
     let device = input.device();
-    if rois.len() == 0 {
-        return Tensor::zeros([0, channels, ph, pw], &device);
-    }
     let bins: Vec<QuantizedBins> = rois
         .boxes
         .iter()
@@ -106,25 +103,27 @@ pub fn roi_pool(input: Tensor<4>, rois: Tensor<2>, options: RoiPoolOptions) -> T
     let taps = max_taps(&bins);
     let table = channels_last_table(input);
     let plane = (height * width) as i64;
-    chunked(rois.len(), ph * pw * taps * channels, |range| {
-        let k = range.len();
-        let mut plan = TapPlan::new(k * ph * pw, taps);
-        for r in range {
-            for y in 0..ph {
-                for x in 0..pw {
-                    let b = &bins[r];
-                    plan.push_bin(b.rows[y], b.cols[x], rois.batch[r] as i64 * plane, width);
-                }
-            }
-        }
-        let n_bins = k * ph * pw;
-        let (penalty, nonempty) = plan.max_masks();
-        let gathered =
-            select_rows(table.clone(), ints(plan.rows, &device)).reshape([n_bins, taps, channels]);
-        let penalty = floats(penalty, &device).reshape([n_bins, taps, 1]);
-        let nonempty = floats(nonempty, &device).reshape([n_bins, 1, 1]);
-        ((gathered + penalty).max_dim(1) * nonempty)
-            .reshape([k, ph, pw, channels])
-            .permute([0, 3, 1, 2])
-    })
+    RoiBins {
+        output_size: options.output_size,
+        channels,
+        per_roi: ph * pw * taps * channels,
+    }
+    .run(
+        &rois,
+        &device,
+        |k| TapPlan::new(k * ph * pw, taps),
+        |plan, r, y, x| {
+            let b = &bins[r];
+            plan.push_bin(b.rows[y], b.cols[x], rois.batch[r] as i64 * plane, width);
+        },
+        |plan, _| {
+            let n_bins = plan.rows.len() / taps;
+            let (penalty, nonempty) = plan.max_masks();
+            let gathered = select_rows(table.clone(), ints(plan.rows, &device))
+                .reshape([n_bins, taps, channels]);
+            let penalty = floats(penalty, &device).reshape([n_bins, taps, 1]);
+            let nonempty = floats(nonempty, &device).reshape([n_bins, 1, 1]);
+            ((gathered + penalty).max_dim(1) * nonempty).reshape([n_bins, channels])
+        },
+    )
 }

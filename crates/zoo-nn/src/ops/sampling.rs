@@ -223,7 +223,7 @@ const CHUNK_ELEMENTS: usize = 1 << 24;
 
 /// Runs `f` on consecutive ROI ranges whose intermediate size (`per_roi` elements each) stays
 /// under [`CHUNK_ELEMENTS`], and concatenates the `[k, …]` results along dim 0.
-pub(crate) fn chunked<const D: usize>(
+fn chunked<const D: usize>(
     count: usize,
     per_roi: usize,
     mut f: impl FnMut(Range<usize>) -> Tensor<D>,
@@ -240,6 +240,55 @@ pub(crate) fn chunked<const D: usize>(
         parts.pop().unwrap()
     } else {
         Tensor::cat(parts, 0)
+    }
+}
+
+/// The skeleton every ROI operator shares (`roi_align`, `roi_pool`, `ps_roi_align`,
+/// `ps_roi_pool`, `deform_roi_pool`): ROIs taken in chunks whose intermediate stays under
+/// [`CHUNK_ELEMENTS`], each chunk's bins visited ROI by ROI in row-major order into a plan,
+/// the plan reduced to one channels-last row per bin, the chunks joined as
+/// `[K, channels, PH, PW]` (`[0, channels, PH, PW]` without ROIs).
+pub(crate) struct RoiBins {
+    /// Output `[PH, PW]` (checked positive by the operator).
+    pub output_size: [usize; 2],
+    /// Channels of the output.
+    pub channels: usize,
+    /// Elements of the largest intermediate one ROI needs.
+    pub per_roi: usize,
+}
+
+impl RoiBins {
+    /// Runs the operator on `rois`:
+    ///
+    /// - `new_plan(k)`: an empty plan for a chunk of `k` ROIs;
+    /// - `bin(plan, r, y, x)`: adds output bin `(y, x)` of ROI `r` (an index into `rois`);
+    /// - `finish(plan, chunk)`: the chunk's bins as rows `[k * PH * PW, channels]`.
+    pub fn run<P>(
+        &self,
+        rois: &HostRois,
+        device: &Device,
+        new_plan: impl Fn(usize) -> P,
+        bin: impl Fn(&mut P, usize, usize, usize),
+        mut finish: impl FnMut(P, Range<usize>) -> Tensor<2>,
+    ) -> Tensor<4> {
+        let [ph, pw] = self.output_size;
+        if rois.len() == 0 {
+            return Tensor::zeros([0, self.channels, ph, pw], device);
+        }
+        chunked(rois.len(), self.per_roi, |chunk| {
+            let k = chunk.len();
+            let mut plan = new_plan(k);
+            for r in chunk.clone() {
+                for y in 0..ph {
+                    for x in 0..pw {
+                        bin(&mut plan, r, y, x);
+                    }
+                }
+            }
+            finish(plan, chunk)
+                .reshape([k, ph, pw, self.channels])
+                .permute([0, 3, 1, 2])
+        })
     }
 }
 

@@ -12,6 +12,7 @@ mod configs;
 mod deform;
 mod deform_module;
 mod deform_roi_pool_module;
+mod display;
 mod kernels;
 mod load;
 mod patch_embed;
