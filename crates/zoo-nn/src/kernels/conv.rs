@@ -375,11 +375,73 @@ impl SharedMut {
     }
 }
 
-/// Convolution forward: `out[n, co, oh, ow] = bias[co] + Σ x · w`.
+/// What is applied to each output value right after its tile is computed (while it is in
+/// cache): `y · scale[co] + shift[co]`, `+ residual` (same shape as the output), ReLU.
+pub(crate) struct Epilogue<'a> {
+    pub scale: &'a [f32],
+    pub shift: &'a [f32],
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// Applies the epilogue to the tile's pixels of group `grp`'s channels, the channels
+    /// spread over the pool when `parallel`.
+    ///
+    /// # Safety
+    /// Those values are written by no one else meanwhile.
+    unsafe fn apply(
+        &self,
+        g: &Geometry,
+        dst: SharedMut,
+        grp: usize,
+        tile: &Range<usize>,
+        parallel: bool,
+    ) {
+        let (opg, plane) = (g.opg(), g.out_plane());
+        let mut q = tile.start;
+        while q < tile.end {
+            let n = q / plane;
+            let end = tile.end.min((n + 1) * plane);
+            let channel = |co: usize| {
+                let offset = (n * g.c_out + co) * plane + q - n * plane;
+                // SAFETY: per the contract; each channel's segment is written once.
+                let out = unsafe { dst.slice(offset, end - q) };
+                let (a, b) = (self.scale[co], self.shift[co]);
+                match self.residual {
+                    Some(r) => {
+                        for (v, &r) in out.iter_mut().zip(&r[offset..offset + end - q]) {
+                            *v = *v * a + b + r;
+                        }
+                    }
+                    None => out.iter_mut().for_each(|v| *v = *v * a + b),
+                }
+                if self.relu {
+                    out.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+            };
+            let channels = grp * opg..(grp + 1) * opg;
+            if parallel {
+                channels.into_par_iter().for_each(channel);
+            } else {
+                channels.for_each(channel);
+            }
+            q = end;
+        }
+    }
+}
+
+/// Convolution forward: `out[n, co, oh, ow] = bias[co] + Σ x · w`, then the epilogue if any.
 ///
 /// `x`: `[N, C_in, H, W]`, `weight`: `[C_out, C_in/groups, KH, KW]`, `bias`: `[C_out]`;
 /// returns `[N, C_out, OH, OW]`, all contiguous.
-pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+pub(crate) fn forward(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    epilogue: Option<&Epilogue>,
+) -> Vec<f32> {
     let plan = Plan::new(g);
     let (k, opg, plane) = (plan.k(), g.opg(), g.out_plane());
     let mut out = vec![0.0f32; g.n * g.c_out * plane];
@@ -388,11 +450,17 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f3
             channel.fill(*b);
         }
     }
+    let dst = SharedMut(out.as_mut_ptr());
     if k == 0 {
+        if let Some(e) = epilogue {
+            for grp in 0..g.groups {
+                // SAFETY: nothing else touches `out`.
+                unsafe { e.apply(g, dst, grp, &(0..g.n * plane), true) };
+            }
+        }
         return out;
     }
     let weights: Vec<_> = (0..g.groups).map(|grp| plan.weight(weight, grp)).collect();
-    let dst = SharedMut(out.as_mut_ptr());
     // One tile of one group; `spread`: called from a pool task (serial GEMM, serial unfold).
     let run = |grp: usize, tile: &Range<usize>, spread: bool| {
         let p = tile.len();
@@ -435,12 +503,17 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f3
         if plan.pointwise() && plan.single_image(tile).is_some() {
             let (n, at) = plan.single_image(tile).expect("checked");
             let image = &x[(n * g.c_in + grp * g.cpg()) * g.in_plane() + at..];
-            return product(Strided::new_const(image.as_ptr(), g.in_plane() as isize, 1));
+            product(Strided::new_const(image.as_ptr(), g.in_plane() as isize, 1));
+        } else {
+            with_buffer(&SCRATCH, k * p, |col| {
+                unfold(&plan, x, grp, tile, col, spread);
+                product(Strided::new_const(col.as_ptr(), p as isize, 1));
+            });
         }
-        with_buffer(&SCRATCH, k * p, |col| {
-            unfold(&plan, x, grp, tile, col, spread);
-            product(Strided::new_const(col.as_ptr(), p as isize, 1));
-        });
+        if let Some(e) = epilogue {
+            // SAFETY: this tile's pixels of this group's channels are this call's.
+            unsafe { e.apply(g, dst, grp, tile, !spread) };
+        }
     };
     let jobs: Vec<(usize, &Range<usize>)> = (0..g.groups)
         .flat_map(|grp| plan.tiles.iter().map(move |t| (grp, t)))
@@ -784,7 +857,11 @@ mod tests {
             let x = values(g.n * g.c_in * g.h * g.w, 1);
             let w = values(g.c_out * g.cpg() * g.kh * g.kw, 2);
             let y = reference(&g, &x, &w);
-            close(&forward(&g, &x, &w, None), &y, &format!("{g:?} forward"));
+            close(
+                &forward(&g, &x, &w, None, None),
+                &y,
+                &format!("{g:?} forward"),
+            );
             // Adjoint identities: <conv(x), dy> = <x, dx(dy)> = <w, dw(x, dy)>.
             let dy = values(g.n * g.c_out * g.oh * g.ow, 3);
             let lhs: f64 = y.iter().zip(&dy).map(|(a, b)| *a as f64 * *b as f64).sum();

@@ -23,7 +23,7 @@ pub use attention_pool::{
 };
 pub use conv::{ConvNormAct, ConvNormActConfig, DilatedConvBlock};
 pub use deform_conv::{DeformConv2d, DeformConv2dConfig};
-pub use forward::ZooForward;
+pub use forward::{ZooForward, conv_bn};
 pub use global_pool::{GlobalAvgPool, GlobalMaxPool, GlobalPool, GlobalPoolConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use patch_merging::{PatchMerging, PatchMergingConfig};
