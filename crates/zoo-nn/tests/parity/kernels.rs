@@ -250,6 +250,28 @@ fn conv_cases() -> Vec<([usize; 4], [usize; 4], ConvOptions<2>)> {
             [16, 80, 1, 1],
             ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
         ),
+        // Maps the kernel cuts into several tiles per image: spread over the pool (batch 2),
+        // one after another (batch 1, dilated), and small maps grouped whole (1×1 and 3×3).
+        (
+            [2, 64, 40, 37],
+            [32, 64, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [1, 128, 24, 23],
+            [16, 128, 3, 3],
+            ConvOptions::new([1, 1], [2, 2], [2, 2], 1),
+        ),
+        (
+            [6, 32, 9, 9],
+            [24, 32, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [5, 48, 7, 6],
+            [16, 48, 3, 3],
+            ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
+        ),
         // Patch embedding: 4×4 stride 4.
         (
             [1, 3, 16, 12],

@@ -2,7 +2,7 @@
 `cargo bench --bench suite -- WORKLOAD` (call stacks through DWARF), each charged to the first
 category (in the order below) that a frame of its stack matches.
 
-    python3 tools/bench/profile.py WORKLOAD [--runs 5] [--freq 499] [--kernels zoo|burn]
+    python3 tools/bench/perf_split.py WORKLOAD [--runs 5] [--freq 499] [--kernels zoo|burn]
 
 `--kernels burn` sets ZOO_NN_KERNELS=burn (Burn's own operations everywhere): the "before"
 profile. Samples of setup (model initialisation, random inputs) are dropped; the shares are of
