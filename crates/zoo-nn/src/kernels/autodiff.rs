@@ -12,7 +12,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, TensorMetadata};
 use burn::tensor::ops::ConvOptions;
 
-use super::ZooKernels;
+use std::sync::Arc;
+
+use super::{RoiTaps, ZooKernels};
 use crate::ops::ResizeOptions;
 
 /// Registers the gradient `$grad` (evaluated only then) for the parent `$node` if it is
@@ -166,6 +168,31 @@ impl<B: Backend + ZooKernels> Backward<B, 1> for Resize {
             grads,
             node_x,
             B::zoo_resize_backward(grad, input_size, options)
+        );
+    }
+}
+
+#[derive(Debug)]
+struct RoiPool;
+
+impl<B: Backend + ZooKernels> Backward<B, 1> for RoiPool {
+    /// The taps and the input's shape.
+    type State = (Arc<RoiTaps>, [usize; 4]);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (taps, input_shape) = ops.state;
+        register!(
+            B,
+            grads,
+            node_x,
+            B::zoo_roi_pool_backward(grad, taps, input_shape)
         );
     }
 }
@@ -399,5 +426,25 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         _options: ResizeOptions,
     ) -> FloatTensor<Self> {
         no_double_backward("zoo_resize_backward")
+    }
+
+    fn zoo_roi_pool(x: FloatTensor<Self>, taps: Arc<RoiTaps>) -> FloatTensor<Self> {
+        let shape = x.shape();
+        let input_shape = [shape[0], shape[1], shape[2], shape[3]];
+        match RoiPool.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(
+                (taps.clone(), input_shape),
+                B::zoo_roi_pool(x.into_primitive(), taps),
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(B::zoo_roi_pool(x.into_primitive(), taps)),
+        }
+    }
+
+    fn zoo_roi_pool_backward(
+        _output_grad: FloatTensor<Self>,
+        _taps: Arc<RoiTaps>,
+        _input_shape: [usize; 4],
+    ) -> FloatTensor<Self> {
+        no_double_backward("zoo_roi_pool_backward")
     }
 }

@@ -10,8 +10,10 @@ use super::ZooKernels;
 use super::conv::{self, Epilogue, Geometry};
 use super::norm::{self, Planes};
 use super::resize;
+use super::roi::{self, RoiTaps};
 use crate::ops::ResizeOptions;
 use crate::ops::resize::host_taps;
+use std::sync::Arc;
 
 /// The tensor with a contiguous f32 view (a copy only if it is a strided view).
 fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -307,5 +309,24 @@ impl ZooKernels for Flex {
         let mut shape = dims(&dy).to_vec();
         shape[2..].copy_from_slice(&input_size);
         tensor(dx, shape)
+    }
+
+    fn zoo_roi_pool(x: FlexTensor, taps: Arc<RoiTaps>) -> FlexTensor {
+        let x = contiguous(x);
+        let &[n, c, h, w] = dims(&x) else {
+            panic!("roi pooling: expected [N, C, H, W], got {:?}", dims(&x));
+        };
+        let y = roi::forward(slice(&x), [n, c, h, w], &taps);
+        tensor(y, vec![taps.rois(), c, taps.pooled[0], taps.pooled[1]])
+    }
+
+    fn zoo_roi_pool_backward(
+        output_grad: FlexTensor,
+        taps: Arc<RoiTaps>,
+        input_shape: [usize; 4],
+    ) -> FlexTensor {
+        let dy = contiguous(output_grad);
+        let dx = roi::backward(slice(&dy), input_shape, &taps);
+        tensor(dx, input_shape.to_vec())
     }
 }

@@ -19,13 +19,17 @@ mod flex;
 mod gemm;
 mod norm;
 mod resize;
+mod roi;
 
 pub(crate) use resize::AxisTaps;
+pub use roi::RoiTaps;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
+
+use std::sync::Arc;
 
 use crate::ops::ResizeOptions;
 
@@ -134,6 +138,17 @@ pub trait ZooKernels: Backend {
         x: FloatTensor<Self>,
         size: [usize; 2],
         options: ResizeOptions,
+    ) -> FloatTensor<Self>;
+
+    /// ROI pooling through precomputed bilinear taps (ROI Align): `[N, C, H, W]` →
+    /// `[K, C, PH, PW]`.
+    fn zoo_roi_pool(x: FloatTensor<Self>, taps: Arc<RoiTaps>) -> FloatTensor<Self>;
+
+    /// Gradient of [`zoo_roi_pool`](ZooKernels::zoo_roi_pool) for an input of `input_shape`.
+    fn zoo_roi_pool_backward(
+        output_grad: FloatTensor<Self>,
+        taps: Arc<RoiTaps>,
+        input_shape: [usize; 4],
     ) -> FloatTensor<Self>;
 
     /// Gradient of [`zoo_resize`](ZooKernels::zoo_resize) from an input of spatial size

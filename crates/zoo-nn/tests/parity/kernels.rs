@@ -588,3 +588,74 @@ fn resize_kernel_equals_burns_interpolate_forward_and_backward() {
         }
     }
 }
+
+#[test]
+fn roi_align_kernel_equals_the_generic_path_forward_and_backward() {
+    // Burn has no ROI Align: the reference is burn-zoo's tensor-operation path (gathers and
+    // their scatter-add backward) on ndarray, which the torchvision fixtures also check.
+    use zoo_nn::ops::{RoiAlignOptions, roi_align};
+    let mut r = Shapes(3);
+    for i in 0..8 {
+        let shape = [r.next(1, 3), r.next(1, 6), r.next(4, 20), r.next(4, 20)];
+        let k = r.next(1, 12);
+        let scale = [1.0, 0.5, 0.25][r.next(0, 2)];
+        // Boxes in input-image coordinates, some beyond the map and some degenerate.
+        let extent = [shape[2] as f32 / scale, shape[3] as f32 / scale];
+        let rois: Vec<f32> = (0..k)
+            .flat_map(|_| {
+                let b = r.next(0, shape[0] - 1) as f32;
+                let x1 = r.next(0, 100) as f32 / 80.0 * extent[1] - 4.0;
+                let y1 = r.next(0, 100) as f32 / 80.0 * extent[0] - 4.0;
+                let (w, h) = (r.next(0, 60) as f32 / 10.0, r.next(0, 60) as f32 / 10.0);
+                [b, x1, y1, x1 + w / scale, y1 + h / scale]
+            })
+            .collect();
+        let options = RoiAlignOptions::new(
+            [r.next(1, 7), r.next(1, 7)],
+            scale,
+            [0, 2, -1][r.next(0, 2)],
+            i % 2 == 0,
+        );
+        let x = TensorData::new(
+            (0..shape.iter().product::<usize>())
+                .map(|j| ((j * 7919) % 101) as f32 / 50.0 - 1.0)
+                .collect::<Vec<f32>>(),
+            shape,
+        );
+        let run = |device: Device| {
+            let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
+            let boxes = Tensor::<2>::from_data(TensorData::new(rois.clone(), [k, 5]), &device);
+            let y = roi_align(x.clone(), boxes, options.clone());
+            let upstream = Tensor::<4>::from_data(
+                TensorData::new(
+                    (0..y.shape().num_elements())
+                        .map(|j| ((j * 31) % 17) as f32 / 8.0 - 1.0)
+                        .collect::<Vec<f32>>(),
+                    y.dims(),
+                ),
+                &device,
+            );
+            let grads = (y.clone() * upstream).sum().backward();
+            let dx = x.grad(&grads).expect("x grad");
+            (y.to_data(), dx.to_data())
+        };
+        let (ours, generic) = (
+            run(Device::flex().autodiff()),
+            run(Device::ndarray().autodiff()),
+        );
+        let what = format!("roi_align case {i} {shape:?} {k} rois {options:?}");
+        let flex = Device::flex();
+        assert_close(
+            Tensor::<4>::from_data(ours.0, &flex),
+            Tensor::<4>::from_data(generic.0, &flex),
+            1e-5,
+            &format!("{what}: output"),
+        );
+        assert_close(
+            Tensor::<4>::from_data(ours.1, &flex),
+            Tensor::<4>::from_data(generic.1, &flex),
+            1e-5,
+            &format!("{what}: grad x"),
+        );
+    }
+}
