@@ -14,13 +14,12 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use zoo_nn::layers::ZooForward;
+use zoo_nn::layers::conv_bn;
 
 use crate::init;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use zoo_nn::layers::{GlobalPool, GlobalPoolConfig};
 
 use crate::weights::KeyMap;
@@ -339,15 +338,17 @@ impl Block {
     /// - input: `[B, inplanes, H, W]`; output: `[B, planes·expansion, H / stride, W / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.zoo_forward(d.conv.zoo_forward(x.clone())),
+            Some(d) => conv_bn(&d.conv, &d.bn, x.clone(), None, false),
             None => x.clone(),
         };
-        let mut out = relu(self.bn1.zoo_forward(self.conv1.zoo_forward(x)));
-        out = self.bn2.zoo_forward(self.conv2.zoo_forward(out));
-        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            out = bn3.zoo_forward(conv3.zoo_forward(relu(out)));
+        let out = conv_bn(&self.conv1, &self.bn1, x, None, true);
+        match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => {
+                let out = conv_bn(&self.conv2, &self.bn2, out, None, true);
+                conv_bn(conv3, bn3, out, Some(identity), true)
+            }
+            _ => conv_bn(&self.conv2, &self.bn2, out, Some(identity), true),
         }
-        relu(out + identity)
     }
 }
 
@@ -400,7 +401,7 @@ impl ResNet {
     /// - input: `[B, in_channels, H, W]`
     /// - output: see [`ResNetFeatures`]
     pub fn features(&self, x: Tensor<4>) -> ResNetFeatures {
-        let stem = relu(self.bn1.zoo_forward(self.conv1.zoo_forward(x)));
+        let stem = conv_bn(&self.conv1, &self.bn1, x, None, true);
         let c2 = stage(&self.layer1, self.maxpool.forward(stem.clone()));
         let c3 = stage(&self.layer2, c2.clone());
         let c4 = stage(&self.layer3, c3.clone());

@@ -7,11 +7,15 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{AutodiffBackend, Backend};
+use burn::backend::{AutodiffBackend, Backend, TensorMetadata};
 use burn::tensor::ops::ConvOptions;
 
-use super::ZooKernels;
+use std::sync::Arc;
+
+use super::{RoiTaps, ZooKernels};
+use crate::ops::ResizeOptions;
 
 /// Registers the gradient `$grad` (evaluated only then) for the parent `$node` if it is
 /// tracked.
@@ -143,6 +147,56 @@ impl<B: Backend + ZooKernels> Backward<B, 3> for ChannelAffine {
     }
 }
 
+#[derive(Debug)]
+struct Resize;
+
+impl<B: Backend + ZooKernels> Backward<B, 1> for Resize {
+    /// The input's spatial size and the options.
+    type State = ([usize; 2], ResizeOptions);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (input_size, options) = ops.state;
+        register!(
+            B,
+            grads,
+            node_x,
+            B::zoo_resize_backward(grad, input_size, options)
+        );
+    }
+}
+
+#[derive(Debug)]
+struct RoiPool;
+
+impl<B: Backend + ZooKernels> Backward<B, 1> for RoiPool {
+    /// The taps and the input's shape.
+    type State = (Arc<RoiTaps>, [usize; 4]);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (taps, input_shape) = ops.state;
+        register!(
+            B,
+            grads,
+            node_x,
+            B::zoo_roi_pool_backward(grad, taps, input_shape)
+        );
+    }
+}
+
 fn no_double_backward(op: &str) -> ! {
     panic!("zoo kernels: {op} is a backward pass and cannot itself be differentiated")
 }
@@ -208,6 +262,40 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
                 bias.into_primitive(),
                 options,
             )),
+        }
+    }
+
+    fn zoo_conv2d_affine(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let y = Self::zoo_channel_affine(Self::zoo_conv2d(x, weight, options), scale, shift);
+        if relu {
+            <Self as ActivationOps<Self>>::relu(y)
+        } else {
+            y
+        }
+    }
+
+    fn zoo_conv2d_affine_add(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        relu: bool,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let y = Self::zoo_channel_affine(Self::zoo_conv2d(x, weight, options), scale, shift);
+        let y = <Self as FloatTensorOps<Self>>::float_add(y, residual);
+        if relu {
+            <Self as ActivationOps<Self>>::relu(y)
+        } else {
+            y
         }
     }
 
@@ -312,5 +400,51 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         _output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         no_double_backward("zoo_channel_affine_backward")
+    }
+
+    fn zoo_resize(
+        x: FloatTensor<Self>,
+        size: [usize; 2],
+        options: ResizeOptions,
+    ) -> FloatTensor<Self> {
+        let shape = x.shape();
+        let input_size = [shape[2], shape[3]];
+        match Resize.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(
+                (input_size, options.clone()),
+                B::zoo_resize(x.into_primitive(), size, options),
+            ),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::zoo_resize(x.into_primitive(), size, options))
+            }
+        }
+    }
+
+    fn zoo_resize_backward(
+        _output_grad: FloatTensor<Self>,
+        _input_size: [usize; 2],
+        _options: ResizeOptions,
+    ) -> FloatTensor<Self> {
+        no_double_backward("zoo_resize_backward")
+    }
+
+    fn zoo_roi_pool(x: FloatTensor<Self>, taps: Arc<RoiTaps>) -> FloatTensor<Self> {
+        let shape = x.shape();
+        let input_shape = [shape[0], shape[1], shape[2], shape[3]];
+        match RoiPool.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(
+                (taps.clone(), input_shape),
+                B::zoo_roi_pool(x.into_primitive(), taps),
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(B::zoo_roi_pool(x.into_primitive(), taps)),
+        }
+    }
+
+    fn zoo_roi_pool_backward(
+        _output_grad: FloatTensor<Self>,
+        _taps: Arc<RoiTaps>,
+        _input_shape: [usize; 4],
+    ) -> FloatTensor<Self> {
+        no_double_backward("zoo_roi_pool_backward")
     }
 }

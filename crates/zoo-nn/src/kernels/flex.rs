@@ -7,8 +7,13 @@ use burn::tensor::TensorData;
 use burn::tensor::ops::ConvOptions;
 
 use super::ZooKernels;
-use super::conv::{self, Geometry};
+use super::conv::{self, Epilogue, Geometry};
 use super::norm::{self, Planes};
+use super::resize;
+use super::roi::{self, RoiTaps};
+use crate::ops::ResizeOptions;
+use crate::ops::resize::host_taps;
+use std::sync::Arc;
 
 /// The tensor with a contiguous f32 view (a copy only if it is a strided view).
 fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -93,8 +98,57 @@ fn conv2d(
     let (x, weight) = (contiguous(x), contiguous(weight));
     let bias = bias.map(contiguous);
     let g = geometry(&x, &weight, &options);
-    let out = conv::forward(&g, slice(&x), slice(&weight), bias.as_ref().map(slice));
+    let out = conv::forward(
+        &g,
+        slice(&x),
+        slice(&weight),
+        bias.as_ref().map(slice),
+        None,
+    );
     tensor(out, vec![g.n, g.c_out, g.oh, g.ow])
+}
+
+/// [`conv::forward`] with an [`Epilogue`].
+fn conv2d_affine(
+    x: FlexTensor,
+    weight: FlexTensor,
+    scale: FlexTensor,
+    shift: FlexTensor,
+    residual: Option<FlexTensor>,
+    relu: bool,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    let (x, weight) = (contiguous(x), contiguous(weight));
+    let (scale, shift, residual) = (
+        contiguous(scale),
+        contiguous(shift),
+        residual.map(contiguous),
+    );
+    let g = geometry(&x, &weight, &options);
+    let shape = vec![g.n, g.c_out, g.oh, g.ow];
+    if let Some(r) = &residual {
+        assert_eq!(
+            dims(r),
+            shape,
+            "conv2d_affine: residual must be the output's shape"
+        );
+    }
+    let epilogue = Epilogue {
+        scale: slice(&scale),
+        shift: slice(&shift),
+        residual: residual.as_ref().map(slice),
+        relu,
+    };
+    let out = conv::forward(&g, slice(&x), slice(&weight), None, Some(&epilogue));
+    tensor(out, shape)
+}
+
+/// The spatial size of an `[N, C, H, W]` tensor, which must be of rank 4.
+fn spatial(t: &FlexTensor, op: &str) -> [usize; 2] {
+    let &[_, _, h, w] = dims(t) else {
+        panic!("{op}: expected [N, C, H, W], got {:?}", dims(t));
+    };
+    [h, w]
 }
 
 impl ZooKernels for Flex {
@@ -109,6 +163,29 @@ impl ZooKernels for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         conv2d(x, weight, Some(bias), options)
+    }
+
+    fn zoo_conv2d_affine(
+        x: FlexTensor,
+        weight: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        relu: bool,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        conv2d_affine(x, weight, scale, shift, None, relu, options)
+    }
+
+    fn zoo_conv2d_affine_add(
+        x: FlexTensor,
+        weight: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        residual: FlexTensor,
+        relu: bool,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        conv2d_affine(x, weight, scale, shift, Some(residual), relu, options)
     }
 
     fn zoo_conv2d_x_backward(
@@ -205,5 +282,51 @@ impl ZooKernels for Flex {
             tensor(dscale, vec![p.channels]),
             tensor(dshift, vec![p.channels]),
         )
+    }
+
+    fn zoo_resize(x: FlexTensor, size: [usize; 2], options: ResizeOptions) -> FlexTensor {
+        let x = contiguous(x);
+        let [h, w] = spatial(&x, "resize");
+        let rows = host_taps(h, size[0], &options);
+        let cols = host_taps(w, size[1], &options);
+        let y = resize::forward(slice(&x), h, w, rows.as_ref(), cols.as_ref());
+        let mut shape = dims(&x).to_vec();
+        shape[2..].copy_from_slice(&size);
+        tensor(y, shape)
+    }
+
+    fn zoo_resize_backward(
+        output_grad: FlexTensor,
+        input_size: [usize; 2],
+        options: ResizeOptions,
+    ) -> FlexTensor {
+        let dy = contiguous(output_grad);
+        let [oh, ow] = spatial(&dy, "resize backward");
+        let [h, w] = input_size;
+        let rows = host_taps(h, oh, &options);
+        let cols = host_taps(w, ow, &options);
+        let dx = resize::backward(slice(&dy), h, w, rows.as_ref(), cols.as_ref());
+        let mut shape = dims(&dy).to_vec();
+        shape[2..].copy_from_slice(&input_size);
+        tensor(dx, shape)
+    }
+
+    fn zoo_roi_pool(x: FlexTensor, taps: Arc<RoiTaps>) -> FlexTensor {
+        let x = contiguous(x);
+        let &[n, c, h, w] = dims(&x) else {
+            panic!("roi pooling: expected [N, C, H, W], got {:?}", dims(&x));
+        };
+        let y = roi::forward(slice(&x), [n, c, h, w], &taps);
+        tensor(y, vec![taps.rois(), c, taps.pooled[0], taps.pooled[1]])
+    }
+
+    fn zoo_roi_pool_backward(
+        output_grad: FlexTensor,
+        taps: Arc<RoiTaps>,
+        input_shape: [usize; 4],
+    ) -> FlexTensor {
+        let dy = contiguous(output_grad);
+        let dx = roi::backward(slice(&dy), input_shape, &taps);
+        tensor(dx, input_shape.to_vec())
     }
 }

@@ -18,11 +18,20 @@ mod conv;
 mod flex;
 mod gemm;
 mod norm;
+mod resize;
+mod roi;
+
+pub(crate) use resize::AxisTaps;
+pub use roi::RoiTaps;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
+
+use std::sync::Arc;
+
+use crate::ops::ResizeOptions;
 
 /// The operations burn-zoo computes with its own kernels. Implemented for `Flex` (the
 /// kernels) and for `Autodiff<B>` over any implementor (their backward passes).
@@ -42,6 +51,31 @@ pub trait ZooKernels: Backend {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// An inference block in one pass: `conv2d(x, weight) · scale[c] + shift[c]`, then ReLU
+    /// when `relu` (a convolution followed by an inference BatchNorm and an activation; a
+    /// convolution bias folds into `shift`). Under autodiff it is the composition of the
+    /// differentiable operations.
+    fn zoo_conv2d_affine(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// [`zoo_conv2d_affine`](ZooKernels::zoo_conv2d_affine) with `residual` (the output's
+    /// shape) added before the ReLU: the end of a ResNet block.
+    fn zoo_conv2d_affine_add(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        relu: bool,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self>;
 
@@ -98,6 +132,32 @@ pub trait ZooKernels: Backend {
         scale: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `[N, C, H, W]` resized to `[N, C, size[0], size[1]]`, as [`crate::ops::resize`].
+    fn zoo_resize(
+        x: FloatTensor<Self>,
+        size: [usize; 2],
+        options: ResizeOptions,
+    ) -> FloatTensor<Self>;
+
+    /// ROI pooling through precomputed bilinear taps (ROI Align): `[N, C, H, W]` →
+    /// `[K, C, PH, PW]`.
+    fn zoo_roi_pool(x: FloatTensor<Self>, taps: Arc<RoiTaps>) -> FloatTensor<Self>;
+
+    /// Gradient of [`zoo_roi_pool`](ZooKernels::zoo_roi_pool) for an input of `input_shape`.
+    fn zoo_roi_pool_backward(
+        output_grad: FloatTensor<Self>,
+        taps: Arc<RoiTaps>,
+        input_shape: [usize; 4],
+    ) -> FloatTensor<Self>;
+
+    /// Gradient of [`zoo_resize`](ZooKernels::zoo_resize) from an input of spatial size
+    /// `input_size`.
+    fn zoo_resize_backward(
+        output_grad: FloatTensor<Self>,
+        input_size: [usize; 2],
+        options: ResizeOptions,
+    ) -> FloatTensor<Self>;
 }
 
 /// Whether the kernels are switched off for this process: `ZOO_NN_KERNELS=burn` makes

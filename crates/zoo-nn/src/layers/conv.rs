@@ -1,7 +1,7 @@
 //! The one convolution–normalisation–activation block every model uses, and the dilated
 //! variant.
 
-use crate::layers::ZooForward;
+use crate::layers::{ZooForward, conv_bn};
 use burn::nn::activation::{Activation, ActivationConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{Normalization, NormalizationConfig};
@@ -152,10 +152,14 @@ impl ConvNormAct {
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h', w']`, `h' = (h + 2p − d(k − 1) − 1) / s + 1`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.conv.zoo_forward(x);
-        if let Some(pointwise) = &self.pointwise {
-            x = pointwise.zoo_forward(x);
+        let (x, last) = match &self.pointwise {
+            Some(pointwise) => (self.conv.zoo_forward(x), pointwise),
+            None => (x, &self.conv),
+        };
+        match (&self.norm, &self.act) {
+            // The common block in one call (one pass at inference on flex).
+            (Normalization::Batch(bn), Activation::Relu(_)) => conv_bn(last, bn, x, None, true),
+            (norm, act) => act.forward(norm.zoo_forward(last.zoo_forward(x))),
         }
-        self.act.forward(self.norm.zoo_forward(x))
     }
 }

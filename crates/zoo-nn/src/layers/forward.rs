@@ -8,7 +8,7 @@ use burn::nn::norm::Normalization;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
-use crate::ops::{batch_norm, batch_norm_train, conv2d};
+use crate::ops::{ConvEpilogue, batch_norm, batch_norm_train, conv2d, conv2d_affine};
 
 /// A Burn module's `forward` computed with [`crate::ops`]' kernels ([`conv2d`],
 /// [`batch_norm_train`], [`batch_norm`]): identical semantics (training mode, running
@@ -39,19 +39,7 @@ impl ZooForward<Tensor<4>> for Conv2d {
     /// - input: `[N, C_in, H, W]`
     /// - output: `[N, C_out, H_out, W_out]`
     fn zoo_forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = input.dims();
-        let padding = match &self.padding {
-            PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-            PaddingConfig2d::Same => [
-                same_padding(self.kernel_size[0], self.stride[0], h),
-                same_padding(self.kernel_size[1], self.stride[1], w),
-            ],
-            PaddingConfig2d::Explicit(top, left, bottom, right) => {
-                [(*top, *bottom), (*left, *right)]
-            }
-        };
-        let options =
-            ConvOptions::new_with_padding(self.stride, padding, self.dilation, self.groups);
+        let options = conv_options(self, &input);
         conv2d(
             input,
             self.weight.val(),
@@ -59,6 +47,70 @@ impl ZooForward<Tensor<4>> for Conv2d {
             options,
         )
     }
+}
+
+/// The convolution options of Burn's `Conv2d` for this input (its padding rule resolved).
+fn conv_options(conv: &Conv2d, input: &Tensor<4>) -> ConvOptions<2> {
+    let [_, _, h, w] = input.dims();
+    let padding = match &conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Same => [
+            same_padding(conv.kernel_size[0], conv.stride[0], h),
+            same_padding(conv.kernel_size[1], conv.stride[1], w),
+        ],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(*top, *bottom), (*left, *right)],
+    };
+    ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups)
+}
+
+/// `relu?(bn(conv(input)) + residual?)`: a convolution, a BatchNorm, an optional residual
+/// connection and an optional ReLU — torchvision's ResNet blocks and
+/// `Conv2dNormActivation`, smp's `Conv2dReLU`.
+///
+/// In training mode (an autodiff device and the BatchNorm's training flag on) it is the four
+/// operations one after another. Otherwise the BatchNorm is the affine map of its running
+/// statistics and the block is one [`conv2d_affine`] call: on flex, a single pass.
+///
+/// # Shapes
+/// - `input`: `[N, C_in, H, W]`; `residual`: `[N, C_out, H_out, W_out]`
+/// - returns `[N, C_out, H_out, W_out]`
+pub fn conv_bn(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    input: Tensor<4>,
+    residual: Option<Tensor<4>>,
+    relu: bool,
+) -> Tensor<4> {
+    let device = input.device();
+    if device.is_autodiff() && bn.training.is_enabled() {
+        let y = bn.zoo_forward(conv.zoo_forward(input));
+        let y = match residual {
+            Some(residual) => y + residual,
+            None => y,
+        };
+        return if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        };
+    }
+    let variance = bn.running_var.value().to_device(&device);
+    let mean = bn.running_mean.value().to_device(&device);
+    let scale = bn.gamma.val() / variance.add_scalar(bn.epsilon).sqrt();
+    let shift = bn.beta.val() - mean * scale.clone();
+    let options = conv_options(conv, &input);
+    conv2d_affine(
+        input,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+        ConvEpilogue {
+            scale,
+            shift,
+            residual,
+            relu,
+        },
+    )
 }
 
 impl<const D: usize> ZooForward<Tensor<D>> for BatchNorm {

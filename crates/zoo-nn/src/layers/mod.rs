@@ -32,7 +32,7 @@ pub type DeformConv2d = DeformConv2dPack;
 /// The former name of [`DeformConv2dPackConfig`].
 #[deprecated(note = "renamed to `DeformConv2dPackConfig`")]
 pub type DeformConv2dConfig = DeformConv2dPackConfig;
-pub use forward::ZooForward;
+pub use forward::{ZooForward, conv_bn};
 pub use global_pool::{GlobalAvgPool, GlobalMaxPool, GlobalPool, GlobalPoolConfig};
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use patch_merging::{PatchMerging, PatchMergingConfig};

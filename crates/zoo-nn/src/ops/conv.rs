@@ -48,6 +48,104 @@ pub fn conv2d(
     burn::tensor::module::conv2d(x, weight, bias, options)
 }
 
+/// What follows a convolution in an inference block, for [`conv2d_affine`]: a per-channel
+/// affine map (an inference BatchNorm: `scale = γ / √(σ² + ε)`, `shift = β − μ · scale`),
+/// a residual added after it, and a ReLU.
+#[derive(Debug, Clone)]
+pub struct ConvEpilogue {
+    /// Per output channel, `[C_out]`.
+    pub scale: Tensor<1>,
+    /// Per output channel, `[C_out]`.
+    pub shift: Tensor<1>,
+    /// Added after the affine map, `[N, C_out, H_out, W_out]`.
+    pub residual: Option<Tensor<4>>,
+    /// Whether a ReLU ends the block.
+    pub relu: bool,
+}
+
+/// `relu?(conv2d(x, weight, bias) · scale[c] + shift[c] + residual?)`: a convolution, an
+/// inference BatchNorm, a residual connection and a ReLU in one call. The same result as the
+/// four operations one after another (and differentiable, as their composition).
+///
+/// On flex with f32 tensors the affine map, the residual and the ReLU are applied to each
+/// output tile while it is in cache, instead of three more passes over the output.
+///
+/// # Shapes
+/// - `x`: `[N, C_in, H, W]`; `weight`: `[C_out, C_in / groups, KH, KW]`; `bias`: `[C_out]`
+/// - returns `[N, C_out, H_out, W_out]` (as [`conv2d`])
+///
+/// # Panics
+/// If the shapes disagree (the message names the argument).
+pub fn conv2d_affine(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    epilogue: ConvEpilogue,
+) -> Tensor<4> {
+    let ConvEpilogue {
+        scale,
+        shift,
+        residual,
+        relu,
+    } = epilogue;
+    let c_out = weight.dims()[0];
+    assert!(
+        scale.dims() == [c_out] && shift.dims() == [c_out],
+        "conv2d_affine: scale {:?} and shift {:?} must be [C_out = {c_out}]",
+        scale.dims(),
+        shift.dims()
+    );
+    #[cfg(feature = "flex")]
+    {
+        use crate::kernels::{ZooKernels, on_flex};
+        use burn::backend::Dispatch;
+
+        let mut tensors = vec![
+            (x.device(), x.dtype()),
+            (weight.device(), weight.dtype()),
+            (scale.device(), scale.dtype()),
+            (shift.device(), shift.dtype()),
+        ];
+        tensors.extend(bias.as_ref().map(|b| (b.device(), b.dtype())));
+        tensors.extend(residual.as_ref().map(|r| (r.device(), r.dtype())));
+        if on_flex(&tensors) {
+            check(&x, &weight, bias.as_ref(), &options);
+            // conv · scale + shift with a bias: (conv + bias) · scale + shift.
+            let shift = match bias {
+                Some(bias) => shift + bias * scale.clone(),
+                None => shift,
+            };
+            let (x, weight) = (x.into_dispatch(), weight.into_dispatch());
+            let (scale, shift) = (scale.into_dispatch(), shift.into_dispatch());
+            return Tensor::from_dispatch(match residual {
+                Some(residual) => <Dispatch as ZooKernels>::zoo_conv2d_affine_add(
+                    x,
+                    weight,
+                    scale,
+                    shift,
+                    residual.into_dispatch(),
+                    relu,
+                    options,
+                ),
+                None => <Dispatch as ZooKernels>::zoo_conv2d_affine(
+                    x, weight, scale, shift, relu, options,
+                ),
+            });
+        }
+    }
+    let y = crate::ops::channel_affine(conv2d(x, weight, bias, options), scale, shift);
+    let y = match residual {
+        Some(residual) => y + residual,
+        None => y,
+    };
+    if relu {
+        burn::tensor::activation::relu(y)
+    } else {
+        y
+    }
+}
+
 /// The shape checks of Burn's `conv2d`, with messages naming the argument.
 #[cfg(feature = "flex")]
 fn check(x: &Tensor<4>, weight: &Tensor<4>, bias: Option<&Tensor<1>>, options: &ConvOptions<2>) {

@@ -13,7 +13,7 @@ mod multi_scale;
 mod nms;
 mod norm;
 mod ps_roi;
-mod resize;
+pub(crate) mod resize;
 mod roi_align;
 mod roi_pool;
 mod sampling;
@@ -21,7 +21,7 @@ mod unpool;
 
 pub use activation::gelu;
 pub use boxes::{BoxCoder, box_area, box_iou, clip_boxes_to_image, remove_small_boxes};
-pub use conv::conv2d;
+pub use conv::{ConvEpilogue, conv2d, conv2d_affine};
 pub use deform_conv::{DeformConv2dOptions, deform_conv2d};
 pub use deform_roi_pool::{DeformRoiPoolOptions, deform_roi_pool};
 pub use multi_scale::{MultiScaleRoiAlignOptions, multi_scale_roi_align};

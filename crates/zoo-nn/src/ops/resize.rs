@@ -3,7 +3,8 @@
 //! Separable: each axis is resampled by a few gathers (`select`) weighted per output index,
 //! with tap indices and weights computed on the host from the sizes alone. The backward of
 //! `select` is a scatter-add, so gradients are exact on every backend (Burn 0.22.1's
-//! `interpolate` backward panics for bilinear/bicubic on ndarray and wgpu).
+//! `interpolate` backward panics for bilinear/bicubic on ndarray and wgpu). On flex the same
+//! taps drive a host kernel that resamples whole rows (forward and backward) instead.
 
 use burn::prelude::*;
 
@@ -60,8 +61,59 @@ pub fn resize(input: Tensor<4>, size: [usize; 2], options: ResizeOptions) -> Ten
         "resize: align_corners can only be set with Bilinear or Bicubic, got {:?}",
         options.mode
     );
-    let x = resize_axis(input, 3, w, size[1], &options);
-    resize_axis(x, 2, h, size[0], &options)
+    #[cfg(feature = "flex")]
+    if crate::kernels::on_flex(&[(input.device(), input.dtype())]) {
+        use crate::kernels::ZooKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as ZooKernels>::zoo_resize(
+            input.into_dispatch(),
+            size,
+            options,
+        ));
+    }
+    resize_generic(input, size, &options)
+}
+
+/// [`resize`] with tensor operations only (any backend, differentiable through `select`).
+pub(crate) fn resize_generic(
+    input: Tensor<4>,
+    size: [usize; 2],
+    options: &ResizeOptions,
+) -> Tensor<4> {
+    let [_, _, h, w] = input.dims();
+    let x = resize_axis(input, 3, w, size[1], options);
+    resize_axis(x, 2, h, size[0], options)
+}
+
+/// Whether an axis is copied unchanged: every mode but bicubic maps each index onto itself
+/// at scale 1 (with or without align_corners).
+fn identity(len_in: usize, len_out: usize, options: &ResizeOptions) -> bool {
+    len_in == len_out && !matches!(options.mode, ResizeMode::Bicubic)
+}
+
+/// The taps of one axis for the host kernel; `None` where the axis is copied unchanged.
+#[cfg(feature = "flex")]
+pub(crate) fn host_taps(
+    len_in: usize,
+    len_out: usize,
+    options: &ResizeOptions,
+) -> Option<crate::kernels::AxisTaps> {
+    if identity(len_in, len_out, options) {
+        return None;
+    }
+    let taps = axis_taps(len_in, len_out, options);
+    let index = taps
+        .iter()
+        .map(|(i, _)| i.iter().map(|&i| i as usize).collect())
+        .collect();
+    let weight = taps
+        .iter()
+        .map(|(_, w)| w.clone())
+        .collect::<Option<Vec<_>>>();
+    Some(crate::kernels::AxisTaps {
+        len_out,
+        index,
+        weight,
+    })
 }
 
 fn resize_axis(
@@ -71,9 +123,7 @@ fn resize_axis(
     len_out: usize,
     options: &ResizeOptions,
 ) -> Tensor<4> {
-    if len_in == len_out && !matches!(options.mode, ResizeMode::Bicubic) {
-        // Every other mode maps each index onto itself at scale 1 (with or without
-        // align_corners); skip the copy.
+    if identity(len_in, len_out, options) {
         return x;
     }
     let device = x.device();

@@ -9,7 +9,7 @@
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, TensorData};
-use zoo_nn::ops::{batch_norm, batch_norm_train, conv2d};
+use zoo_nn::ops::{ConvEpilogue, batch_norm, batch_norm_train, conv2d, conv2d_affine};
 use zoo_testing::assert_close;
 
 /// A small deterministic generator for the shapes.
@@ -250,6 +250,28 @@ fn conv_cases() -> Vec<([usize; 4], [usize; 4], ConvOptions<2>)> {
             [16, 80, 1, 1],
             ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
         ),
+        // Maps the kernel cuts into several tiles per image: spread over the pool (batch 2),
+        // one after another (batch 1, dilated), and small maps grouped whole (1×1 and 3×3).
+        (
+            [2, 64, 40, 37],
+            [32, 64, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [1, 128, 24, 23],
+            [16, 128, 3, 3],
+            ConvOptions::new([1, 1], [2, 2], [2, 2], 1),
+        ),
+        (
+            [6, 32, 9, 9],
+            [24, 32, 1, 1],
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ),
+        (
+            [5, 48, 7, 6],
+            [16, 48, 3, 3],
+            ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
+        ),
         // Patch embedding: 4×4 stride 4.
         (
             [1, 3, 16, 12],
@@ -435,5 +457,205 @@ fn batch_norm_kernels_equal_burns_batch_norm() {
                 &format!("batch_norm case {i}: grad of argument {k}"),
             );
         }
+    }
+}
+
+/// `relu?(conv2d(x, w, b) · scale + shift + residual?)` with Burn's operations.
+fn conv_affine_reference(
+    x: Tensor<4>,
+    w: Tensor<4>,
+    b: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    epilogue: ConvEpilogue,
+) -> Tensor<4> {
+    let y = burn::tensor::module::conv2d(x, w, b, options);
+    let c = y.dims()[1];
+    let y = y * epilogue.scale.reshape([1, c, 1, 1]) + epilogue.shift.reshape([1, c, 1, 1]);
+    let y = match epilogue.residual {
+        Some(r) => y + r,
+        None => y,
+    };
+    if epilogue.relu {
+        burn::tensor::activation::relu(y)
+    } else {
+        y
+    }
+}
+
+#[test]
+fn conv2d_affine_kernel_equals_burns_conv_affine_residual_relu() {
+    for (i, (x_shape, w_shape, options)) in conv_cases().into_iter().enumerate() {
+        // Every combination of bias, residual and ReLU over the cases, with and without
+        // autodiff (where it is the composition, differentiated).
+        let (bias, residual, relu) = (i % 2 == 0, i % 3 != 0, i % 4 != 1);
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<4>::random(w_shape, Distribution::Normal(0.0, 0.5), &device);
+            let c = w_shape[0];
+            let b = bias.then(|| Tensor::<1>::random([c], Distribution::Normal(0.0, 1.0), &device));
+            let scale = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
+            let shift = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
+            let y_shape =
+                burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone()).dims();
+            let r = residual
+                .then(|| Tensor::<4>::random(y_shape, Distribution::Normal(0.0, 1.0), &device));
+            let epilogue = ConvEpilogue {
+                scale,
+                shift,
+                residual: r,
+                relu,
+            };
+            let what = format!(
+                "conv2d_affine case {i} (bias {bias}, residual {residual}, relu {relu}, autodiff {})",
+                device.is_autodiff()
+            );
+            let ad = device.is_autodiff();
+            let run = |ours: bool| {
+                let track = |t: Tensor<4>| if ad { t.require_grad() } else { t };
+                let (x, w) = (track(x.clone()), track(w.clone()));
+                let y = if ours {
+                    conv2d_affine(
+                        x.clone(),
+                        w.clone(),
+                        b.clone(),
+                        options.clone(),
+                        epilogue.clone(),
+                    )
+                } else {
+                    conv_affine_reference(
+                        x.clone(),
+                        w.clone(),
+                        b.clone(),
+                        options.clone(),
+                        epilogue.clone(),
+                    )
+                };
+                let grads = device
+                    .is_autodiff()
+                    .then(|| (y.clone() * y.clone()).sum().backward());
+                let dx = grads.as_ref().map(|g| x.grad(g).expect("x grad"));
+                (y, dx)
+            };
+            let (ours, burn) = (run(true), run(false));
+            assert_close(ours.0, burn.0, 1e-4, &format!("{what}: output"));
+            if let (Some(a), Some(b)) = (ours.1, burn.1) {
+                assert_close(a, b, 1e-3, &format!("{what}: grad x"));
+            }
+        }
+    }
+}
+
+#[test]
+fn resize_kernel_equals_burns_interpolate_forward_and_backward() {
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
+    let device = Device::flex().autodiff();
+    let mut r = Shapes(5);
+    for i in 0..10 {
+        let shape = [r.next(1, 3), r.next(1, 5), r.next(1, 12), r.next(1, 12)];
+        let size = [r.next(1, 20), r.next(1, 20)];
+        for (mode, burn_mode, align_corners) in [
+            (ResizeMode::Nearest, InterpolateMode::Nearest, false),
+            (ResizeMode::Bilinear, InterpolateMode::Bilinear, false),
+            (ResizeMode::Bilinear, InterpolateMode::Bilinear, true),
+            (ResizeMode::Bicubic, InterpolateMode::Bicubic, true),
+        ] {
+            let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let upstream = Tensor::<4>::random(
+                [shape[0], shape[1], size[0], size[1]],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let run = |ours: bool| {
+                let x = x.clone().require_grad();
+                let y = if ours {
+                    resize(x.clone(), size, ResizeOptions::new(mode, align_corners))
+                } else {
+                    burn::tensor::module::interpolate(
+                        x.clone(),
+                        InterpolateOptions::new(burn_mode.clone())
+                            .with_align_corners(align_corners)
+                            .with_output_size(size),
+                    )
+                };
+                let grads = (y.clone() * upstream.clone()).sum().backward();
+                (y, x.grad(&grads).expect("x grad"))
+            };
+            let (ours, burn) = (run(true), run(false));
+            let what = format!("resize case {i} {shape:?} → {size:?} {mode:?} ac {align_corners}");
+            assert_close(ours.0, burn.0, 1e-4, &format!("{what}: output"));
+            assert_close(ours.1, burn.1, 1e-4, &format!("{what}: grad x"));
+        }
+    }
+}
+
+#[test]
+fn roi_align_kernel_equals_the_generic_path_forward_and_backward() {
+    // Burn has no ROI Align: the reference is burn-zoo's tensor-operation path (gathers and
+    // their scatter-add backward) on ndarray, which the torchvision fixtures also check.
+    use zoo_nn::ops::{RoiAlignOptions, roi_align};
+    let mut r = Shapes(3);
+    for i in 0..8 {
+        let shape = [r.next(1, 3), r.next(1, 6), r.next(4, 20), r.next(4, 20)];
+        let k = r.next(1, 12);
+        let scale = [1.0, 0.5, 0.25][r.next(0, 2)];
+        // Boxes in input-image coordinates, some beyond the map and some degenerate.
+        let extent = [shape[2] as f32 / scale, shape[3] as f32 / scale];
+        let rois: Vec<f32> = (0..k)
+            .flat_map(|_| {
+                let b = r.next(0, shape[0] - 1) as f32;
+                let x1 = r.next(0, 100) as f32 / 80.0 * extent[1] - 4.0;
+                let y1 = r.next(0, 100) as f32 / 80.0 * extent[0] - 4.0;
+                let (w, h) = (r.next(0, 60) as f32 / 10.0, r.next(0, 60) as f32 / 10.0);
+                [b, x1, y1, x1 + w / scale, y1 + h / scale]
+            })
+            .collect();
+        let options = RoiAlignOptions::new(
+            [r.next(1, 7), r.next(1, 7)],
+            scale,
+            [0, 2, -1][r.next(0, 2)],
+            i % 2 == 0,
+        );
+        let x = TensorData::new(
+            (0..shape.iter().product::<usize>())
+                .map(|j| ((j * 7919) % 101) as f32 / 50.0 - 1.0)
+                .collect::<Vec<f32>>(),
+            shape,
+        );
+        let run = |device: Device| {
+            let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
+            let boxes = Tensor::<2>::from_data(TensorData::new(rois.clone(), [k, 5]), &device);
+            let y = roi_align(x.clone(), boxes, options.clone());
+            let upstream = Tensor::<4>::from_data(
+                TensorData::new(
+                    (0..y.shape().num_elements())
+                        .map(|j| ((j * 31) % 17) as f32 / 8.0 - 1.0)
+                        .collect::<Vec<f32>>(),
+                    y.dims(),
+                ),
+                &device,
+            );
+            let grads = (y.clone() * upstream).sum().backward();
+            let dx = x.grad(&grads).expect("x grad");
+            (y.to_data(), dx.to_data())
+        };
+        let (ours, generic) = (
+            run(Device::flex().autodiff()),
+            run(Device::ndarray().autodiff()),
+        );
+        let what = format!("roi_align case {i} {shape:?} {k} rois {options:?}");
+        let flex = Device::flex();
+        assert_close(
+            Tensor::<4>::from_data(ours.0, &flex),
+            Tensor::<4>::from_data(generic.0, &flex),
+            1e-5,
+            &format!("{what}: output"),
+        );
+        assert_close(
+            Tensor::<4>::from_data(ours.1, &flex),
+            Tensor::<4>::from_data(generic.1, &flex),
+            1e-5,
+            &format!("{what}: grad x"),
+        );
     }
 }

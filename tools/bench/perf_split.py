@@ -2,7 +2,7 @@
 `cargo bench --bench suite -- WORKLOAD` (call stacks through DWARF), each charged to the first
 category (in the order below) that a frame of its stack matches.
 
-    python3 tools/bench/profile.py WORKLOAD [--runs 5] [--freq 499] [--kernels zoo|burn]
+    python3 tools/bench/perf_split.py WORKLOAD [--runs 5] [--freq 499] [--kernels zoo|burn]
 
 `--kernels burn` sets ZOO_NN_KERNELS=burn (Burn's own operations everywhere): the "before"
 profile. Samples of setup (model initialisation, random inputs) are dropped; the shares are of
@@ -35,6 +35,8 @@ CATEGORIES = [
     ("BatchNorm forward", r"batch_norm|norm.{0,4}train_forward|affine_forward|channel_affine"),
     ("resize / upsample", r"resize|interpolate|select_add|float_select|gather"),
     ("max-pool", r"max_pool"),
+    ("matmul (linear layers, attention)", r"matmul|\bgemm"),
+    ("softmax / layer-norm / GELU", r"softmax|layer_norm|LayerNorm|gelu"),
     ("loss (log-softmax, cross-entropy)", r"log_softmax|cross_entropy|CrossEntropy"),
     ("concat / slice / copies", r"float_cat|cat_|slice|into_contiguous|copy_contiguous|permute|memmove|memcpy"),
     ("elementwise (add, mul, relu, …)", r"ops.{0,4}binary|ops.{0,4}unary|activation|relu|scalar_op|float_add|float_mul|mask"),
