@@ -96,6 +96,20 @@ def sgd_step(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor):
     return step
 
 
+UNET_CONVS = [
+    ("stem", (4, 3, 128, 128), 64, 7, 2),
+    ("enc1", (4, 64, 32, 32), 64, 3, 1),
+    ("enc2", (4, 128, 16, 16), 128, 3, 1),
+    ("enc3", (4, 256, 8, 8), 256, 3, 1),
+    ("enc4", (4, 512, 4, 4), 512, 3, 1),
+    ("dec0", (4, 768, 8, 8), 256, 3, 1),
+    ("dec3", (4, 128, 64, 64), 32, 3, 1),
+    ("dec4a", (4, 32, 128, 128), 16, 3, 1),
+    ("dec4b", (4, 16, 128, 128), 16, 3, 1),
+    ("head", (4, 16, 128, 128), 2, 3, 1),
+]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--json", action="store_true")
@@ -136,6 +150,26 @@ def main() -> None:
                     F.conv2d(x, w, padding=1)
         flop, what = (3 * conv_flop, "fwd+bwd (x, w)") if train else (conv_flop, "fwd")
         s.report(wid, f"conv2d 3×3 2×256×64×64 → 256, pad 1, {what}", flop, s.time(fn))
+
+    # The convolutions of the U-Net(resnet18) step, each on its own (diagnostic rows, run only
+    # when asked for by name; suite.rs has the same list).
+    if any(f.startswith("layer_") for f in args.filters):
+        for name, shape, c_out, k, stride in UNET_CONVS:
+            x = torch.randn(*shape)
+            w = torch.randn(c_out, shape[1], k, k)
+            y = F.conv2d(x, w, stride=stride, padding=k // 2)
+            dy = torch.randn_like(y)
+            flop = 2.0 * shape[0] * c_out * y.shape[2] * y.shape[3] * shape[1] * k * k / 1e9
+            passes = {
+                "fwd": lambda: F.conv2d(x, w, stride=stride, padding=k // 2),
+                "xgrad": lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, stride=stride, padding=k // 2),
+                "wgrad": lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, stride=stride, padding=k // 2),
+            }
+            for p_name, fn in passes.items():
+                wid = f"layer_{name}_{p_name}"
+                if s.wanted(wid):
+                    with torch.no_grad():
+                        s.report(wid, f"conv {k}×{k}/{stride} {list(shape)} → {c_out}, {p_name}", flop, s.time(fn))
 
     for wid in ("conv3x3_xgrad", "conv3x3_wgrad"):
         if not s.wanted(wid):

@@ -185,6 +185,22 @@ fn pixels(logits: Tensor<4>) -> Tensor<2> {
     logits.permute([0, 2, 3, 1]).reshape([-1, classes as i32])
 }
 
+/// `(name, input shape, output channels, kernel, stride)` of the U-Net(resnet18) step's
+/// convolutions at batch 4, 128×128 (one of each kind; `tools/bench/torch_suite.py` has the
+/// same list).
+const UNET_CONVS: [(&str, [usize; 4], usize, usize, usize); 10] = [
+    ("stem", [4, 3, 128, 128], 64, 7, 2),
+    ("enc1", [4, 64, 32, 32], 64, 3, 1),
+    ("enc2", [4, 128, 16, 16], 128, 3, 1),
+    ("enc3", [4, 256, 8, 8], 256, 3, 1),
+    ("enc4", [4, 512, 4, 4], 512, 3, 1),
+    ("dec0", [4, 768, 8, 8], 256, 3, 1),
+    ("dec3", [4, 128, 64, 64], 32, 3, 1),
+    ("dec4a", [4, 32, 128, 128], 16, 3, 1),
+    ("dec4b", [4, 16, 128, 128], 16, 3, 1),
+    ("head", [4, 16, 128, 128], 2, 3, 1),
+];
+
 fn main() {
     let s = settings();
     let wanted =
@@ -279,6 +295,55 @@ fn main() {
             Some(conv_flop),
             t,
         );
+    }
+
+    // The convolutions of the U-Net(resnet18) step at 4×3×128×128, each on its own
+    // (`layer_<name>_<fwd|xgrad|wgrad>`; diagnostic rows, run only when asked for by name).
+    if s.filters.iter().any(|f| f.starts_with("layer_")) {
+        use burn::backend::Dispatch;
+        use burn::tensor::ops::ConvOptions;
+        use zoo_nn::kernels::ZooKernels;
+        for (name, x_shape, c_out, k, stride) in UNET_CONVS {
+            let pad = k / 2;
+            let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
+            let x = rand(x_shape, &dev);
+            let w = Tensor::<4>::random([c_out, x_shape[1], k, k], Distribution::Default, &dev);
+            let y = burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone());
+            let dy = Tensor::<4>::random(y.dims(), Distribution::Default, &dev);
+            let [_, _, oh, ow] = y.dims();
+            let flop = 2.0 * (x_shape[0] * c_out * oh * ow * x_shape[1] * k * k) as f64 / 1e9;
+            for pass in ["fwd", "xgrad", "wgrad"] {
+                let id = format!("layer_{name}_{pass}");
+                if !wanted(&id) {
+                    continue;
+                }
+                let t = time(&s, || {
+                    let (xd, wd, dyd) = (
+                        x.clone().into_dispatch(),
+                        w.clone().into_dispatch(),
+                        dy.clone().into_dispatch(),
+                    );
+                    let out = match pass {
+                        "fwd" => <Dispatch as ZooKernels>::zoo_conv2d(xd, wd, options.clone()),
+                        "xgrad" => <Dispatch as ZooKernels>::zoo_conv2d_x_backward(
+                            xd,
+                            wd,
+                            dyd,
+                            options.clone(),
+                        ),
+                        _ => <Dispatch as ZooKernels>::zoo_conv2d_weight_backward(
+                            xd,
+                            wd,
+                            dyd,
+                            options.clone(),
+                        ),
+                    };
+                    Tensor::<4>::from_dispatch(out).into_data();
+                });
+                let desc = format!("conv {k}×{k}/{stride} {x_shape:?} → {c_out}, {pass}");
+                report(&s, &id, &desc, Some(flop), t);
+            }
+        }
     }
 
     for (id, train) in [("roi_align_fwd", false), ("roi_align_train", true)] {

@@ -5,7 +5,9 @@
 //! are unfolded into `col: [K, P]` (`K = C_in/groups · taps`, `P` = the tile's pixels), then
 //! - forward: `out[:, tile] = W [C_out/groups, K] · col`
 //! - weight gradient: `dW += dY[:, tile] · colᵀ` (one GEMM whose reduction runs over pixels,
-//!   instead of Burn's generic "convolution with the output gradient as kernel")
+//!   instead of Burn's generic "convolution with the output gradient as kernel"); for
+//!   stride-1 convolutions whose output is the input's size, no unfolding at all: one GEMM
+//!   per tap over the image read at a constant offset (see `weight_grad_shifted`)
 //! - input gradient: `dcol = Wᵀ · dY[:, tile]`, folded back with col2im.
 //!
 //! Tiles may span images, so a small feature map (deep layers, batch of small images) still
@@ -676,6 +678,9 @@ fn tiles_by_image(plan: &Plan) -> Vec<Vec<Range<usize>>> {
 ///
 /// `x`: `[N, C_in, H, W]`, `dy`: `[N, C_out, OH, OW]`; returns `[C_out, C_in/groups, KH, KW]`.
 pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    if g.stride == [1, 1] && g.oh == g.h && g.ow == g.w {
+        return weight_grad_shifted(g, x, dy);
+    }
     // The GEMM's reduction runs over a tile's pixels: long tiles, unfolded a few input
     // channels at a time so that each slab of `col` and its block of dW stay in cache.
     let plan = Plan::with_tile_pixels(g, |_| WGRAD_TILE_PIXELS);
@@ -763,6 +768,76 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             }
         }
     }
+    dw
+}
+
+/// [`weight_grad`] of a stride-1 convolution whose output is the input's size (3×3 "same",
+/// atrous with padding = dilation, 1×1), without unfolding: in the flattened planes, tap
+/// `(ki, kj)` reads the input at a constant offset from each output pixel, so
+/// `dW[:, :, ki, kj] = Σ_images dY_kj · X[:, p + offset]ᵀ` is one GEMM per image whose
+/// reduction runs over the plane, `dY_kj` being `dY` with the output columns that the tap
+/// maps outside the image zeroed (those would otherwise read the neighbouring row).
+/// Taps are spread over the pool; each writes its own `dW` entries.
+fn weight_grad_shifted(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let plan = Plan::new(g);
+    let (opg, cpg, plane) = (g.opg(), g.cpg(), g.out_plane());
+    let full = cpg * g.kh * g.kw;
+    let mut dw = vec![0.0f32; g.c_out * full];
+    let dst = SharedMut(dw.as_mut_ptr());
+    let jobs: Vec<(usize, usize, usize)> = (0..g.groups)
+        .flat_map(|grp| plan.taps.iter().map(move |&(ki, kj)| (grp, ki, kj)))
+        .collect();
+    jobs.par_iter().for_each(|&(grp, ki, kj)| {
+        let (r0, r1, dr) = g.rows(ki);
+        let (c0, c1, dc) = g.columns(kj);
+        if r0 >= r1 || c0 >= c1 {
+            return;
+        }
+        // The pixels from (r0, c0) to (r1 − 1, c1 − 1), flattened; x index = p + offset.
+        let (p0, p1) = (r0 * g.w + c0, (r1 - 1) * g.w + c1);
+        let offset = dr * g.w as isize + dc;
+        let masked = c0 > 0 || c1 < g.w;
+        with_buffer(
+            &STAGING,
+            if masked { opg * (p1 - p0) } else { 0 },
+            |staged| {
+                for n in 0..g.n {
+                    let dy_g = &dy[(n * g.c_out + grp * opg) * plane..][..opg * plane];
+                    let lhs = if masked {
+                        for (co, row) in staged.chunks_mut(p1 - p0).enumerate() {
+                            row.copy_from_slice(&dy_g[co * plane + p0..co * plane + p1]);
+                            for r in r0..r1 {
+                                let line = (r * g.w) as isize - p0 as isize;
+                                for c in (0..c0).chain(c1..g.w) {
+                                    let at = line + c as isize;
+                                    if at >= 0 && (at as usize) < row.len() {
+                                        row[at as usize] = 0.0;
+                                    }
+                                }
+                            }
+                        }
+                        Strided::new_const(staged.as_ptr(), (p1 - p0) as isize, 1)
+                    } else {
+                        Strided::new_const(dy_g[p0..].as_ptr(), plane as isize, 1)
+                    };
+                    let x_g = (n * g.c_in + grp * cpg) * g.in_plane();
+                    let start = (x_g + p0) as isize + offset;
+                    let rhs =
+                        Strided::new_const(x[start as usize..].as_ptr(), 1, g.in_plane() as isize);
+                    // SAFETY: this job alone writes dW[grp's rows, :, ki, kj] ([opg, cpg] with row
+                    // stride `full` and column stride kh·kw); operands [opg, P] and [P, cpg].
+                    unsafe {
+                        let out = Strided::new(
+                            dst.at(grp * opg * full + ki * g.kw + kj),
+                            full as isize,
+                            (g.kh * g.kw) as isize,
+                        );
+                        gemm(opg, cpg, p1 - p0, out, true, lhs, rhs, Parallel::No);
+                    }
+                }
+            },
+        );
+    });
     dw
 }
 

@@ -10,6 +10,11 @@ pub(crate) struct Strided<P> {
     col_stride: isize,
 }
 
+// SAFETY: a view is only dereferenced inside `gemm`, whose callers guarantee that concurrent
+// products write disjoint parts of the destination.
+unsafe impl<P> Send for Strided<P> {}
+unsafe impl<P> Sync for Strided<P> {}
+
 impl Strided<*mut f32> {
     /// A writable view.
     pub fn new(ptr: *mut f32, row_stride: isize, col_stride: isize) -> Self {
@@ -59,6 +64,70 @@ pub(crate) unsafe fn gemm(
 ) {
     if m == 0 || n == 0 {
         return;
+    }
+    let threads = rayon::current_num_threads();
+    if parallel == Parallel::Yes && threads > 1 {
+        // Split the larger of M and N into one block per thread, each a serial product (the
+        // crate's own threading measured 10–15 % slower on the 3×3 conv gradients and
+        // DeepLabV3's forward).
+        let split_m = m >= n;
+        let len = if split_m { m } else { n };
+        let block = len.div_ceil(threads);
+        if block >= 16 {
+            use rayon::prelude::*;
+            (0..len)
+                .step_by(block)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .for_each(|start| {
+                    // Capture the whole views (Send), not their raw pointer fields.
+                    let (dst, lhs, rhs) = (dst, lhs, rhs);
+                    let size = block.min(len - start);
+                    // SAFETY: each block writes its own rows (or columns) of dst.
+                    unsafe {
+                        if split_m {
+                            gemm(
+                                size,
+                                n,
+                                k,
+                                Strided::new(
+                                    dst.ptr.offset(start as isize * dst.row_stride),
+                                    dst.row_stride,
+                                    dst.col_stride,
+                                ),
+                                accumulate,
+                                Strided::new_const(
+                                    lhs.ptr.offset(start as isize * lhs.row_stride),
+                                    lhs.row_stride,
+                                    lhs.col_stride,
+                                ),
+                                rhs,
+                                Parallel::No,
+                            )
+                        } else {
+                            gemm(
+                                m,
+                                size,
+                                k,
+                                Strided::new(
+                                    dst.ptr.offset(start as isize * dst.col_stride),
+                                    dst.row_stride,
+                                    dst.col_stride,
+                                ),
+                                accumulate,
+                                lhs,
+                                Strided::new_const(
+                                    rhs.ptr.offset(start as isize * rhs.col_stride),
+                                    rhs.row_stride,
+                                    rhs.col_stride,
+                                ),
+                                Parallel::No,
+                            )
+                        }
+                    }
+                });
+            return;
+        }
     }
     let parallelism = match parallel {
         Parallel::Yes if rayon::current_num_threads() > 1 => gemm::Parallelism::Rayon(0),
