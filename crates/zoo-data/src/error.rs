@@ -62,6 +62,15 @@ pub enum DataError {
     /// An invalid augmentation config (not a file: the field is named).
     #[error(transparent)]
     Config(AugmentConfigError),
+    /// A source whose samples do not carry the ground truth asked for (see
+    /// [`Source::annotations`](crate::source::Source::annotations)).
+    #[error("{source_name} data has no {}", annotation.describe())]
+    Unserved {
+        /// The source's kind ("VOC", "ImageFolder", …).
+        source_name: &'static str,
+        /// What was asked for.
+        annotation: crate::sample::Annotation,
+    },
     /// `get(index)` past the end of a dataset.
     #[error("{}: index {index} out of range for a dataset of {len} samples", path.display())]
     IndexOutOfRange {

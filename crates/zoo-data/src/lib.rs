@@ -15,12 +15,15 @@
 //! - [`voc`]: Pascal VOC-style segmentation (JPEG images, palette-PNG class masks, split
 //!   lists).
 //! - [`coco`]: COCO instances JSON (polygon and RLE masks rasterised exactly as pycocotools).
+//! - [`source`]: [`Source`], a split's origin (shapes, VOC, ImageFolder, COCO) and the
+//!   reader that serves the ground truth a consumer asks for.
 //! - [`augment`]: seeded random resize/flip/crop/colour jitter applied consistently to image,
 //!   masks and boxes; a deterministic eval [`resize`](augment::resize); and
 //!   [`load_batch`](augment::load_batch), which decodes and augments on several threads with
 //!   results independent of the thread count.
 //!
-//! Modules depend one way: `sample` ← `error` ← `dataset` ← the datasets and `augment`.
+//! Modules depend one way: `sample` ← `error` ← `dataset` ← the datasets and `augment` ←
+//! `source`.
 #![warn(missing_docs)]
 
 pub mod augment;
@@ -32,6 +35,7 @@ pub mod image_folder;
 pub mod rng;
 pub mod sample;
 pub mod shapes;
+pub mod source;
 pub mod voc;
 
 pub use augment::{AugmentConfig, augment, load_batch, resize};
@@ -43,4 +47,5 @@ pub use image_folder::ImageFolder;
 pub use sample::ShapeObject;
 pub use sample::{Annotation, Object, Sample};
 pub use shapes::{Shapes, ShapesClassification};
+pub use source::Source;
 pub use voc::Voc;

@@ -2,8 +2,7 @@
 //! size.
 
 use zoo_data::{
-    Annotation, AugmentConfig, Coco, ImageDataset, ImageFolder, Sample, Shapes,
-    ShapesClassification, Voc, load_batch, resize,
+    Annotation, AugmentConfig, ImageDataset, Sample, Shapes, Source, load_batch, resize,
 };
 
 use crate::Error;
@@ -11,6 +10,9 @@ use crate::config::{DataFormat, DataSection};
 
 /// Opens the training (`val = false`) or validation split, with the ground truth
 /// `annotation` (what the model's task needs).
+///
+/// Which reader serves which ground truth is [`Source`]'s business (zoo-data); this maps the
+/// run file's `[data]` section onto a source.
 ///
 /// # Errors
 /// The reader's error (it names the file), a format without that ground truth (VOC: class
@@ -27,22 +29,27 @@ pub fn open(
         &data.train_split
     };
     let root = data.root.clone().unwrap_or_default();
-    let shapes = || Shapes::new(data.shapes(val));
-    let dataset: Box<dyn ImageDataset> = match (data.format, annotation) {
-        (DataFormat::Shapes, Annotation::ClassMask | Annotation::Objects) => Box::new(shapes()?),
-        (DataFormat::Shapes, Annotation::Label) => Box::new(ShapesClassification(shapes()?)),
-        (DataFormat::Voc, Annotation::ClassMask) => Box::new(Voc::open(root, split)?),
-        (DataFormat::Coco, Annotation::ClassMask | Annotation::Objects) => {
-            let json = root
+    let source = match data.format {
+        DataFormat::Shapes => Source::Shapes(Shapes::new(data.shapes(val))?),
+        DataFormat::Voc => Source::Voc {
+            root,
+            split: split.clone(),
+        },
+        DataFormat::ImageFolder => Source::ImageFolder(root.join(split)),
+        DataFormat::Coco => Source::Coco {
+            annotations: root
                 .join("annotations")
-                .join(format!("instances_{split}.json"));
-            Box::new(Coco::open(json, root.join(split))?)
-        }
-        (DataFormat::ImageFolder, Annotation::Label) => {
-            Box::new(ImageFolder::open(root.join(split))?)
-        }
-        (format, annotation) => return Err(Error::Unserved { format, annotation }),
+                .join(format!("instances_{split}.json")),
+            images: root.join(split),
+        },
     };
+    if !source.annotations().contains(&annotation) {
+        return Err(Error::Unserved {
+            format: data.format,
+            annotation,
+        });
+    }
+    let dataset = source.open(annotation)?;
     if dataset.is_empty() {
         return Err(Error::EmptySplit {
             split: split.clone(),
