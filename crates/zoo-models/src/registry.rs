@@ -256,9 +256,9 @@ pub fn build(options: &ModelOptions) -> Result<ModelConfig, ConfigError> {
         .preprocessing()
         .input
         .check(options.image_size)
-        .map_err(|message| ConfigError::Invalid {
+        .map_err(|e| ConfigError::Invalid {
             key: "image_size".into(),
-            message: format!("{}: {message}", family.family_name()),
+            message: format!("{}: {e}", family.family_name()),
         })?;
     Ok(config)
 }

@@ -138,15 +138,22 @@ pub struct ResNetConfig {
 /// layer4.
 ///
 /// # Errors
-/// If `output_stride` is not 8, 16 or 32.
-pub fn dilation_for_output_stride(output_stride: usize) -> Result<[bool; 3], String> {
+/// [`UnsupportedOutputStride`] if `output_stride` is not 8, 16 or 32.
+pub fn dilation_for_output_stride(
+    output_stride: usize,
+) -> Result<[bool; 3], UnsupportedOutputStride> {
     match output_stride {
         32 => Ok([false, false, false]),
         16 => Ok([false, false, true]),
         8 => Ok([false, true, true]),
-        other => Err(format!("output_stride must be 8, 16 or 32, got {other}")),
+        other => Err(UnsupportedOutputStride(other)),
     }
 }
+
+/// An output stride a dilated ResNet cannot have (it takes 8, 16 or 32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("output_stride must be 8, 16 or 32, got {0}")]
+pub struct UnsupportedOutputStride(pub usize);
 
 impl ResNetConfig {
     /// Blocks per stage and whether they are Bottlenecks.

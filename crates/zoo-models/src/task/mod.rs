@@ -17,7 +17,7 @@ use zoo_eval::EvalReport;
 pub use classification::Classification;
 pub use instance::{InstanceSegmentation, SHOW_SCORE};
 pub use prediction::{Detected, Overlay, OverlayBox, Prediction};
-pub use preprocessing::{IMAGENET_MEAN, IMAGENET_STD, InputSize, Preprocessing};
+pub use preprocessing::{IMAGENET_MEAN, IMAGENET_STD, InputSize, InputSizeError, Preprocessing};
 pub use segmentation::{IGNORE, Segmentation, masked_cross_entropy};
 
 use crate::detection::mask_rcnn::DetectionError;

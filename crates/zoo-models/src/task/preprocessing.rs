@@ -34,21 +34,40 @@ impl InputSize {
     /// Checks `[height, width]`.
     ///
     /// # Errors
-    /// What the sides must be, and the size given.
-    pub fn check(&self, [h, w]: [usize; 2]) -> Result<(), String> {
+    /// [`InputSizeError`]: what the sides must be, and the size given.
+    pub fn check(&self, size: [usize; 2]) -> Result<(), InputSizeError> {
+        let [h, w] = size;
         let multiple = h.is_multiple_of(self.multiple_of) && w.is_multiple_of(self.multiple_of);
         if h >= self.min && w >= self.min && multiple {
             return Ok(());
         }
-        Err(if self.multiple_of > 1 {
-            format!(
-                "expected sides that are multiples of {} and at least {}, got [{h}, {w}]",
-                self.multiple_of,
-                self.min.max(self.multiple_of)
-            )
-        } else {
-            format!("expected at least [{0}, {0}], got [{h}, {w}]", self.min)
+        Err(InputSizeError {
+            size,
+            expected: *self,
         })
+    }
+}
+
+/// An input size a model does not take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe(self))]
+pub struct InputSizeError {
+    /// The `[height, width]` given.
+    pub size: [usize; 2],
+    /// The sizes the model takes.
+    pub expected: InputSize,
+}
+
+fn describe(e: &InputSizeError) -> String {
+    let [h, w] = e.size;
+    let InputSize { min, multiple_of } = e.expected;
+    if multiple_of > 1 {
+        format!(
+            "expected sides that are multiples of {multiple_of} and at least {}, got [{h}, {w}]",
+            min.max(multiple_of)
+        )
+    } else {
+        format!("expected at least [{min}, {min}], got [{h}, {w}]")
     }
 }
 
