@@ -1,14 +1,13 @@
 //! `zoo`: train, evaluate and use burn-zoo models from TOML run files.
 //!
 //! ```text
-//! zoo train CONFIG.toml [--backend flex|ndarray|wgpu|cuda] [--out DIR] [--force | --resume] [key=value ...]
+//! zoo train CONFIG.toml [--backend flex|wgpu|cuda] [--out DIR] [--force | --resume] [key=value ...]
 //! zoo eval CONFIG.toml --checkpoint CKPT [--json] [key=value ...]
 //! zoo predict --checkpoint CKPT IMAGE... [--out DIR]
 //! zoo import --arch NAME WEIGHTS.(pth|safetensors) --out CKPT [--num-classes N] [--image-size N]
-//! zoo bench (--model NAME | --config FILE) [--backends flex,ndarray,wgpu] [--train]
+//! zoo bench (--model NAME | --config FILE) [--backends flex,wgpu] [--train]
 //! zoo list
 //! ```
-#![allow(deprecated)] // Device::ndarray()
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,6 +50,8 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
     Flex,
+    /// Retired: accepted only to say so (see [`Backend::device`]).
+    #[value(hide = true)]
     Ndarray,
     Wgpu,
     Cuda,
@@ -60,7 +61,12 @@ impl Backend {
     fn device(self) -> Result<Device, String> {
         match self {
             Backend::Flex => Ok(Device::flex()),
-            Backend::Ndarray => Ok(Device::ndarray()),
+            Backend::Ndarray => Err("--backend ndarray: retired. Burn 0.22 deprecates \
+                                     burn-ndarray in favour of flex, the default CPU backend, \
+                                     which also runs burn-zoo's own CPU kernels (ndarray keeps \
+                                     Burn's generic ones: a U-Net training step is several \
+                                     times slower there). Use --backend flex."
+                .into()),
             Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
             #[cfg(feature = "cuda")]
             Backend::Cuda => Ok(Device::cuda(0)),
@@ -300,12 +306,7 @@ struct BenchArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Comma-separated backends.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "flex,ndarray,wgpu"
-    )]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "flex,wgpu")]
     backends: Vec<Backend>,
     /// Time a training step (forward, loss, backward, SGD update) instead of inference.
     #[arg(long)]

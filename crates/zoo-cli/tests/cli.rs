@@ -318,18 +318,22 @@ fn bench_and_list() {
         zoo(&[&base[..], &short[..], extra].concat())
     };
     for extra in [&[][..], &["--train"][..]] {
-        let (ok, text) = quick("flex,ndarray", extra);
+        let (ok, text) = quick("flex", extra);
         assert!(ok, "{text}");
-        let rows: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("flex") || l.starts_with("ndarray"))
-            .collect();
-        assert_eq!(rows.len(), 2, "{text}");
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("flex")).collect();
+        assert_eq!(rows.len(), 1, "{text}");
         for row in rows {
             let ms: f64 = row.split_whitespace().nth(1).unwrap().parse().unwrap();
             assert!(ms > 0.0, "{row}");
         }
     }
+    // ndarray is retired from the CLI, with a message that says so and names the way out.
+    let (ok, text) = quick("flex,ndarray", &[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("--backend ndarray: retired") && text.contains("--backend flex"),
+        "{text}"
+    );
     let (ok, text) = quick("flex", &["--size", "48"]);
     assert!(ok, "swin takes any size: {text}");
     let (ok, text) = zoo(&["bench", "--model", "unet_resnet18", "--size", "48"]);

@@ -148,6 +148,25 @@ impl<B: Backend + ZooKernels> Backward<B, 3> for ChannelAffine {
 }
 
 #[derive(Debug)]
+struct Gelu;
+
+impl<B: Backend + ZooKernels> Backward<B, 1> for Gelu {
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(ops.state);
+        register!(B, grads, node_x, B::zoo_gelu_backward(x, grad));
+    }
+}
+
+#[derive(Debug)]
 struct Resize;
 
 impl<B: Backend + ZooKernels> Backward<B, 1> for Resize {
@@ -446,5 +465,22 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         _input_shape: [usize; 4],
     ) -> FloatTensor<Self> {
         no_double_backward("zoo_roi_pool_backward")
+    }
+
+    fn zoo_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match Gelu.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(state, B::zoo_gelu(x.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::zoo_gelu(x.into_primitive())),
+        }
+    }
+
+    fn zoo_gelu_backward(
+        _x: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        no_double_backward("zoo_gelu_backward")
     }
 }

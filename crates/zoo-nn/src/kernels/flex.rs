@@ -7,6 +7,7 @@ use burn::tensor::TensorData;
 use burn::tensor::ops::ConvOptions;
 
 use super::ZooKernels;
+use super::activation;
 use super::conv::{self, Epilogue, Geometry};
 use super::norm::{self, Planes};
 use super::resize;
@@ -328,5 +329,18 @@ impl ZooKernels for Flex {
         let dy = contiguous(output_grad);
         let dx = roi::backward(slice(&dy), input_shape, &taps);
         tensor(dx, input_shape.to_vec())
+    }
+
+    fn zoo_gelu(x: FlexTensor) -> FlexTensor {
+        let x = contiguous(x);
+        tensor(activation::gelu(slice(&x)), dims(&x).to_vec())
+    }
+
+    fn zoo_gelu_backward(x: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let (x, dy) = (contiguous(x), contiguous(output_grad));
+        tensor(
+            activation::gelu_backward(slice(&x), slice(&dy)),
+            dims(&x).to_vec(),
+        )
     }
 }

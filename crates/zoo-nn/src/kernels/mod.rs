@@ -13,6 +13,7 @@
 //! dilation, groups, odd sizes, batch 1) and through the PyTorch parity fixtures of every
 //! layer and model that uses it.
 
+mod activation;
 mod autodiff;
 mod conv;
 mod flex;
@@ -132,6 +133,13 @@ pub trait ZooKernels: Backend {
         scale: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Exact GELU, `x · Φ(x)`, any shape.
+    fn zoo_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Gradient of [`zoo_gelu`](ZooKernels::zoo_gelu) at `x`.
+    fn zoo_gelu_backward(x: FloatTensor<Self>, output_grad: FloatTensor<Self>)
+    -> FloatTensor<Self>;
 
     /// `[N, C, H, W]` resized to `[N, C, size[0], size[1]]`, as [`crate::ops::resize`].
     fn zoo_resize(

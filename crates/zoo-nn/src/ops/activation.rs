@@ -7,16 +7,19 @@ use burn::prelude::*;
 ///
 /// Burn 0.22's `activation::gelu` computes this forward everywhere, but its default
 /// `gelu_backward` (used by ndarray and the CubeCL backends) is the derivative of the *tanh
-/// approximation*, off by up to ~2e-3 relative. Flex overrides both with the exact fused
-/// kernels, so flex uses Burn's; elsewhere the function is composed from `erf`, which lets
-/// autodiff use `erf`'s exact derivative.
+/// approximation*, off by up to ~2e-3 relative. On flex (f32) burn-zoo's kernel computes both
+/// directions exactly with a vectorised `erf` (flex's own calls a scalar one); elsewhere the
+/// function is composed from `erf`, which lets autodiff use `erf`'s exact derivative.
 ///
 /// # Shapes
 /// - any; output has the input's shape
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
     if crate::kernels::on_flex(&[(x.device(), x.dtype())]) {
-        return burn::tensor::activation::gelu(x);
+        use crate::kernels::ZooKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as ZooKernels>::zoo_gelu(
+            x.into_dispatch(),
+        ));
     }
     let cdf = x
         .clone()

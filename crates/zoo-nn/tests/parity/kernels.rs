@@ -659,3 +659,39 @@ fn roi_align_kernel_equals_the_generic_path_forward_and_backward() {
         );
     }
 }
+
+#[test]
+fn gelu_kernel_equals_burns_gelu_forward_and_backward() {
+    // Flex's own GELU is exact in both directions (libm's erf): the reference.
+    let device = Device::flex().autodiff();
+    for (i, shape) in [[1, 1, 1, 7], [2, 3, 5, 4], [1, 3136, 1, 384]]
+        .into_iter()
+        .enumerate()
+    {
+        let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 3.0), &device);
+        let upstream = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours {
+                zoo_nn::ops::gelu(x.clone())
+            } else {
+                burn::tensor::activation::gelu(x.clone())
+            };
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            (y, x.grad(&grads).expect("x grad"))
+        };
+        let (ours, burn) = (run(true), run(false));
+        assert_close(
+            ours.0,
+            burn.0,
+            1e-5,
+            &format!("gelu case {i} {shape:?}: output"),
+        );
+        assert_close(
+            ours.1,
+            burn.1,
+            1e-5,
+            &format!("gelu case {i} {shape:?}: grad x"),
+        );
+    }
+}
