@@ -453,7 +453,9 @@ fn mask_rcnn_overfits_a_few_images() {
     let mut sampler = SeededSampler::new(3);
     let mut first = None;
     let mut last = 0.0;
-    for step in 0..120 {
+    // 160 steps: with 120 the weakest mask IoU sat near the 0.8 bar (0.7977 once — the
+    // initial weights depend on which other tests draw from flex's one generator meanwhile).
+    for step in 0..160 {
         let losses = model
             .losses(images.clone(), &targets, &mut sampler)
             .expect("valid targets");
@@ -462,7 +464,7 @@ fn mask_rcnn_overfits_a_few_images() {
         first.get_or_insert(value);
         last = value;
         let grads = GradientsParams::from_grads(total.backward(), &model);
-        let lr = if step < 80 { 3e-3 } else { 1e-3 };
+        let lr = if step < 110 { 3e-3 } else { 1e-3 };
         model = optim.step(lr, model, grads);
     }
     let first = first.unwrap();
