@@ -27,6 +27,22 @@ macro_rules! register {
     };
 }
 
+/// The input and weight gradients of a convolution node (`[dx, dw]`), each computed only if
+/// `needed`.
+fn conv_grads<B: Backend + ZooKernels>(
+    (x, w, options): (NodeId, NodeId, ConvOptions<2>),
+    grad: &B::FloatTensorPrimitive,
+    needed: [bool; 2],
+    checkpointer: &mut Checkpointer,
+) -> [Option<B::FloatTensorPrimitive>; 2] {
+    let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+    let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w);
+    let dx = needed[0]
+        .then(|| B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone()));
+    let dw = needed[1].then(|| B::zoo_conv2d_weight_backward(x, w, grad.clone(), options));
+    [dx, dw]
+}
+
 #[derive(Debug)]
 struct Conv2dWithBias;
 
@@ -41,21 +57,10 @@ impl<B: Backend + ZooKernels> Backward<B, 3> for Conv2dWithBias {
     ) {
         let [node_x, node_w, node_b] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x, w, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
-        let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w);
-        register!(
-            B,
-            grads,
-            node_x,
-            B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone())
-        );
-        register!(
-            B,
-            grads,
-            node_w,
-            B::zoo_conv2d_weight_backward(x, w, grad.clone(), options)
-        );
+        let needed = [node_x.is_some(), node_w.is_some()];
+        let [dx, dw] = conv_grads::<B>(ops.state, &grad, needed, checkpointer);
+        register!(B, grads, node_x, dx.expect("needed"));
+        register!(B, grads, node_w, dw.expect("needed"));
         register!(B, grads, node_b, B::zoo_channel_sum(grad));
     }
 }
@@ -74,21 +79,10 @@ impl<B: Backend + ZooKernels> Backward<B, 2> for Conv2dNoBias {
     ) {
         let [node_x, node_w] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x, w, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
-        let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w);
-        register!(
-            B,
-            grads,
-            node_x,
-            B::zoo_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone())
-        );
-        register!(
-            B,
-            grads,
-            node_w,
-            B::zoo_conv2d_weight_backward(x, w, grad, options)
-        );
+        let needed = [node_x.is_some(), node_w.is_some()];
+        let [dx, dw] = conv_grads::<B>(ops.state, &grad, needed, checkpointer);
+        register!(B, grads, node_x, dx.expect("needed"));
+        register!(B, grads, node_w, dw.expect("needed"));
     }
 }
 

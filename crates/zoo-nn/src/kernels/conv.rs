@@ -207,6 +207,30 @@ impl Plan {
         ((tile.end - 1) / plane == n).then_some((n, tile.start % plane))
     }
 
+    /// Calls `f` with the tile's output-side values of group `grp` (`dy`, NCHW) as an
+    /// `[opg, P]` operand: read in place when the tile lies in one image, else gathered.
+    fn output_tile<R>(
+        &self,
+        dy: &[f32],
+        grp: usize,
+        tile: &Range<usize>,
+        f: impl FnOnce(Strided<*const f32>) -> R,
+    ) -> R {
+        let g = &self.g;
+        let (opg, plane, p) = (g.opg(), g.out_plane(), tile.len());
+        match self.single_image(tile) {
+            Some((n, at)) => f(Strided::new_const(
+                dy[(n * g.c_out + grp * opg) * plane + at..].as_ptr(),
+                plane as isize,
+                1,
+            )),
+            None => with_buffer(&STAGING, opg * p, |staged| {
+                self.gather(dy, g.c_out, grp, tile, staged);
+                f(Strided::new_const(staged.as_ptr(), p as isize, 1))
+            }),
+        }
+    }
+
     /// `W_g` restricted to the taps taking part, `[opg, K]` (borrowed when all do).
     fn weight<'a>(&self, weight: &'a [f32], grp: usize) -> std::borrow::Cow<'a, [f32]> {
         let g = &self.g;
@@ -585,7 +609,7 @@ fn unfold(plan: &Plan, x: &[f32], grp: usize, tile: &Range<usize>, col: &mut [f3
 /// `dy`: `[N, C_out, OH, OW]`; returns `[N, C_in, H, W]`.
 pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let plan = Plan::new(g);
-    let (k, opg, cpg, plane) = (plan.k(), g.opg(), g.cpg(), g.out_plane());
+    let (k, opg, cpg) = (plan.k(), g.opg(), g.cpg());
     let mut dx = vec![0.0f32; g.n * g.c_in * g.in_plane()];
     if k == 0 {
         return dx;
@@ -619,17 +643,7 @@ pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
                     unsafe { plan.col2im(dcol, grp, tile, channels.clone(), out) };
                 })
             };
-            match plan.single_image(tile) {
-                Some((n, at)) => product(Strided::new_const(
-                    dy[(n * g.c_out + grp * opg) * plane + at..].as_ptr(),
-                    plane as isize,
-                    1,
-                )),
-                None => with_buffer(&STAGING, opg * p, |staged| {
-                    plan.gather(dy, g.c_out, grp, tile, staged);
-                    product(Strided::new_const(staged.as_ptr(), p as isize, 1));
-                }),
-            }
+            plan.output_tile(dy, grp, tile, product);
         };
         let threads = rayon::current_num_threads();
         if plan.tiles.len() >= 2 * threads && g.n >= threads {
@@ -684,7 +698,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     // The GEMM's reduction runs over a tile's pixels: long tiles, unfolded a few input
     // channels at a time so that each slab of `col` and its block of dW stay in cache.
     let plan = Plan::with_tile_pixels(g, |_| WGRAD_TILE_PIXELS);
-    let (k, opg, cpg, plane) = (plan.k(), g.opg(), g.cpg(), g.out_plane());
+    let (k, opg, cpg) = (plan.k(), g.opg(), g.cpg());
     let full = cpg * g.kh * g.kw;
     let mut dw = vec![0.0f32; g.c_out * full];
     if k == 0 {
@@ -715,17 +729,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         })
                     }
                 };
-                match plan.single_image(tile) {
-                    Some((n, at)) => product(Strided::new_const(
-                        dy[(n * g.c_out + grp * opg) * plane + at..].as_ptr(),
-                        plane as isize,
-                        1,
-                    )),
-                    None => with_buffer(&STAGING, opg * p, |staged| {
-                        plan.gather(dy, g.c_out, grp, tile, staged);
-                        product(Strided::new_const(staged.as_ptr(), p as isize, 1));
-                    }),
-                }
+                plan.output_tile(dy, grp, tile, product);
             };
         let threads = rayon::current_num_threads();
         if plan.spread() {
