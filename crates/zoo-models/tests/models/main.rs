@@ -9,6 +9,7 @@ mod registry;
 mod resnet;
 mod segmentation;
 mod swin;
+mod tiny_mask_rcnn;
 mod train_step;
 mod weights;
 
