@@ -51,7 +51,9 @@ fn mask_rcnn_overfits_a_few_images() {
     let mut last = 0.0;
     // 200 steps (seeded, alone in its process: the same run every time on a machine). Weakest
     // figures seen: box IoU 0.959, mask IoU 0.921 (120 steps: 0.934 / 0.900; at 160 one
-    // object's best-overlapping detection dipped to box IoU 0.66).
+    // object dipped to box IoU 0.657, mask IoU 0.812). Another CPU's GEMM kernels round
+    // differently and take another path, so the bars below are COCO's AP50 match for boxes
+    // and 0.7 for masks: an overfit, with room for such a dip.
     for step in 0..200 {
         let losses = model
             .losses(images.clone(), &targets, &mut sampler)
@@ -80,12 +82,13 @@ fn mask_rcnn_overfits_a_few_images() {
         let gt = host_boxes(target.boxes.clone().inner());
         let gt_labels: Vec<i64> = target.labels.clone().into_data().iter::<i64>().collect();
         for (g, b) in gt.iter().enumerate() {
-            // The best-overlapping detection has the right class and a matching mask.
+            // The best-overlapping detection matches (IoU > 0.5), has the right class and a
+            // matching mask.
             let best = (0..boxes.len())
                 .max_by(|&x, &y| iou(&boxes[x], b).total_cmp(&iou(&boxes[y], b)))
                 .unwrap_or_else(|| panic!("image {i}: no detections"));
             assert!(
-                iou(&boxes[best], b) > 0.7,
+                iou(&boxes[best], b) > 0.5,
                 "image {i} object {g}: box IoU {}",
                 iou(&boxes[best], b)
             );
@@ -104,7 +107,7 @@ fn mask_rcnn_overfits_a_few_images() {
                 "OVERFIT image {i} object {g}: box IoU {:.3}, mask IoU {m:.3}",
                 iou(&boxes[best], b)
             );
-            assert!(m > 0.8, "image {i} object {g}: mask IoU {m}");
+            assert!(m > 0.7, "image {i} object {g}: mask IoU {m}");
         }
     }
 }
