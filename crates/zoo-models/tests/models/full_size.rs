@@ -38,7 +38,7 @@ fn check<const D: usize>(name: &str, got: Tensor<D>, case: &Fixture, key: &str, 
 }
 
 #[test]
-#[ignore = "needs the full-size weights: run tools/parity/full_models.sh"]
+#[ignore = "needs the full-size upstream weights (hundreds of MB, not committed): tools/parity/full_models.sh writes them and runs `cargo test --workspace --test models full_size -- --ignored`"]
 fn full_size_models_match_upstream() {
     for_each_device(|_, device| {
         let name = "deeplabv3_resnet50";
@@ -82,7 +82,7 @@ fn full_size_models_match_upstream() {
 /// — a reference detection counts as found when a detection of the same class overlaps it
 /// with box IoU ≥ 0.99; reported with the largest score and mask differences of the found.
 #[test]
-#[ignore = "needs the full-size weights: run tools/parity/full_models.sh"]
+#[ignore = "needs the full-size upstream weights (hundreds of MB, not committed): tools/parity/full_models.sh writes them and runs `cargo test --workspace --test models full_size -- --ignored`"]
 fn full_size_mask_rcnn_matches_torchvision() {
     use zoo_models::detection::host::{host_boxes, iou};
     use zoo_models::detection::mask_rcnn::MaskRcnnConfig;

@@ -7,7 +7,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::ops::{ActivationOps, FloatTensorOps};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, TensorMetadata};
 use burn::tensor::ops::ConvOptions;
@@ -160,37 +160,20 @@ impl<B: Backend + ZooKernels> Backward<B, 1> for Gelu {
     }
 }
 
-#[derive(Debug)]
-struct Resize;
+/// The node of an operation linear in its one input (resize, ROI pooling): its backward is
+/// the adjoint kernel applied to the output gradient, with the state the forward kept.
+struct Linear<B: Backend, S> {
+    adjoint: fn(B::FloatTensorPrimitive, S) -> B::FloatTensorPrimitive,
+}
 
-impl<B: Backend + ZooKernels> Backward<B, 1> for Resize {
-    /// The input's spatial size and the options.
-    type State = ([usize; 2], ResizeOptions);
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (input_size, options) = ops.state;
-        register!(
-            B,
-            grads,
-            node_x,
-            B::zoo_resize_backward(grad, input_size, options)
-        );
+impl<B: Backend, S> std::fmt::Debug for Linear<B, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Linear")
     }
 }
 
-#[derive(Debug)]
-struct RoiPool;
-
-impl<B: Backend + ZooKernels> Backward<B, 1> for RoiPool {
-    /// The taps and the input's shape.
-    type State = (Arc<RoiTaps>, [usize; 4]);
+impl<B: Backend, S: Clone + Send + std::fmt::Debug + 'static> Backward<B, 1> for Linear<B, S> {
+    type State = S;
 
     fn backward(
         self,
@@ -200,14 +183,31 @@ impl<B: Backend + ZooKernels> Backward<B, 1> for RoiPool {
     ) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (taps, input_shape) = ops.state;
-        register!(
-            B,
-            grads,
-            node_x,
-            B::zoo_roi_pool_backward(grad, taps, input_shape)
-        );
+        register!(B, grads, node_x, (self.adjoint)(grad, ops.state));
     }
+}
+
+/// Runs `forward` (linear in `x`) on the inner backend, recording `adjoint` and `state` for
+/// the backward when `x` is tracked.
+fn linear<B: Backend, C: CheckpointStrategy, S: Clone + Send + std::fmt::Debug + 'static>(
+    x: FloatTensor<Autodiff<B, C>>,
+    state: S,
+    forward: impl FnOnce(B::FloatTensorPrimitive) -> B::FloatTensorPrimitive,
+    adjoint: fn(B::FloatTensorPrimitive, S) -> B::FloatTensorPrimitive,
+) -> FloatTensor<Autodiff<B, C>> {
+    match (Linear { adjoint })
+        .prepare::<C>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, forward(x.into_primitive())),
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive())),
+    }
+}
+
+/// `relu(y)` when `relu`, else `y`.
+fn relu_if<B: Backend>(relu: bool, y: FloatTensor<B>) -> FloatTensor<B> {
+    if relu { B::relu(y) } else { y }
 }
 
 fn no_double_backward(op: &str) -> ! {
@@ -287,11 +287,7 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         let y = Self::zoo_channel_affine(Self::zoo_conv2d(x, weight, options), scale, shift);
-        if relu {
-            <Self as ActivationOps<Self>>::relu(y)
-        } else {
-            y
-        }
+        relu_if::<Self>(relu, y)
     }
 
     fn zoo_conv2d_affine_add(
@@ -303,13 +299,8 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         relu: bool,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        let y = Self::zoo_channel_affine(Self::zoo_conv2d(x, weight, options), scale, shift);
-        let y = <Self as FloatTensorOps<Self>>::float_add(y, residual);
-        if relu {
-            <Self as ActivationOps<Self>>::relu(y)
-        } else {
-            y
-        }
+        let y = Self::zoo_conv2d_affine(x, weight, scale, shift, false, options);
+        relu_if::<Self>(relu, <Self as FloatTensorOps<Self>>::float_add(y, residual))
     }
 
     fn zoo_conv2d_x_backward(
@@ -421,16 +412,13 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         options: ResizeOptions,
     ) -> FloatTensor<Self> {
         let shape = x.shape();
-        let input_size = [shape[2], shape[3]];
-        match Resize.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(
-                (input_size, options.clone()),
-                B::zoo_resize(x.into_primitive(), size, options),
-            ),
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::zoo_resize(x.into_primitive(), size, options))
-            }
-        }
+        let state = ([shape[2], shape[3]], options.clone());
+        linear::<B, C, _>(
+            x,
+            state,
+            |x| B::zoo_resize(x, size, options),
+            |grad, (input_size, options)| B::zoo_resize_backward(grad, input_size, options),
+        )
     }
 
     fn zoo_resize_backward(
@@ -443,14 +431,13 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
 
     fn zoo_roi_pool(x: FloatTensor<Self>, taps: Arc<RoiTaps>) -> FloatTensor<Self> {
         let shape = x.shape();
-        let input_shape = [shape[0], shape[1], shape[2], shape[3]];
-        match RoiPool.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(
-                (taps.clone(), input_shape),
-                B::zoo_roi_pool(x.into_primitive(), taps),
-            ),
-            OpsKind::UnTracked(prep) => prep.finish(B::zoo_roi_pool(x.into_primitive(), taps)),
-        }
+        let state = (taps.clone(), [shape[0], shape[1], shape[2], shape[3]]);
+        linear::<B, C, _>(
+            x,
+            state,
+            |x| B::zoo_roi_pool(x, taps),
+            |grad, (taps, input_shape)| B::zoo_roi_pool_backward(grad, taps, input_shape),
+        )
     }
 
     fn zoo_roi_pool_backward(
