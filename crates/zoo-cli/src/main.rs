@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::prelude::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -18,7 +20,8 @@ use zoo_train::bench::{BenchSpec, bench};
 use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::eval::evaluate;
-use zoo_train::train::{TrainOptions, train, validation_data};
+use zoo_train::rundir::Start;
+use zoo_train::train::{Event, TrainOptions, train, validation_data};
 
 #[derive(Parser)]
 #[command(
@@ -101,7 +104,7 @@ struct TrainArgs {
     /// Run directory (default: runs/<config file stem>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Write into an existing run directory, starting afresh.
+    /// Start afresh in an existing run directory: the old run's files are removed first.
     #[arg(long, conflicts_with = "resume")]
     force: bool,
     /// Continue the run in the run directory from its last checkpoint.
@@ -111,60 +114,101 @@ struct TrainArgs {
     overrides: Vec<String>,
 }
 
-fn train_command(a: TrainArgs) -> Result<(), String> {
+/// The flag the first SIGINT / SIGTERM sets (the run stops after its current step and
+/// commits a checkpoint); a second one ends the process at once with status 130.
+fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone())
+            .and_then(|_| signal_hook::flag::register(signal, flag.clone()))
+            .map_err(|e| format!("cannot install the interrupt handler: {e}"))?;
+    }
+    Ok(flag)
+}
+
+fn train_command(a: TrainArgs) -> Result<ExitCode, String> {
     let run = RunConfig::load(&a.config, &a.overrides).map_err(text)?;
     let out = a
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(a.config.file_stem().unwrap_or_default()));
-    if a.resume && !out.is_dir() {
-        return Err(format!(
-            "--resume: {}: no such run directory (pass the run's --out)",
-            out.display()
-        ));
-    }
-    if out.exists() && !a.force && !a.resume {
-        return Err(format!(
-            "{}: the run directory exists; pass --resume to continue it, --force to start \
-             afresh in it, or --out DIR",
-            out.display()
-        ));
-    }
     let device = a.backend.device()?;
     let task = run.model_config().map_err(text)?.family().task();
-    println!(
-        "training {} ({}) on {} → {}",
-        run.model.name,
-        task.name(),
-        a.backend.name(),
-        out.display()
-    );
-    let options = TrainOptions {
-        resume: a.resume,
-        stop_after: None,
+    let start = match (a.resume, a.force) {
+        (true, _) => Start::Resume,
+        (false, true) => Start::Force,
+        (false, false) => Start::Fresh,
     };
-    let mut header = false;
-    let history = train(&run, &device, &out, options, |r| {
-        if !std::mem::replace(&mut header, true) {
+    let interrupt = interrupt_flag()?;
+    let options = TrainOptions {
+        start,
+        stop_after: None,
+        interrupt: Some(interrupt.clone()),
+    };
+    let (mut header, mut told) = (false, false);
+    let outcome = train(&run, &device, &out, options, |event| match event {
+        Event::Start { resumed, .. } => {
+            match resumed {
+                Some(at) => println!(
+                    "resuming {} ({}) on {} in {} from its checkpoint at {at}",
+                    run.model.name,
+                    task.name(),
+                    a.backend.name(),
+                    out.display()
+                ),
+                None => println!(
+                    "training {} ({}) on {} → {}",
+                    run.model.name,
+                    task.name(),
+                    a.backend.name(),
+                    out.display()
+                ),
+            }
+        }
+        Event::Epoch(r) => {
+            if !std::mem::replace(&mut header, true) {
+                println!(
+                    "epoch  train_loss  {:>12}  val_acc  lr        seconds",
+                    r.val.primary_label()
+                );
+            }
             println!(
-                "epoch  train_loss  {:>12}  val_acc  lr        seconds",
-                r.val.primary_label()
+                "{:>5}  {:>10.4}  {:>12.4}  {:>7.4}  {:.2e}  {:>7.1}",
+                r.epoch,
+                r.train_loss,
+                r.val.primary(),
+                r.val.accuracy,
+                r.lr,
+                r.seconds
             );
         }
-        println!(
-            "{:>5}  {:>10.4}  {:>12.4}  {:>7.4}  {:.2e}  {:>7.1}",
-            r.epoch,
-            r.train_loss,
-            r.val.primary(),
-            r.val.accuracy,
-            r.lr,
-            r.seconds
-        );
+        Event::Step(_) if interrupt.load(Ordering::SeqCst) && !std::mem::replace(&mut told, true) => {
+            eprintln!(
+                "interrupt: stopping after this step and committing a checkpoint (interrupt again to exit at once)"
+            );
+        }
+        Event::Step(s) if s.skipped => eprintln!(
+            "warning: step {} (epoch {}, batch {} of {}): the loss is {}; its update is skipped \
+             (train.nonfinite = \"skip\")",
+            s.step, s.epoch, s.batch, s.batches, s.loss
+        ),
+        _ => {}
     })
     .map_err(text)?;
-    if let Some(best) = history
-        .iter()
-        .max_by(|a, b| a.val.primary().total_cmp(&b.val.primary()))
-    {
+    if let Some(at) = &outcome.stopped {
+        println!(
+            "stopped at {at}; checkpoint committed. Continue with: zoo train {} --out {} --resume{}",
+            a.config.display(),
+            out.display(),
+            a.overrides
+                .iter()
+                .map(|o| format!(" {o}"))
+                .collect::<String>()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    if let Some(best) = outcome.best_epoch.and_then(|e| outcome.history.get(e - 1)) {
         println!(
             "best: epoch {} ({} {:.4}); checkpoints in {}",
             best.epoch,
@@ -173,7 +217,7 @@ fn train_command(a: TrainArgs) -> Result<(), String> {
             out.join("checkpoints").display()
         );
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Args)]
@@ -234,14 +278,29 @@ struct PredictArgs {
 fn predict_command(a: PredictArgs) -> Result<(), String> {
     let device = a.backend.device()?;
     let (model, info) = checkpoint::load(&a.checkpoint, &device).map_err(text)?;
-    for p in zoo_train::predict::predict(&model, &info, &a.images, &a.out, &device).map_err(text)? {
-        println!(
-            "{} → {}  ({} {:.3})",
-            p.input.display(),
-            p.output.display(),
-            p.top.0,
-            p.top.1
-        );
+    let results =
+        zoo_train::predict::predict(&model, &info, &a.images, &a.out, &device).map_err(text)?;
+    let mut failed = 0;
+    for result in &results {
+        match result {
+            Ok(p) => println!(
+                "{} → {}  ({} {:.3})",
+                p.input.display(),
+                p.output.display(),
+                p.top.0,
+                p.top.1
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!(
+            "{failed} of {} images could not be predicted (see above)",
+            results.len()
+        ));
     }
     Ok(())
 }
@@ -424,7 +483,10 @@ fn list() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(a) => train_command(a),
+        Command::Train(a) => match train_command(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Eval(a) => eval_command(a),
         Command::Predict(a) => predict_command(a),
         Command::Import(a) => import_command(a),

@@ -867,6 +867,28 @@ impl ImageDataset for Coco {
         })
     }
 
+    fn describe(&self, index: usize) -> String {
+        self.image_path(index).map_or_else(
+            || format!("sample {index}"),
+            |p| format!("{} (in {})", p.display(), self.annotation_file.display()),
+        )
+    }
+
+    /// The categories are classes `1..=K` (0 is the background).
+    fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
+        let needed = self.category_ids.len() + 1;
+        if needed > num_classes {
+            return Err(DataError::invalid(
+                &self.annotation_file,
+                format!(
+                    "{} categories, i.e. {needed} classes with the background, but the model has {num_classes}",
+                    self.category_ids.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn class_names(&self) -> Vec<String> {
         self.class_names.clone()
     }

@@ -5,8 +5,20 @@ use std::path::Path;
 
 use crate::error::DataError;
 
+/// Whether a JPEG's data ends: an end-of-image marker (`FF D9`) after the start of its last
+/// scan (`FF DA`). The decoder fills a truncated scan with grey without an error; PIL
+/// refuses such a file ("image file is truncated"), and so does this crate. (Inside a scan
+/// `FF` is always followed by `00` or a restart marker, so neither marker occurs by chance.)
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xDA), last(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        _ => false,
+    }
+}
+
 /// Decodes an RGB(A)/gray PNG or JPEG file into `[3, H, W]` f32 in `[0, 1]`; returns the
-/// image and its `[H, W]`.
+/// image and its `[H, W]`. A truncated JPEG is refused (see [`jpeg_is_complete`]).
 pub fn read_rgb(path: &Path) -> Result<(Vec<f32>, [usize; 2]), DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "cannot read image", e))?;
     let ext = path
@@ -19,7 +31,7 @@ pub fn read_rgb(path: &Path) -> Result<(Vec<f32>, [usize; 2]), DataError> {
         "jpg" | "jpeg" => Some(image::ImageFormat::Jpeg),
         _ => None,
     };
-    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+    let mut reader = image::ImageReader::new(Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, "cannot read image", e))?;
     if reader.format().is_none()
@@ -32,6 +44,13 @@ pub fn read_rgb(path: &Path) -> Result<(Vec<f32>, [usize; 2]), DataError> {
         Some(image::ImageFormat::Jpeg) => "JPEG",
         _ => "image",
     };
+    if format_name == "JPEG" && !jpeg_is_complete(&bytes) {
+        return Err(DataError::Decode {
+            path: path.to_path_buf(),
+            format: format_name.to_string(),
+            message: "the file is truncated (its last scan has no end-of-image marker)".into(),
+        });
+    }
     let img = reader.decode().map_err(|e| DataError::Decode {
         path: path.to_path_buf(),
         format: format_name.to_string(),

@@ -96,40 +96,90 @@ impl ImageFolder {
     /// # Errors
     /// `root` missing or unreadable, no class directories, or a class without images.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, DataError> {
-        let root = root.as_ref().to_path_buf();
-        let meta = std::fs::metadata(&root)
-            .map_err(|e| DataError::io(&root, "cannot open ImageFolder root", e))?;
+        let root = root.as_ref();
+        let classes = Self::scan_classes(root)?;
+        Self::scan(root, classes, true)
+    }
+
+    /// Opens `root` with the class list of another split (`classes`, e.g. the training
+    /// split's [`Self::classes`]): class ids are positions in `classes` whatever this split
+    /// holds, a class may have no directory here (no samples), and a directory that is not
+    /// one of `classes` is an error.
+    ///
+    /// # Errors
+    /// `root` missing or unreadable, a class directory not in `classes`, no images at all.
+    pub fn open_with_classes(
+        root: impl AsRef<Path>,
+        classes: Vec<String>,
+    ) -> Result<Self, DataError> {
+        let root = root.as_ref();
+        if let Some(extra) = Self::scan_classes(root)?
+            .into_iter()
+            .find(|c| !classes.contains(c))
+        {
+            return Err(DataError::invalid(
+                &root.join(&extra),
+                format!(
+                    "class `{extra}` is not a class of the training split (its classes: {})",
+                    classes.join(", ")
+                ),
+            ));
+        }
+        let dataset = Self::scan(root, classes, false)?;
+        if dataset.samples.is_empty() {
+            return Err(DataError::invalid(root, "no .png/.jpg/.jpeg images"));
+        }
+        Ok(dataset)
+    }
+
+    /// The class names of `root`: its subdirectories, sorted.
+    ///
+    /// # Errors
+    /// `root` missing, unreadable or not a directory, or without subdirectories.
+    pub fn scan_classes(root: &Path) -> Result<Vec<String>, DataError> {
+        let meta = std::fs::metadata(root)
+            .map_err(|e| DataError::io(root, "cannot open ImageFolder root", e))?;
         if !meta.is_dir() {
             return Err(DataError::invalid(
-                &root,
+                root,
                 "expected a directory of class subdirectories",
             ));
         }
-        let classes: Vec<(String, PathBuf)> = read_dir_sorted(&root)?
+        let classes: Vec<String> = read_dir_sorted(root)?
             .into_iter()
             .filter(|(_, _, is_dir)| *is_dir)
-            .map(|(name, path, _)| (name, path))
+            .map(|(name, _, _)| name)
             .collect();
         if classes.is_empty() {
             return Err(DataError::invalid(
-                &root,
+                root,
                 "no class subdirectories (expected root/<class>/<image>)",
             ));
         }
+        Ok(classes)
+    }
+
+    /// The images of each of `classes` under `root` (every class must have some when
+    /// `every_class`; a missing class directory is skipped otherwise).
+    fn scan(root: &Path, classes: Vec<String>, every_class: bool) -> Result<Self, DataError> {
         let mut samples = Vec::new();
-        for (id, (_, dir)) in classes.iter().enumerate() {
-            let files = class_images(dir)?;
-            if files.is_empty() {
+        for (id, name) in classes.iter().enumerate() {
+            let dir = root.join(name);
+            if !every_class && !dir.is_dir() {
+                continue;
+            }
+            let files = class_images(&dir)?;
+            if files.is_empty() && every_class {
                 return Err(DataError::invalid(
-                    dir,
+                    &dir,
                     "class directory has no .png/.jpg/.jpeg images",
                 ));
             }
             samples.extend(files.into_iter().map(|f| (f, id)));
         }
         Ok(Self {
-            root,
-            classes: classes.into_iter().map(|(n, _)| n).collect(),
+            root: root.to_path_buf(),
+            classes,
             samples,
         })
     }
@@ -177,5 +227,27 @@ impl ImageDataset for ImageFolder {
 
     fn class_names(&self) -> Vec<String> {
         self.classes.clone()
+    }
+
+    fn describe(&self, index: usize) -> String {
+        self.samples.get(index).map_or_else(
+            || format!("sample {index}"),
+            |(path, _)| path.display().to_string(),
+        )
+    }
+
+    /// The class list alone (a label is a class directory's position).
+    fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
+        if self.classes.len() > num_classes {
+            return Err(DataError::invalid(
+                &self.root,
+                format!(
+                    "{} classes ({}), but the model has {num_classes}",
+                    self.classes.len(),
+                    self.classes.join(", ")
+                ),
+            ));
+        }
+        Ok(())
     }
 }

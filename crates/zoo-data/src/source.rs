@@ -25,8 +25,15 @@ pub enum Source {
         /// The split list's name (`train`, `val`).
         split: String,
     },
-    /// torchvision's `ImageFolder`: the directory of class directories.
-    ImageFolder(PathBuf),
+    /// torchvision's `ImageFolder`: the directory of class directories, and the class list
+    /// of the training split when this is another split (class ids must agree across
+    /// splits; `None`: this directory's own subdirectories).
+    ImageFolder {
+        /// The split's directory.
+        dir: PathBuf,
+        /// The classes, by id.
+        classes: Option<Vec<String>>,
+    },
     /// COCO instances.
     Coco {
         /// The `instances_<split>.json` file.
@@ -42,7 +49,7 @@ impl Source {
         match self {
             Source::Shapes(_) => "shapes",
             Source::Voc { .. } => "VOC",
-            Source::ImageFolder(_) => "ImageFolder",
+            Source::ImageFolder { .. } => "ImageFolder",
             Source::Coco { .. } => "COCO",
         }
     }
@@ -57,7 +64,7 @@ impl Source {
                 Annotation::Label,
             ],
             Source::Voc { .. } => &[Annotation::ClassMask],
-            Source::ImageFolder(_) => &[Annotation::Label],
+            Source::ImageFolder { .. } => &[Annotation::Label],
             Source::Coco { .. } => &[Annotation::ClassMask, Annotation::Objects],
         }
     }
@@ -81,7 +88,11 @@ impl Source {
             }
             Source::Shapes(shapes) => Box::new(shapes),
             Source::Voc { root, split } => Box::new(Voc::open(root, &split)?),
-            Source::ImageFolder(dir) => Box::new(ImageFolder::open(dir)?),
+            Source::ImageFolder { dir, classes: None } => Box::new(ImageFolder::open(dir)?),
+            Source::ImageFolder {
+                dir,
+                classes: Some(classes),
+            } => Box::new(ImageFolder::open_with_classes(dir, classes)?),
             Source::Coco {
                 annotations,
                 images,
@@ -119,10 +130,13 @@ mod tests {
         .err()
         .expect("VOC has no labels");
         assert_eq!(err.to_string(), "VOC data has no image labels");
-        let err = Source::ImageFolder(missing)
-            .open(Annotation::Label)
-            .err()
-            .expect("the directory does not exist");
+        let err = Source::ImageFolder {
+            dir: missing,
+            classes: None,
+        }
+        .open(Annotation::Label)
+        .err()
+        .expect("the directory does not exist");
         assert!(
             err.to_string().contains("/nonexistent/burn-zoo/voc"),
             "{err}"

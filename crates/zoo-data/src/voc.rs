@@ -220,4 +220,38 @@ impl ImageDataset for Voc {
     fn class_names(&self) -> Vec<String> {
         self.class_names.clone()
     }
+
+    fn describe(&self, index: usize) -> String {
+        self.ids.get(index).map_or_else(
+            || format!("sample {index}"),
+            |id| {
+                format!(
+                    "{} (mask {})",
+                    self.image_path(id).display(),
+                    self.mask_path(id).display()
+                )
+            },
+        )
+    }
+
+    /// Decodes every mask (not the images) and checks its values.
+    fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
+        for id in &self.ids {
+            let path = self.mask_path(id);
+            let (mask, _) = read_index_png(&path)?;
+            if let Some(&c) = mask
+                .iter()
+                .find(|&&c| c != 255 && usize::from(c) >= num_classes)
+            {
+                return Err(DataError::invalid(
+                    &path,
+                    format!(
+                        "class {c} in the mask, but the model has {num_classes} classes (0–{}; 255 = ignore)",
+                        num_classes - 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }

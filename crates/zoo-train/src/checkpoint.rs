@@ -2,9 +2,17 @@
 //! resolved run file in their metadata, so a checkpoint alone rebuilds its model
 //! (`zoo predict`, `zoo eval`). Parameter ids are kept, so a saved optimizer state
 //! (`*.optim.bpk`) attaches to the reloaded model on `--resume`. Every file is written to a
-//! temporary name, then renamed.
+//! temporary name, flushed to disk, then renamed; weights with NaN or infinite values are
+//! neither written nor loaded.
+//!
+//! Fault injection (for the project's crash tests): with `ZOO_FAULT_AT=n` in the
+//! environment, the n-th file operation of the process (each write of a temporary file and
+//! each rename, 1-based) aborts the process (`ZOO_FAULT=abort`, the default) or fails with an
+//! I/O error (`ZOO_FAULT=fail`, as a full disk would).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
@@ -98,6 +106,16 @@ pub enum CheckpointError {
     /// Upstream weights that do not fit the model (every key at fault listed).
     #[error(transparent)]
     Weights(#[from] zoo_models::weights::WeightsError),
+    /// Weights with NaN or infinite values (a diverged run): refused on save and on load.
+    #[error("{}: {count} non-finite (NaN or infinite) weights, in {}", path.display(), tensors.join(", "))]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// How many values.
+        count: usize,
+        /// The tensors that hold them (the first few).
+        tensors: Vec<String>,
+    },
     /// Tensors that do not fit the model of the run file.
     #[error("{}: the checkpoint does not fit the model of its run file ({})", path.display(), problems.join("; "))]
     Mismatch {
@@ -122,23 +140,132 @@ fn io_error(path: &Path, source: std::io::Error) -> CheckpointError {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// The fault-injection hook (see the module docs): counts file operations and aborts or
+/// fails at the one `ZOO_FAULT_AT` names.
+fn fault_point(path: &Path) -> Result<(), CheckpointError> {
+    static AT: OnceLock<Option<(usize, bool)>> = OnceLock::new();
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let Some((at, abort)) = *AT.get_or_init(|| {
+        let at = std::env::var("ZOO_FAULT_AT").ok()?.parse().ok()?;
+        Some((at, std::env::var("ZOO_FAULT").as_deref() != Ok("fail")))
+    }) else {
+        return Ok(());
+    };
+    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 != at {
+        return Ok(());
+    }
+    if abort {
+        eprintln!("ZOO_FAULT_AT={at}: aborting before {}", path.display());
+        std::process::abort();
+    }
+    Err(io_error(
+        path,
+        std::io::Error::other(format!("ZOO_FAULT_AT={at}: injected failure")),
+    ))
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    PathBuf::from(tmp)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, flushed to disk,
+/// and a rename: `path` holds either its old content or all of `bytes`.
+///
+/// # Errors
+/// Any I/O failure, naming the path; the temporary file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    use std::io::Write;
+    let tmp = tmp_path(path);
+    let written = fault_point(&tmp).and_then(|()| {
+        let mut file = std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+        file.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
+        file.sync_all().map_err(|e| io_error(&tmp, e))
+    });
+    let renamed = written.and_then(|()| {
+        fault_point(path)?;
+        std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+    });
+    if renamed.is_err() {
+        std::fs::remove_file(&tmp).ok();
+    }
+    renamed
+}
+
+/// Makes `path` a second name of the file `source` (a hard link; a copy where the file
+/// system has none), replacing what `path` held in one rename.
 ///
 /// # Errors
 /// Any I/O failure, naming the path.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| io_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+pub fn link_atomic(source: &Path, path: &Path) -> Result<(), CheckpointError> {
+    let tmp = tmp_path(path);
+    std::fs::remove_file(&tmp).ok();
+    fault_point(&tmp)?;
+    if std::fs::hard_link(source, &tmp).is_err() {
+        std::fs::copy(source, &tmp).map_err(|e| io_error(&tmp, e))?;
+    }
+    let renamed =
+        fault_point(path).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io_error(path, e)));
+    if renamed.is_err() {
+        std::fs::remove_file(&tmp).ok();
+    }
+    renamed
 }
 
-/// Saves `model` with `info` in the metadata.
+/// Refuses `bytes` (a burnpack) if any float tensor holds a NaN or an infinity; `path` names
+/// the file in the error.
 ///
 /// # Errors
-/// A serialisation or write failure.
-pub fn save(model: &ZooModel, info: &CheckpointInfo, path: &Path) -> Result<(), CheckpointError> {
+/// [`CheckpointError::NonFinite`], or a file that is not a burnpack.
+pub fn check_finite(bytes: &[u8], path: &Path) -> Result<(), CheckpointError> {
+    let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
+        CheckpointError::NotBurnpack {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
+    let (mut count, mut tensors) = (0, Vec::new());
+    for tensor in reader.into_tensors().map_err(|e| store_error(path, e))? {
+        let data = tensor.to_bytes().map_err(|e| store_error(path, e))?;
+        let bad = match tensor.dtype {
+            burn::tensor::DType::F32 => data
+                .chunks_exact(4)
+                .filter(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+                .count(),
+            burn::tensor::DType::F64 => data
+                .chunks_exact(8)
+                .filter(|b| !f64::from_le_bytes((*b).try_into().expect("8 bytes")).is_finite())
+                .count(),
+            _ => 0,
+        };
+        if bad > 0 {
+            count += bad;
+            if tensors.len() < 5 {
+                tensors.push(format!("{} ({bad})", tensor.name));
+            }
+        }
+    }
+    if count == 0 {
+        return Ok(());
+    }
+    Err(CheckpointError::NonFinite {
+        path: path.to_path_buf(),
+        count,
+        tensors,
+    })
+}
+
+/// The checkpoint file of `model` with `info` in its metadata, checked finite (`path` names
+/// the file in errors).
+///
+/// # Errors
+/// A serialisation failure, or non-finite weights.
+pub fn encode(
+    model: &ZooModel,
+    info: &CheckpointInfo,
+    path: &Path,
+) -> Result<Bytes, CheckpointError> {
     let mut store = BurnpackStore::from_bytes(None)
         .metadata(ARCH, info.arch.clone())
         .metadata(CONFIG, info.config.to_toml())
@@ -149,7 +276,16 @@ pub fn save(model: &ZooModel, info: &CheckpointInfo, path: &Path) -> Result<(), 
         .save_into(&mut store)
         .map_err(|e| store_error(path, e))?;
     let bytes = store.get_bytes().map_err(|e| store_error(path, e))?;
-    write_atomic(path, &bytes)
+    check_finite(&bytes, path)?;
+    Ok(bytes)
+}
+
+/// Saves `model` with `info` in the metadata.
+///
+/// # Errors
+/// A serialisation or write failure, or non-finite weights (nothing is written then).
+pub fn save(model: &ZooModel, info: &CheckpointInfo, path: &Path) -> Result<(), CheckpointError> {
+    write_atomic(path, &encode(model, info, path)?)
 }
 
 /// Reads a checkpoint's metadata (not its tensors).
@@ -195,7 +331,7 @@ pub fn read_info(path: &Path) -> Result<CheckpointInfo, CheckpointError> {
 ///
 /// # Errors
 /// An unreadable file, another architecture (both names given), or tensors that do not fit
-/// (missing, unexpected and mismatched ones listed).
+/// (missing, unexpected and mismatched ones listed), or weights with NaN or infinite values.
 pub fn load_into(
     mut model: ZooModel,
     path: &Path,
@@ -210,6 +346,7 @@ pub fn load_into(
         });
     }
     let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    check_finite(&bytes, path)?;
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
     let result = model
         .load_from(&mut store)

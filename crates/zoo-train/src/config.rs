@@ -223,7 +223,31 @@ pub struct TrainSection {
     pub seed: u64,
     /// Save a checkpoint every this many epochs (the best one is always kept).
     pub checkpoint_every: usize,
+    /// Also commit a resumable checkpoint every this many optimiser steps, mid-epoch
+    /// (0 = only at the end of each epoch).
+    pub checkpoint_every_steps: usize,
+    /// Keep only the newest this many `epoch-N.bpk` files (0 = keep them all).
+    pub keep_last: usize,
+    /// What a step with a non-finite loss does: stop the run (`"stop"`, an error naming the
+    /// step; the last checkpoint stays) or skip that step's update (`"skip"`).
+    pub nonfinite: NonFinite,
 }
+
+/// What a training step with a non-finite (NaN or infinite) loss does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NonFinite {
+    /// Stop the run with an error naming the step; nothing non-finite is written.
+    #[default]
+    Stop,
+    /// Skip the step's update (as a loss scaler does) and go on; the run stops if the weights
+    /// themselves become non-finite.
+    Skip,
+}
+
+/// The largest image side a run file may ask for (a batch of two such images already takes
+/// ~1.6 GB before the model sees it).
+pub const MAX_IMAGE_SIDE: usize = 8192;
 
 impl Default for TrainSection {
     fn default() -> Self {
@@ -240,6 +264,9 @@ impl Default for TrainSection {
             aux_weight: 0.5,
             seed: 0,
             checkpoint_every: 1,
+            checkpoint_every_steps: 0,
+            keep_last: 0,
+            nonfinite: NonFinite::Stop,
         }
     }
 }
@@ -369,8 +396,47 @@ impl RunConfig {
                 format!("must be at least 2, got {}", self.model.num_classes),
             );
         }
+        if let Some(side) = self.data.image_size.iter().find(|&&s| s > MAX_IMAGE_SIDE) {
+            return invalid(
+                "data.image_size",
+                format!(
+                    "sides of at most {MAX_IMAGE_SIDE} pixels, got {side} ({:?})",
+                    self.data.image_size
+                ),
+            );
+        }
         self.model_config_at(path)?;
         let t = &self.train;
+        for (key, value, ok, expected) in [
+            (
+                "train.momentum",
+                t.momentum,
+                (0.0..1.0).contains(&t.momentum),
+                "a number in [0, 1)",
+            ),
+            (
+                "train.weight_decay",
+                t.weight_decay,
+                t.weight_decay >= 0.0 && t.weight_decay.is_finite(),
+                "a number ≥ 0",
+            ),
+            (
+                "train.grad_clip",
+                f64::from(t.grad_clip),
+                t.grad_clip >= 0.0 && t.grad_clip.is_finite(),
+                "a global norm > 0, or 0 for no clipping",
+            ),
+            (
+                "train.aux_weight",
+                t.aux_weight,
+                t.aux_weight >= 0.0 && t.aux_weight.is_finite(),
+                "a number ≥ 0",
+            ),
+        ] {
+            if !ok {
+                return invalid(key, format!("expected {expected}, got {value}"));
+            }
+        }
         for (key, value) in [
             ("train.epochs", t.epochs),
             ("train.batch_size", t.batch_size),

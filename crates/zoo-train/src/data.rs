@@ -35,7 +35,17 @@ pub fn open(
             root,
             split: split.clone(),
         },
-        DataFormat::ImageFolder => Source::ImageFolder(root.join(split)),
+        // Class ids come from the training split, for every split.
+        DataFormat::ImageFolder => Source::ImageFolder {
+            dir: root.join(split),
+            classes: if val {
+                Some(zoo_data::ImageFolder::scan_classes(
+                    &root.join(&data.train_split),
+                )?)
+            } else {
+                None
+            },
+        },
         DataFormat::Coco => Source::Coco {
             annotations: root
                 .join("annotations")

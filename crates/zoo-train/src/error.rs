@@ -46,11 +46,69 @@ pub enum Error {
     /// A plot could not be written.
     #[error(transparent)]
     Plot(#[from] PlotError),
-    /// `--resume` without a completed epoch in the run directory.
-    #[error("--resume: {} does not exist (no completed epoch to resume from)", checkpoint.display())]
+    /// `--resume` of a run that committed no checkpoint.
+    #[error(
+        "--resume: {} has no complete checkpoint (the run stopped before committing its first one); start it again with --force",
+        run.display()
+    )]
     NothingToResume {
-        /// The checkpoint a resumed run starts from.
-        checkpoint: PathBuf,
+        /// The run directory.
+        run: PathBuf,
+    },
+    /// `--resume` of a directory that does not exist.
+    #[error("--resume: {}: no such run directory (pass the run's --out)", run.display())]
+    NoRun {
+        /// The run directory.
+        run: PathBuf,
+    },
+    /// A fresh run into a directory that holds files.
+    #[error(
+        "{}: the run directory exists; pass --resume to continue it, --force to start afresh in it (the old run's files are removed), or --out DIR",
+        run.display()
+    )]
+    RunExists {
+        /// The run directory.
+        run: PathBuf,
+    },
+    /// Another process writes the run directory.
+    #[error(
+        "{}: another `zoo train` is writing this run directory (it holds {}); wait for it to end or pass another --out",
+        run.display(),
+        run.join(".lock").display()
+    )]
+    Locked {
+        /// The run directory.
+        run: PathBuf,
+    },
+    /// The loss or the weights became NaN or infinite.
+    #[error(
+        "training diverged at {at}: {what}. Nothing non-finite was written; the last committed checkpoint is intact. Lower train.lr, set train.grad_clip, or set train.nonfinite = \"skip\" to skip such steps"
+    )]
+    Diverged {
+        /// Where: epoch, batch and step.
+        at: String,
+        /// What became non-finite.
+        what: String,
+    },
+    /// A sample a model cannot use (names its file).
+    #[error("{split} split: {sample}: {message}")]
+    Sample {
+        /// `train` or `val`.
+        split: String,
+        /// The sample's file(s).
+        sample: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A split with labels the model does not have (checked before training).
+    #[error("{split} split: {source} (model.num_classes = {classes})")]
+    Labels {
+        /// `train` or `val`.
+        split: String,
+        /// The model's classes.
+        classes: usize,
+        /// The reader's finding, naming the file.
+        source: zoo_data::DataError,
     },
     /// `--resume` with a run file other than the run's.
     #[error(

@@ -14,6 +14,8 @@
 //!   [`panels`] of validation samples and checkpoints, and an exact `--resume`.
 //! - [`eval`]: a model's validation figures over a dataset.
 //! - [`checkpoint`]: `.bpk` checkpoints that carry their architecture and run file.
+//! - [`rundir`], [`state`]: the run directory under its lock, and the one commit point of a
+//!   checkpoint (`checkpoints/state.json`) that a resumed run starts from.
 //! - [`predict`]: overlays of a checkpoint's predictions on image files.
 //! - [`bench`]: wall-clock timing of inference or a training step.
 //! - [`plot`]: PNG curves and overlays.
@@ -30,7 +32,9 @@ pub mod order;
 pub mod panels;
 pub mod plot;
 pub mod predict;
+pub mod rundir;
 pub mod schedule;
+pub mod state;
 pub mod train;
 
 pub use error::Error;

@@ -30,6 +30,14 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
         .wrapping_add(epoch as u64)
 }
 
+/// The seed of the device's random draws (dropout, drop-path) in 0-based batch `batch` of
+/// an epoch seeded `epoch_seed`: a function of the step alone, so a run resumed mid-epoch
+/// draws what the uninterrupted one would have.
+pub fn step_seed(epoch_seed: u64, batch: usize) -> u64 {
+    zoo_data::rng::SplitMix64(epoch_seed ^ (batch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .next_u64()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

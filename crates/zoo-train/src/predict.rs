@@ -34,18 +34,51 @@ pub fn read_image(path: &Path) -> Result<Sample, Error> {
     Ok(Sample::unannotated(image, size))
 }
 
+/// The overlay file of each input in `out`: `<file stem>.pred.png`, made unique among the
+/// inputs (`a/x.png`, `b/x.jpg` → `x.pred.png`, `x-2.pred.png`) and never the path of an
+/// input, so no output overwrites an input or another output.
+pub fn output_paths(inputs: &[PathBuf], out: &Path) -> Vec<PathBuf> {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let taken_by_input: std::collections::HashSet<PathBuf> =
+        inputs.iter().map(|p| canonical(p)).collect();
+    let out_dir = canonical(out);
+    let mut used = std::collections::HashSet::new();
+    inputs
+        .iter()
+        .map(|input| {
+            let stem = input.file_stem().unwrap_or_default().to_string_lossy();
+            (1..)
+                .map(|n| {
+                    let name = if n == 1 {
+                        format!("{stem}.pred.png")
+                    } else {
+                        format!("{stem}-{n}.pred.png")
+                    };
+                    (out.join(&name), out_dir.join(&name))
+                })
+                .find(|(_, resolved)| {
+                    !taken_by_input.contains(resolved) && used.insert(resolved.clone())
+                })
+                .map(|(path, _)| path)
+                .expect("an unused name exists")
+        })
+        .collect()
+}
+
 /// Runs the checkpoint's model on each image (resized to the run's `image_size`) and writes
-/// `<out>/<file stem>.png`.
+/// its overlay (see [`output_paths`]); an image that cannot be read or predicted is reported
+/// in its place and the others go on.
 ///
 /// # Errors
-/// An unreadable image or an unwritable `out`.
+/// A checkpoint whose run file does not build, or an unwritable `out`; per image, in the
+/// returned list: an unreadable image (named) or a failed prediction.
 pub fn predict(
     model: &ZooModel,
     info: &CheckpointInfo,
     inputs: &[PathBuf],
     out: &Path,
     device: &Device,
-) -> Result<Vec<Prediction>, Error> {
+) -> Result<Vec<Result<Prediction, Error>>, Error> {
     let model_config = info.config.model_config()?;
     let family = model_config.family();
     let preprocessing = family.preprocessing();
@@ -58,8 +91,8 @@ pub fn predict(
         .map(|c| name(&info.class_names, c))
         .collect();
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut predictions = Vec::new();
-    for input in inputs {
+    let outputs = output_paths(inputs, out);
+    let one = |input: &PathBuf, output: PathBuf| -> Result<Prediction, Error> {
         let sample = resize(&read_image(input)?, info.config.data.image_size);
         let found = model
             .family()
@@ -75,16 +108,18 @@ pub fn predict(
             .map_or((String::from("none"), 0.0), |(class, score)| {
                 (name(&names, class), score)
             });
-        let stem = input.file_stem().unwrap_or_default().to_string_lossy();
-        let output = out.join(format!("{stem}.png"));
         save_png(&side_by_side(&[draw(&Overlay::default())?, drawn]), &output)?;
-        predictions.push(Prediction {
+        Ok(Prediction {
             input: input.clone(),
             output,
             top,
-        });
-    }
-    Ok(predictions)
+        })
+    };
+    Ok(inputs
+        .iter()
+        .zip(outputs)
+        .map(|(input, output)| one(input, output))
+        .collect())
 }
 
 fn name(names: &[String], class: usize) -> String {

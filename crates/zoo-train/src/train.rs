@@ -16,122 +16,368 @@
 //! family decides the targets, the loss and the figures ([`zoo_models::family`]); the loop
 //! does not know which family it trains.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use zoo_data::ImageDataset;
+use zoo_data::{ImageDataset, Sample};
 use zoo_models::registry::ZooModel;
-use zoo_models::task::{Context, LossOptions};
+use zoo_models::task::{Context, LossOptions, TaskError};
 
 use crate::Error;
-use crate::checkpoint::{self, CheckpointInfo, write_atomic};
-use crate::config::RunConfig;
+use crate::checkpoint::{self, CheckpointError, CheckpointInfo, link_atomic, write_atomic};
+use crate::config::{NonFinite, RunConfig};
 use crate::data::{class_names, open, samples};
 use crate::eval::evaluate;
 use crate::history::{self, EpochReport};
-use crate::order::{epoch_order, epoch_seed};
+use crate::order::{epoch_order, epoch_seed, step_seed};
 use crate::panels::sample_panels;
 use crate::plot::save_png;
+use crate::rundir::{RunDir, Start};
 use crate::schedule::{learning_rate, optimizer};
+use crate::state::{self, RunState};
 
-/// How to start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How to start and when to stop.
+#[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
-    /// Continue the run in `out` from its last checkpoint (weights, optimiser state, epoch,
-    /// step, history) instead of starting afresh.
-    pub resume: bool,
-    /// Stop after this epoch, as if interrupted (the run stays resumable).
-    pub stop_after: Option<usize>,
+    /// A fresh run, a fresh run in place of an old one, or the continuation of the run in
+    /// `out` from its last committed checkpoint (weights, optimiser state, position in the
+    /// epoch, history).
+    pub start: Start,
+    /// Stop at this point as if interrupted (the run stays resumable).
+    pub stop_after: Option<StopAt>,
+    /// Set (e.g. by a SIGINT handler) to stop after the current step: a checkpoint is
+    /// committed there and the run returns, resumable.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
-/// Where a run starts: a fresh model or the last checkpoint of `out`.
-struct Start {
-    model: ZooModel,
-    optim: ModuleOptimizer,
-    epoch: usize,
-    step: usize,
-    history: Vec<EpochReport>,
+/// A point to stop a run at (see [`TrainOptions::stop_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAt {
+    /// After this (1-based) epoch, its validation and checkpoint.
+    Epoch(usize),
+    /// After this many optimiser steps in all.
+    Step(usize),
 }
 
-fn resume(config: &RunConfig, out: &Path, device: &Device) -> Result<Start, Error> {
-    let last = out.join("checkpoints").join("last.bpk");
-    if !last.exists() {
-        return Err(Error::NothingToResume { checkpoint: last });
+/// What a running training reports, as it happens.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The run starts: from scratch (`resumed: None`) or from a committed checkpoint (where it
+    /// stood, in words).
+    Start {
+        /// `Some("epoch 4, batch 7 of 40 (step 127)")` when resuming.
+        resumed: Option<String>,
+        /// Steps in an epoch.
+        steps_per_epoch: usize,
+        /// Steps of the whole run.
+        total_steps: usize,
+        /// Steps already done.
+        step: usize,
+    },
+    /// A training step ended.
+    Step(&'a StepReport),
+    /// Validation of an epoch begins.
+    Validating {
+        /// The 1-based epoch.
+        epoch: usize,
+    },
+    /// An epoch ended: its figures.
+    Epoch(&'a EpochReport),
+    /// A checkpoint was committed (where the run stands, in words).
+    Checkpoint(&'a str),
+}
+
+/// One training step's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// 1-based batch in the epoch.
+    pub batch: usize,
+    /// Batches in the epoch.
+    pub batches: usize,
+    /// Optimiser steps done, this one included.
+    pub step: usize,
+    /// The batch's loss (non-finite for a skipped step).
+    pub loss: f64,
+    /// The learning rate of the update.
+    pub lr: f64,
+    /// Images in the batch.
+    pub images: usize,
+    /// Wall time of the step (data included).
+    pub seconds: f64,
+    /// Whether the update was skipped (non-finite loss with `train.nonfinite = "skip"`).
+    pub skipped: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// One report per completed epoch.
+    pub history: Vec<EpochReport>,
+    /// The epoch `best.bpk` holds (the first of equal best figures).
+    pub best_epoch: Option<usize>,
+    /// Where the run stopped before its end (interrupted or [`TrainOptions::stop_after`]), in
+    /// words; `None` when it ran to the end.
+    pub stopped: Option<String>,
+}
+
+/// What a run writes at its checkpoints.
+struct Writer<'a> {
+    run: &'a RunDir,
+    config: &'a RunConfig,
+    class_names: &'a [String],
+    steps_per_epoch: usize,
+}
+
+/// The files of an epoch's end: its panel of validation samples, whether it is kept as
+/// `epoch-N.bpk` and whether it is the best so far.
+struct EpochEnd {
+    panel: image::RgbImage,
+    keep: bool,
+    best: bool,
+}
+
+impl Writer<'_> {
+    /// Writes the checkpoint of `state` (its files, then the commit, then what derives from
+    /// it) and removes `previous`'s files.
+    fn commit(
+        &self,
+        model: &ZooModel,
+        optim: &ModuleOptimizer,
+        state: &RunState,
+        end: Option<EpochEnd>,
+        previous: Option<&RunState>,
+    ) -> Result<(), Error> {
+        let ckpt = self.run.checkpoints();
+        let model_path = ckpt.join(&state.model);
+        let info = CheckpointInfo {
+            arch: self.config.model.name.clone(),
+            config: self.config.clone(),
+            epoch: state.epoch,
+            step: state.step,
+            class_names: self.class_names.to_vec(),
+        };
+        // `valid()` also folds the last pending update of each running statistic (BatchNorm)
+        // into its value, which a mid-epoch checkpoint must hold.
+        let bytes =
+            checkpoint::encode(&model.valid(), &info, &model_path).map_err(|e| match e {
+                CheckpointError::NonFinite { count, .. } => Error::Diverged {
+                    at: state.position(self.steps_per_epoch),
+                    what: format!("{count} weights are NaN or infinite"),
+                },
+                e => e.into(),
+            })?;
+        checkpoint::save_optimizer(optim, &ckpt.join(&state.optimizer))?;
+        write_atomic(&model_path, &bytes)?;
+        if let Some(end) = &end {
+            if end.keep {
+                link_atomic(
+                    &model_path,
+                    &ckpt.join(format!("epoch-{}.bpk", state.epoch)),
+                )?;
+            }
+            if end.best {
+                link_atomic(&model_path, &ckpt.join("best.bpk"))?;
+            }
+            let panel = self
+                .run
+                .root()
+                .join("samples")
+                .join(format!("epoch-{}.png", state.epoch));
+            save_png(&end.panel, &panel)?;
+        }
+        state::commit(&ckpt, state)?;
+        self.derive(state)?;
+        if let Some(previous) = previous {
+            for name in [&previous.model, &previous.optimizer] {
+                if name != &state.model && name != &state.optimizer {
+                    std::fs::remove_file(ckpt.join(name)).ok();
+                }
+            }
+        }
+        self.prune(state.epoch)
     }
-    let info = checkpoint::read_info(&last)?;
+
+    /// Rewrites the files that derive from a committed state: `last.bpk`, `history.json`,
+    /// `metrics.csv` and the curves.
+    fn derive(&self, state: &RunState) -> Result<(), Error> {
+        let ckpt = self.run.checkpoints();
+        link_atomic(&ckpt.join(&state.model), &ckpt.join("last.bpk"))?;
+        if !state.history.is_empty() {
+            history::write(self.run.root(), &state.history)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `epoch-N.bpk` files beyond the newest `train.keep_last`.
+    fn prune(&self, epoch: usize) -> Result<(), Error> {
+        let keep = self.config.train.keep_last;
+        if keep == 0 {
+            return Ok(());
+        }
+        let ckpt = self.run.checkpoints();
+        for old in 1..=epoch.saturating_sub(keep) {
+            let path: PathBuf = ckpt.join(format!("epoch-{old}.bpk"));
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&path, e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The run file's datasets, opened and checked before anything is written.
+struct Splits {
+    train: Box<dyn ImageDataset>,
+    val: Box<dyn ImageDataset>,
+}
+
+fn open_splits(config: &RunConfig) -> Result<Splits, Error> {
+    let model = config.model_config()?;
+    let family = model.family();
+    let annotation = family.task().annotation();
+    let classes = family.num_classes();
+    let train = open(&config.data, annotation, false)?;
+    let val = open(&config.data, annotation, true)?;
+    for (split, data) in [("train", &train), ("val", &val)] {
+        data.check_classes(classes)
+            .map_err(|source| Error::Labels {
+                split: split.into(),
+                classes,
+                source,
+            })?;
+    }
+    Ok(Splits { train, val })
+}
+
+/// A task's complaint about sample `index` of a batch, naming the sample's file.
+fn name_sample(e: TaskError, split: &str, data: &dyn ImageDataset, chunk: &[usize]) -> Error {
+    match e {
+        TaskError::Sample { index, message } if index < chunk.len() => Error::Sample {
+            split: split.into(),
+            sample: data.describe(chunk[index]),
+            message,
+        },
+        e => e.into(),
+    }
+}
+
+/// Where a run starts: a fresh model or the last committed checkpoint of `out`.
+fn resume(
+    config: &RunConfig,
+    run: &RunDir,
+    state: RunState,
+    device: &Device,
+) -> Result<(ZooModel, ModuleOptimizer, RunState), Error> {
+    let ckpt = run.checkpoints();
+    let model_path = ckpt.join(&state.model);
+    let info = checkpoint::read_info(&model_path)?;
     let mut same = info.config.clone();
     same.train.epochs = config.train.epochs;
     if &same != config {
         return Err(Error::ResumeChanged {
-            run: out.to_path_buf(),
-            resolved: out.join("config.toml"),
+            run: run.root().to_path_buf(),
+            resolved: run.root().join("config.toml"),
         });
     }
-    let model = config.model_config()?.init(device);
-    let model = checkpoint::load_into(model, &last, &info.arch)?;
-    let optim_path = out
-        .join("checkpoints")
-        .join(format!("epoch-{}.optim.bpk", info.epoch));
-    let optim = checkpoint::load_optimizer(optimizer(config), &optim_path)?;
-    let mut history = history::read(&out.join("history.json"))?;
-    history.truncate(info.epoch);
-    Ok(Start {
-        model,
-        optim,
-        epoch: info.epoch,
-        step: info.step,
-        history,
-    })
+    let model =
+        checkpoint::load_into(config.model_config()?.init(device), &model_path, &info.arch)?;
+    let optim = checkpoint::load_optimizer(optimizer(config), &ckpt.join(&state.optimizer))?;
+    Ok((model, optim, state))
 }
 
 /// Trains the run file's model on `device` (its `.autodiff()` for the updates), writing the
-/// run directory `out` (see the module docs). `on_epoch` sees each epoch's report as it ends.
+/// run directory `out` (see the module docs); `on_event` sees each step, epoch and
+/// checkpoint as it happens.
+///
+/// Everything is checked before anything is written: the run file, the datasets and their
+/// labels, the run directory (a fresh run refuses a non-empty one; a second writer is
+/// refused while one holds the run's lock).
 ///
 /// # Errors
-/// Settings that do not fit, a sample that fails to load, a checkpoint that cannot be
-/// resumed, or a write failure in `out`.
+/// Settings that do not fit, a sample that fails to load or has a class the model lacks
+/// (naming its file), a run directory in use or not resumable, a diverged run (a non-finite
+/// loss or weights: nothing non-finite is written), or a write failure in `out`.
 pub fn train(
     config: &RunConfig,
     device: &Device,
     out: &Path,
     options: TrainOptions,
-    mut on_epoch: impl FnMut(&EpochReport),
-) -> Result<Vec<EpochReport>, Error> {
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<Outcome, Error> {
     let model_cfg = config.model_config()?;
     let family = model_cfg.family();
     let task = family.task();
     let preprocessing = family.preprocessing();
-    let train_data = open(&config.data, task.annotation(), false)?;
-    let val_data = open(&config.data, task.annotation(), true)?;
+    let Splits {
+        train: train_data,
+        val: val_data,
+    } = open_splits(config)?;
     let names = val_data.class_names();
-    let ckpt = out.join("checkpoints");
-    std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
-    std::fs::create_dir_all(out.join("samples")).map_err(|e| Error::io(out, e))?;
-
     let t = &config.train;
-    let ad = device.clone().autodiff();
-    let Start {
-        mut model,
-        mut optim,
-        epoch: done,
-        mut step,
-        mut history,
-    } = if options.resume {
-        resume(config, out, &ad)?
+    let steps_per_epoch = train_data.len().div_ceil(t.batch_size);
+    let total = steps_per_epoch * t.epochs;
+
+    let run = RunDir::open(out, options.start)?;
+    let ckpt = run.checkpoints();
+    let committed = if options.start == Start::Resume {
+        Some(state::read(&ckpt)?.ok_or_else(|| Error::NothingToResume {
+            run: out.to_path_buf(),
+        })?)
     } else {
-        ad.seed(t.seed);
-        Start {
-            model: model_cfg.init(&ad),
-            optim: optimizer(config),
-            epoch: 0,
-            step: 0,
-            history: Vec::new(),
+        None
+    };
+    state::clean(&ckpt, committed.as_ref())?;
+    state::clean(run.root(), None)?;
+    state::clean(&run.root().join("samples"), None)?;
+    let writer = Writer {
+        run: &run,
+        config,
+        class_names: &names,
+        steps_per_epoch,
+    };
+    let ad = device.clone().autodiff();
+    let resumed = committed.as_ref().map(|s| s.position(steps_per_epoch));
+    let (mut model, mut optim, mut current) = match committed {
+        Some(state) => {
+            let start = resume(config, &run, state, &ad)?;
+            writer.derive(&start.2)?;
+            start
+        }
+        None => {
+            write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+            ad.seed(t.seed);
+            let (model_file, optim_file) = RunState::file_names(0);
+            let fresh = RunState {
+                epoch: 0,
+                batch: 0,
+                step: 0,
+                loss_sum_bits: 0f64.to_bits(),
+                seconds: 0.0,
+                model: model_file,
+                optimizer: optim_file,
+                best_epoch: None,
+                history: Vec::new(),
+                skipped: 0,
+            };
+            (model_cfg.init(&ad), optimizer(config), fresh)
         }
     };
-    write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+    on_event(Event::Start {
+        resumed,
+        steps_per_epoch,
+        total_steps: total,
+        step: current.step,
+    });
     let training = Context {
         device: &ad,
         preprocessing: &preprocessing,
@@ -139,22 +385,26 @@ pub fn train(
     };
     let inference = Context { device, ..training };
     let shown_names = class_names(val_data.as_ref(), family.num_classes());
-    let steps_per_epoch = train_data.len().div_ceil(t.batch_size);
-    let total = steps_per_epoch * t.epochs;
-    let mut best = history
-        .iter()
-        .map(|r| r.val.primary())
-        .fold(f64::NEG_INFINITY, f64::max);
     let shown: Vec<usize> = (0..val_data.len().min(4)).collect();
-    for epoch in done + 1..=t.epochs {
-        let start = Instant::now();
+    let interrupted = || {
+        options
+            .interrupt
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    };
+    let mut committed_state: Option<RunState> =
+        (current.step > 0 || current.epoch > 0).then(|| current.clone());
+    for epoch in current.epoch + 1..=t.epochs {
         let seed = epoch_seed(t.seed, epoch);
-        ad.seed(seed);
         let order = epoch_order(train_data.len(), seed, epoch, config.data.fresh_samples);
-        let mut loss_sum = 0.0;
+        let chunks: Vec<&[usize]> = order.chunks(t.batch_size).collect();
+        let mut loss_sum = f64::from_bits(current.loss_sum_bits);
+        let mut seconds = current.seconds;
         let mut lr = t.lr;
-        for chunk in order.chunks(t.batch_size) {
-            let batch = samples(
+        for (b, chunk) in chunks.iter().enumerate().skip(current.batch) {
+            let started = Instant::now();
+            ad.seed(step_seed(seed, b));
+            let batch: Vec<Sample> = samples(
                 train_data.as_ref(),
                 chunk,
                 Some((&config.data.augment, seed)),
@@ -162,57 +412,131 @@ pub fn train(
             )?;
             let loss_options = LossOptions {
                 aux_weight: t.aux_weight,
-                seed: seed ^ ((step as u64) << 20),
+                seed: seed ^ ((current.step as u64) << 20),
             };
-            let loss = model.family().loss(&batch, &training, &loss_options)?;
-            loss_sum += loss.clone().into_scalar::<f64>();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            lr = learning_rate(config, step, total);
-            model = optim.step(lr, model, grads);
-            step += 1;
+            let loss = model
+                .family()
+                .loss(&batch, &training, &loss_options)
+                .map_err(|e| name_sample(e, "train", train_data.as_ref(), chunk))?;
+            let value = loss.clone().into_scalar::<f64>();
+            lr = learning_rate(config, current.step, total);
+            let skipped = !value.is_finite();
+            if skipped {
+                if t.nonfinite == NonFinite::Stop {
+                    return Err(Error::Diverged {
+                        at: format!(
+                            "epoch {epoch}, batch {} of {} (step {})",
+                            b + 1,
+                            chunks.len(),
+                            current.step + 1
+                        ),
+                        what: format!("the loss is {value}"),
+                    });
+                }
+                current.skipped += 1;
+            } else {
+                loss_sum += value;
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(lr, model, grads);
+            }
+            current.step += 1;
+            current.batch = b + 1;
+            seconds += started.elapsed().as_secs_f64();
+            on_event(Event::Step(&StepReport {
+                epoch,
+                batch: b + 1,
+                batches: chunks.len(),
+                step: current.step,
+                loss: value,
+                lr,
+                images: chunk.len(),
+                seconds: started.elapsed().as_secs_f64(),
+                skipped,
+            }));
+            let last_batch = b + 1 == chunks.len();
+            let stop = interrupted() || options.stop_after == Some(StopAt::Step(current.step));
+            let every = t.checkpoint_every_steps;
+            if !last_batch && (stop || (every > 0 && current.step % every == 0)) {
+                current.loss_sum_bits = loss_sum.to_bits();
+                current.seconds = seconds;
+                (current.model, current.optimizer) = RunState::file_names(current.step);
+                writer.commit(&model, &optim, &current, None, committed_state.as_ref())?;
+                let position = current.position(steps_per_epoch);
+                on_event(Event::Checkpoint(&position));
+                committed_state = Some(current.clone());
+                if stop {
+                    return Ok(Outcome {
+                        best_epoch: current.best_epoch,
+                        history: current.history,
+                        stopped: Some(position),
+                    });
+                }
+            }
         }
+        on_event(Event::Validating { epoch });
+        let started = Instant::now();
         let valid = model.valid();
         let val = evaluate(&valid, config, val_data.as_ref(), device)?;
+        let counted = steps_per_epoch - current.skipped;
         let report = EpochReport {
             epoch,
-            train_loss: loss_sum / steps_per_epoch as f64,
+            train_loss: if counted == 0 {
+                f64::NAN
+            } else {
+                loss_sum / counted as f64
+            },
             val,
             lr,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: seconds + started.elapsed().as_secs_f64(),
         };
-        let info = CheckpointInfo {
-            arch: config.model.name.clone(),
-            config: config.clone(),
-            epoch,
-            step,
-            class_names: names.clone(),
-        };
-        let optim_path = ckpt.join(format!("epoch-{epoch}.optim.bpk"));
-        checkpoint::save_optimizer(&optim, &optim_path)?;
-        checkpoint::save(&model, &info, &ckpt.join("last.bpk"))?;
-        if epoch > 1 {
-            std::fs::remove_file(ckpt.join(format!("epoch-{}.optim.bpk", epoch - 1))).ok();
-        }
-        if epoch % t.checkpoint_every == 0 || epoch == t.epochs {
-            checkpoint::save(&model, &info, &ckpt.join(format!("epoch-{epoch}.bpk")))?;
-        }
-        if report.val.primary() > best {
-            best = report.val.primary();
-            checkpoint::save(&model, &info, &ckpt.join("best.bpk"))?;
-        }
-        history.push(report);
-        history::write(out, &history)?;
+        let best_so_far = current
+            .best_epoch
+            .and_then(|e| current.history.get(e - 1))
+            .map_or(f64::NEG_INFINITY, |r| r.val.primary());
+        let best = report.val.primary() > best_so_far;
         let shown = samples(val_data.as_ref(), &shown, None, &config.data)?;
-        save_png(
-            &sample_panels(&valid, &shown, task, &inference, &shown_names)?,
-            &out.join("samples").join(format!("epoch-{epoch}.png")),
+        let end = EpochEnd {
+            panel: sample_panels(&valid, &shown, task, &inference, &shown_names)?,
+            keep: epoch % t.checkpoint_every == 0 || epoch == t.epochs,
+            best,
+        };
+        current.history.push(report);
+        (current.model, current.optimizer) = RunState::file_names(current.step);
+        current.epoch = epoch;
+        current.batch = 0;
+        current.skipped = 0;
+        current.loss_sum_bits = 0f64.to_bits();
+        current.seconds = 0.0;
+        if best {
+            current.best_epoch = Some(epoch);
+        }
+        writer.commit(
+            &model,
+            &optim,
+            &current,
+            Some(end),
+            committed_state.as_ref(),
         )?;
-        on_epoch(history.last().expect("pushed above"));
-        if options.stop_after == Some(epoch) {
-            break;
+        committed_state = Some(current.clone());
+        on_event(Event::Epoch(current.history.last().expect("pushed above")));
+        let position = current.position(steps_per_epoch);
+        on_event(Event::Checkpoint(&position));
+        let stop = interrupted()
+            || options.stop_after == Some(StopAt::Epoch(epoch))
+            || options.stop_after == Some(StopAt::Step(current.step));
+        if stop && epoch < t.epochs {
+            return Ok(Outcome {
+                best_epoch: current.best_epoch,
+                history: current.history,
+                stopped: Some(position),
+            });
         }
     }
-    Ok(history)
+    Ok(Outcome {
+        best_epoch: current.best_epoch,
+        history: current.history,
+        stopped: None,
+    })
 }
 
 /// The dataset a run file validates on (for `zoo eval`): its validation split, with the
@@ -253,7 +577,7 @@ mod tests {
     fn a_short_run_writes_its_directory_and_learns() {
         let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
         let out = temp("run");
-        let reports = train(
+        let outcome = train(
             &tiny(&[]),
             &Device::flex(),
             &out,
@@ -261,6 +585,8 @@ mod tests {
             |_| {},
         )
         .unwrap();
+        assert_eq!(outcome.stopped, None);
+        let reports = outcome.history;
         assert_eq!(reports.len(), 2);
         assert!(
             reports
@@ -283,11 +609,16 @@ mod tests {
             "checkpoints/epoch-2.bpk",
             "checkpoints/best.bpk",
             "checkpoints/last.bpk",
-            "checkpoints/epoch-2.optim.bpk",
+            "checkpoints/step-4.bpk",
+            "checkpoints/step-4.optim.bpk",
+            "checkpoints/state.json",
         ] {
             assert!(out.join(f).exists(), "{f}");
         }
-        assert!(!out.join("checkpoints/epoch-1.optim.bpk").exists());
+        // The previous checkpoint's own files are gone; best.bpk is the epoch it says.
+        assert!(!out.join("checkpoints/step-2.bpk").exists());
+        let best = checkpoint::read_info(&out.join("checkpoints/best.bpk")).unwrap();
+        assert_eq!(Some(best.epoch), outcome.best_epoch);
         let resolved = RunConfig::load(out.join("config.toml"), &[]).unwrap();
         assert_eq!(resolved, tiny(&[]));
         // The checkpoint alone rebuilds the model, which gives the run's figures again.
@@ -328,7 +659,8 @@ mod tests {
             TrainOptions::default(),
             |_| {},
         )
-        .unwrap();
+        .unwrap()
+        .history;
         assert_eq!(reports.len(), 2);
         for r in &reports {
             assert!(r.train_loss.is_finite(), "{r:?}");
@@ -380,8 +712,26 @@ mod tests {
             .collect()
     }
 
+    fn same_tensors(a: &Path, b: &Path, label: &str) {
+        let (a, b) = (
+            tensors(&a.join("checkpoints/last.bpk")),
+            tensors(&b.join("checkpoints/last.bpk")),
+        );
+        assert_eq!(a.len(), b.len());
+        let differ: Vec<&str> = a
+            .iter()
+            .zip(&b)
+            .filter(|((_, da), (_, db))| da != db)
+            .map(|((na, _), _)| na.as_str())
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "{label}: {differ:?} differ after resuming"
+        );
+    }
+
     #[test]
-    fn resume_reaches_the_same_weights() {
+    fn resume_reaches_the_same_weights_from_an_epoch_end_or_mid_epoch() {
         let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
         // AdamW + cosine with warmup, random resize/crop/flip: every piece of state counts.
         let config = tiny(&[
@@ -392,6 +742,7 @@ mod tests {
             "data.augment.scale=[0.8, 1.25]",
             "data.augment.crop=[32, 32]",
             "data.augment.brightness=0.2",
+            "train.batch_size=4",
         ]);
         let straight = temp("straight");
         let full = train(
@@ -401,40 +752,87 @@ mod tests {
             TrainOptions::default(),
             |_| {},
         )
-        .unwrap();
-        let split = temp("split");
-        let stop = TrainOptions {
-            stop_after: Some(1),
-            ..TrainOptions::default()
-        };
-        let first = train(&config, &Device::flex(), &split, stop, |_| {}).unwrap();
-        assert_eq!(first.len(), 1);
+        .unwrap()
+        .history;
         let resumed = TrainOptions {
-            resume: true,
+            start: Start::Resume,
             ..TrainOptions::default()
         };
-        let rest = train(&config, &Device::flex(), &split, resumed, |_| {}).unwrap();
-        assert_eq!(
-            rest.len(),
-            2,
-            "the history includes the epoch before the interruption"
-        );
-        let (a, b) = (
-            tensors(&straight.join("checkpoints/last.bpk")),
-            tensors(&split.join("checkpoints/last.bpk")),
-        );
-        assert_eq!(a.len(), b.len());
-        for ((na, da), (nb, db)) in a.iter().zip(&b) {
-            assert_eq!(na, nb);
-            assert!(da == db, "{na} differs after resuming");
+        // Stopped after epoch 1, and after step 6 (epoch 2, batch 2 of 4).
+        for (name, stop, at) in [
+            ("split-epoch", StopAt::Epoch(1), "epoch 1 complete (step 4)"),
+            (
+                "split-step",
+                StopAt::Step(6),
+                "epoch 2, batch 2 of 4 (step 6)",
+            ),
+        ] {
+            let split = temp(name);
+            let first = TrainOptions {
+                stop_after: Some(stop),
+                ..TrainOptions::default()
+            };
+            let stopped = train(&config, &Device::flex(), &split, first, |_| {}).unwrap();
+            assert_eq!(stopped.stopped.as_deref(), Some(at));
+            assert_eq!(stopped.history.len(), 1);
+            let mut said = None;
+            let rest = train(&config, &Device::flex(), &split, resumed.clone(), |e| {
+                if let Event::Start { resumed, .. } = e {
+                    said = resumed;
+                }
+            })
+            .unwrap();
+            assert_eq!(said.as_deref(), Some(at));
+            assert_eq!(
+                rest.history.len(),
+                2,
+                "the history includes the epochs before"
+            );
+            same_tensors(&straight, &split, name);
+            assert_eq!(full[1].train_loss, rest.history[1].train_loss);
+            assert_eq!(full[1].val, rest.history[1].val);
+            std::fs::remove_dir_all(&split).ok();
         }
-        assert_eq!(full[1].train_loss, rest[1].train_loss);
-        assert_eq!(full[1].val, rest[1].val);
         // A changed run file is refused, naming what may change.
-        let other = tiny(&["train.lr=0.02"]);
-        let e = train(&other, &Device::flex(), &split, resumed, |_| {}).unwrap_err();
+        let other = tiny(&["train.lr=0.02", "train.batch_size=4"]);
+        let e = train(&other, &Device::flex(), &straight, resumed, |_| {}).unwrap_err();
         assert!(e.to_string().contains("train.epochs"), "{e}");
         std::fs::remove_dir_all(straight).ok();
-        std::fs::remove_dir_all(split).ok();
+    }
+
+    #[test]
+    fn a_diverged_run_stops_naming_the_step_and_writes_nothing_non_finite() {
+        let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let out = temp("diverged");
+        let config = tiny(&["train.lr=1e12", "train.epochs=3"]);
+        let e = train(
+            &config,
+            &Device::flex(),
+            &out,
+            TrainOptions::default(),
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Diverged { .. }), "{e}");
+        assert!(e.to_string().contains("step"), "{e}");
+        // Whatever was committed before is finite and loads.
+        for f in ["last.bpk", "best.bpk"] {
+            let path = out.join("checkpoints").join(f);
+            if path.exists() {
+                checkpoint::load(&path, &Device::flex()).unwrap();
+            }
+        }
+        // Skipping such steps instead: the run ends, or stops once the weights themselves
+        // are non-finite, never with a NaN written.
+        let skip = tiny(&["train.lr=1e12", "train.nonfinite=skip"]);
+        let started = TrainOptions {
+            start: Start::Force,
+            ..TrainOptions::default()
+        };
+        match train(&skip, &Device::flex(), &out, started, |_| {}) {
+            Ok(o) => assert!(o.history.iter().all(|r| r.val.primary().is_finite())),
+            Err(e) => assert!(matches!(e, Error::Diverged { .. }), "{e}"),
+        }
+        std::fs::remove_dir_all(out).ok();
     }
 }
