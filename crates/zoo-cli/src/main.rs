@@ -61,7 +61,14 @@ enum Backend {
 }
 
 impl Backend {
+    /// The backend's device; also made Burn's default device (`BURN_DEVICE`), where Burn
+    /// puts what it creates without a device (a resumed optimiser's state), so a run on one
+    /// backend never wakes another.
     fn device(self) -> Result<Device, String> {
+        if std::env::var_os("BURN_DEVICE").is_none() && !matches!(self, Backend::Ndarray) {
+            // SAFETY: `zoo` sets it on the main thread before any other thread starts.
+            unsafe { std::env::set_var("BURN_DEVICE", self.name()) };
+        }
         match self {
             Backend::Flex => Ok(Device::flex()),
             Backend::Ndarray => Err("--backend ndarray: retired. Burn 0.22 deprecates \
@@ -70,7 +77,10 @@ impl Backend {
                                      Burn's generic ones: a U-Net training step is several \
                                      times slower there). Use --backend flex."
                 .into()),
-            Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            Backend::Wgpu => {
+                quiet_wayland_probe();
+                Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+            }
             #[cfg(feature = "cuda")]
             Backend::Cuda => Ok(Device::cuda(0)),
             #[cfg(not(feature = "cuda"))]
@@ -86,6 +96,27 @@ impl Backend {
             Backend::Ndarray => "ndarray",
             Backend::Wgpu => "wgpu",
             Backend::Cuda => "cuda",
+        }
+    }
+}
+
+/// Vulkan's loader probes for a Wayland display when wgpu starts, and libwayland prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set" to stderr when the variable is missing
+/// (headless machines, CI, `sudo`). burn-zoo never presents to a display; pointing the
+/// variable at a private empty directory makes the probe fail quietly.
+fn quiet_wayland_probe() {
+    #[cfg(unix)]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+        let dir = std::env::temp_dir().join(format!("zoo-runtime-{uid}"));
+        // Already there from an earlier run is fine; ownership and mode are checked below.
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).ok();
+        let private = std::fs::metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+        if private {
+            // SAFETY: set on the main thread before wgpu starts any thread.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
         }
     }
 }

@@ -1,56 +1,13 @@
 //! End-to-end: the `zoo` binary on tiny run files (a few steps each).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use burn::prelude::Device;
 use zoo_models::weights::save_upstream;
 
-const TINY_UNET: &str = "[model]\nname = \"unet_resnet18\"\nnum_classes = 5\nbase_channels = 4\n\
-                         decoder_channels = [8, 8, 8, 8, 8]\n\
-                         [data]\nimage_size = [32, 32]\ntrain_len = 8\nval_len = 4\n\
-                         [train]\nepochs = 1\nbatch_size = 4\n";
-
-const TINY_SWIN: &str = "[model]\nname = \"swin_tiny_patch4_window7_224\"\nnum_classes = 4\n\
-                         embed_dim = 8\ndepths = [1, 1]\nnum_heads = [1, 2]\nwindow_size = 4\n\
-                         [data]\nimage_size = [32, 32]\ntrain_len = 8\nval_len = 4\n\
-                         [train]\nepochs = 1\nbatch_size = 4\noptimizer = \"adamw\"\n\
-                         schedule = \"cosine\"\nwarmup_steps = 1\nlr = 0.001\n";
-
-/// Runs `zoo args…`; returns success and stdout + stderr.
-fn zoo(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zoo"))
-        .args(args)
-        .output()
-        .expect("run zoo");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-/// A fresh directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zoo-cli-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A 40×24 RGB PNG with a bright square.
-fn write_png(path: &Path) {
-    let img = image::RgbImage::from_fn(40, 24, |x, y| {
-        if (10..20).contains(&x) && (6..16).contains(&y) {
-            image::Rgb([230, 40, 40])
-        } else {
-            image::Rgb([30, 60, 90])
-        }
-    });
-    img.save(path).unwrap();
-}
+mod common;
+use common::{TINY_SWIN, TINY_UNET, s, scratch, write_png, zoo};
 
 #[test]
 fn train_resume_eval_predict() {
@@ -143,7 +100,7 @@ fn train_resume_eval_predict() {
         s(&out),
     ]);
     assert!(ok, "{text}");
-    let overlay = image::open(out.join("input.png")).unwrap();
+    let overlay = image::open(out.join("input.pred.png")).unwrap();
     assert_eq!(overlay.height(), 32 * 4);
     let corrupt = dir.join("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
@@ -302,7 +259,7 @@ fn import_upstream_weights_then_predict() {
     let out = dir.join("pred");
     let (ok, text) = zoo(&["predict", "--checkpoint", k, s(&png), "--out", s(&out)]);
     assert!(ok && text.contains("class "), "{text}");
-    assert!(out.join("cat.png").exists());
+    assert!(out.join("cat.pred.png").exists());
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -207,9 +207,9 @@ pub fn link_atomic(source: &Path, path: &Path) -> Result<(), CheckpointError> {
     }
     let renamed =
         fault_point(path).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io_error(path, e)));
-    if renamed.is_err() {
-        std::fs::remove_file(&tmp).ok();
-    }
+    // Also after a successful rename: when `path` already was a name of `source`, POSIX's
+    // rename does nothing and leaves the temporary name behind.
+    std::fs::remove_file(&tmp).ok();
     renamed
 }
 
