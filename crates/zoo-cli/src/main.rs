@@ -21,6 +21,9 @@ use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::eval::evaluate;
 use zoo_train::rundir::Start;
+
+mod report;
+use report::Reporter;
 use zoo_train::train::{Event, TrainOptions, train, validation_data};
 
 #[derive(Parser)]
@@ -141,6 +144,12 @@ struct TrainArgs {
     /// Continue the run in the run directory from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Print only errors and the summary (train.log still gets every line).
+    #[arg(long)]
+    quiet: bool,
+    /// A progress line every this many steps (and at each epoch's end).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    log_every: u64,
     /// Overrides, `section.key=value` (TOML values; bare words are strings).
     overrides: Vec<String>,
 }
@@ -177,75 +186,73 @@ fn train_command(a: TrainArgs) -> Result<ExitCode, String> {
         stop_after: None,
         interrupt: Some(interrupt.clone()),
     };
-    let (mut header, mut told) = (false, false);
-    let outcome = train(&run, &device, &out, options, |event| match event {
-        Event::Start { resumed, .. } => {
-            match resumed {
-                Some(at) => println!(
+    let mut report = Reporter::new(a.quiet, a.log_every as usize);
+    let mut told = false;
+    let result = train(&run, &device, &out, options, |event| {
+        if let Event::Start { resumed, .. } = &event {
+            report.log_to(&out);
+            let line = match resumed {
+                Some(at) => format!(
                     "resuming {} ({}) on {} in {} from its checkpoint at {at}",
                     run.model.name,
                     task.name(),
                     a.backend.name(),
                     out.display()
                 ),
-                None => println!(
+                None => format!(
                     "training {} ({}) on {} → {}",
                     run.model.name,
                     task.name(),
                     a.backend.name(),
                     out.display()
                 ),
-            }
+            };
+            report.line(&line, false);
         }
-        Event::Epoch(r) => {
-            if !std::mem::replace(&mut header, true) {
-                println!(
-                    "epoch  train_loss  {:>12}  val_acc  lr        seconds",
-                    r.val.primary_label()
-                );
-            }
-            println!(
-                "{:>5}  {:>10.4}  {:>12.4}  {:>7.4}  {:.2e}  {:>7.1}",
-                r.epoch,
-                r.train_loss,
-                r.val.primary(),
-                r.val.accuracy,
-                r.lr,
-                r.seconds
+        if matches!(event, Event::Step(_))
+            && interrupt.load(Ordering::SeqCst)
+            && !std::mem::replace(&mut told, true)
+        {
+            report.line(
+                "interrupt: stopping after this step and committing a checkpoint (interrupt \
+                 again to exit at once)",
+                true,
             );
         }
-        Event::Step(_) if interrupt.load(Ordering::SeqCst) && !std::mem::replace(&mut told, true) => {
-            eprintln!(
-                "interrupt: stopping after this step and committing a checkpoint (interrupt again to exit at once)"
-            );
+        report.event(&event);
+    });
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            report.line(&format!("error: {e}"), true);
+            return Ok(ExitCode::FAILURE);
         }
-        Event::Step(s) if s.skipped => eprintln!(
-            "warning: step {} (epoch {}, batch {} of {}): the loss is {}; its update is skipped \
-             (train.nonfinite = \"skip\")",
-            s.step, s.epoch, s.batch, s.batches, s.loss
-        ),
-        _ => {}
-    })
-    .map_err(text)?;
+    };
     if let Some(at) = &outcome.stopped {
-        println!(
-            "stopped at {at}; checkpoint committed. Continue with: zoo train {} --out {} --resume{}",
-            a.config.display(),
-            out.display(),
-            a.overrides
-                .iter()
-                .map(|o| format!(" {o}"))
-                .collect::<String>()
+        report.line(
+            &format!(
+                "stopped at {at}; checkpoint committed. Continue with: zoo train {} --out {} --resume{}",
+                a.config.display(),
+                out.display(),
+                a.overrides
+                    .iter()
+                    .map(|o| format!(" {o}"))
+                    .collect::<String>()
+            ),
+            false,
         );
         return Ok(ExitCode::from(130));
     }
     if let Some(best) = outcome.best_epoch.and_then(|e| outcome.history.get(e - 1)) {
-        println!(
-            "best: epoch {} ({} {:.4}); checkpoints in {}",
-            best.epoch,
-            best.val.primary_name(),
-            best.val.primary(),
-            out.join("checkpoints").display()
+        report.line(
+            &format!(
+                "best: epoch {} ({} {:.4}); checkpoints in {}",
+                best.epoch,
+                best.val.primary_name(),
+                best.val.primary(),
+                out.join("checkpoints").display()
+            ),
+            false,
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -225,6 +225,26 @@ fn sigint_stops_at_a_step_and_resume_is_bit_identical() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("from its checkpoint at epoch"), "{said}");
     same_run(&reference, &run, "SIGINT");
+    // steps.csv holds each step once (the interrupted run's rows after its checkpoint were
+    // dropped on resume); train.log holds what both runs printed.
+    let steps = std::fs::read_to_string(run.join("steps.csv")).unwrap();
+    let numbers: Vec<usize> = steps
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=80).collect::<Vec<_>>(), "{steps}");
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    for line in [
+        "training unet_resnet18",
+        "interrupt: stopping",
+        "stopped at epoch 1, batch",
+        "resuming unet_resnet18",
+        "epoch 1 step 80/80",
+        "best: epoch 1",
+    ] {
+        assert!(log.contains(line), "{line:?} not in train.log:\n{log}");
+    }
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -448,3 +448,66 @@ pub fn load_optimizer(
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| store_error(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::store::burn_pack::{Tensor as PackTensor, Writer};
+
+    /// The checkpoint `bytes` with the first value of its first float tensor set to NaN.
+    fn poisoned(bytes: &[u8]) -> Vec<u8> {
+        let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).unwrap();
+        let metadata = reader.metadata().clone();
+        let mut poisoned = false;
+        let tensors: Vec<PackTensor> = reader
+            .into_tensors()
+            .unwrap()
+            .into_iter()
+            .map(|t| {
+                let (name, dtype, shape, id, data) = t.into_parts().unwrap();
+                let mut data = data.to_vec();
+                if dtype == burn::tensor::DType::F32 && !poisoned {
+                    data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+                    poisoned = true;
+                }
+                PackTensor::new(name, dtype, shape, id, Bytes::from_bytes_vec(data))
+            })
+            .collect();
+        let mut writer = Writer::new(tensors);
+        for (k, v) in &metadata {
+            writer = writer.with_metadata(k, v);
+        }
+        writer.into_bytes().unwrap().to_vec()
+    }
+
+    #[test]
+    fn non_finite_weights_are_neither_written_nor_loaded() {
+        let text = "[model]\nname = \"resnet18\"\nnum_classes = 3\nbase_channels = 4\n\
+                    [data]\nimage_size = [32, 32]\n";
+        let config = RunConfig::parse(text, Path::new("r.toml"), &[]).unwrap();
+        let device = Device::flex();
+        let model = config.model_config().unwrap().init(&device);
+        let info = CheckpointInfo {
+            arch: "resnet18".into(),
+            config,
+            epoch: 1,
+            step: 1,
+            class_names: Vec::new(),
+        };
+        let dir = std::env::temp_dir().join(format!("zoo-ckpt-nan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nan.bpk");
+        let bytes = encode(&model, &info, &path).unwrap();
+        let bad = poisoned(&bytes);
+        let e = check_finite(&bad, &path).unwrap_err();
+        assert!(e.to_string().contains("1 non-finite"), "{e}");
+        std::fs::write(&path, &bad).unwrap();
+        let e = load(&path, &device).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(e, CheckpointError::NonFinite { count: 1, .. })
+                && e.to_string().contains("nan.bpk"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

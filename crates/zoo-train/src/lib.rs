@@ -35,6 +35,7 @@ pub mod predict;
 pub mod rundir;
 pub mod schedule;
 pub mod state;
+pub mod steps;
 pub mod train;
 
 pub use error::Error;

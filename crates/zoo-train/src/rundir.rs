@@ -22,7 +22,7 @@ pub enum Start {
 }
 
 /// The files and directories a run writes (what [`Start::Force`] removes).
-pub const RUN_FILES: [&str; 10] = [
+pub const RUN_FILES: [&str; 9] = [
     "config.toml",
     "history.json",
     "metrics.csv",
@@ -32,7 +32,6 @@ pub const RUN_FILES: [&str; 10] = [
     "metrics.png",
     "samples",
     "checkpoints",
-    "INTERRUPTED",
 ];
 
 /// A run directory this process writes, locked for as long as the value lives.

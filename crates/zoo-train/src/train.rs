@@ -19,6 +19,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -30,7 +32,7 @@ use zoo_models::task::{Context, LossOptions, TaskError};
 
 use crate::Error;
 use crate::checkpoint::{self, CheckpointError, CheckpointInfo, link_atomic, write_atomic};
-use crate::config::{NonFinite, RunConfig};
+use crate::config::{DataSection, NonFinite, RunConfig};
 use crate::data::{class_names, open, samples};
 use crate::eval::evaluate;
 use crate::history::{self, EpochReport};
@@ -40,6 +42,7 @@ use crate::plot::save_png;
 use crate::rundir::{RunDir, Start};
 use crate::schedule::{learning_rate, optimizer};
 use crate::state::{self, RunState};
+use crate::steps::StepLog;
 
 /// How to start and when to stop.
 #[derive(Debug, Clone, Default)]
@@ -111,6 +114,8 @@ pub struct StepReport {
     pub images: usize,
     /// Wall time of the step (data included).
     pub seconds: f64,
+    /// Of which waiting for the batch (what the prefetching loader did not hide).
+    pub data_wait_seconds: f64,
     /// Whether the update was skipped (non-finite loss with `train.nonfinite = "skip"`).
     pub skipped: bool,
 }
@@ -237,7 +242,7 @@ impl Writer<'_> {
 
 /// The run file's datasets, opened and checked before anything is written.
 struct Splits {
-    train: Box<dyn ImageDataset>,
+    train: Arc<dyn ImageDataset>,
     val: Box<dyn ImageDataset>,
 }
 
@@ -256,7 +261,83 @@ fn open_splits(config: &RunConfig) -> Result<Splits, Error> {
                 source,
             })?;
     }
-    Ok(Splits { train, val })
+    Ok(Splits {
+        train: Arc::from(train),
+        val,
+    })
+}
+
+/// An epoch's training batches, decoded and augmented on a thread of their own
+/// `data.prefetch` batches ahead of the step that uses them (each batch on `data.workers`
+/// threads); the same batches, in the same order, as decoding them in the loop.
+struct Prefetch {
+    batches: Option<Receiver<Result<Vec<Sample>, Error>>>,
+    thread: Option<JoinHandle<()>>,
+    /// `data.prefetch = 0`: decoded in the loop, from here.
+    inline: std::vec::IntoIter<Vec<usize>>,
+    data: Arc<dyn ImageDataset>,
+    config: DataSection,
+    seed: u64,
+}
+
+impl Prefetch {
+    fn start(
+        data: Arc<dyn ImageDataset>,
+        chunks: Vec<Vec<usize>>,
+        config: &DataSection,
+        seed: u64,
+    ) -> Self {
+        let mut prefetch = Self {
+            batches: None,
+            thread: None,
+            inline: Vec::new().into_iter(),
+            data: data.clone(),
+            config: config.clone(),
+            seed,
+        };
+        if config.prefetch == 0 {
+            prefetch.inline = chunks.into_iter();
+            return prefetch;
+        }
+        let (send, receive) = sync_channel(config.prefetch);
+        let config = config.clone();
+        prefetch.thread = Some(std::thread::spawn(move || {
+            for chunk in chunks {
+                let batch = samples(
+                    data.as_ref(),
+                    &chunk,
+                    Some((&config.augment, seed)),
+                    &config,
+                );
+                let failed = batch.is_err();
+                // A closed channel: the loop stopped early.
+                if send.send(batch).is_err() || failed {
+                    break;
+                }
+            }
+        }));
+        prefetch.batches = Some(receive);
+        prefetch
+    }
+
+    /// The next batch.
+    fn next(&mut self) -> Result<Vec<Sample>, Error> {
+        if let Some(batches) = &self.batches {
+            return batches.recv().expect("the loader sends one batch per step");
+        }
+        let chunk = self.inline.next().expect("one chunk per step");
+        let augment = Some((&self.config.augment, self.seed));
+        samples(self.data.as_ref(), &chunk, augment, &self.config)
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.batches = None; // unblocks the loader, which then ends
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
 }
 
 /// A task's complaint about sample `index` of a batch, naming the sample's file.
@@ -372,6 +453,10 @@ pub fn train(
             (model_cfg.init(&ad), optimizer(config), fresh)
         }
     };
+    let mut step_log = StepLog::open(
+        run.root(),
+        (options.start == Start::Resume).then_some(current.step),
+    )?;
     on_event(Event::Start {
         resumed,
         steps_per_epoch,
@@ -401,15 +486,17 @@ pub fn train(
         let mut loss_sum = f64::from_bits(current.loss_sum_bits);
         let mut seconds = current.seconds;
         let mut lr = t.lr;
+        let mut loader = Prefetch::start(
+            train_data.clone(),
+            chunks[current.batch..].iter().map(|c| c.to_vec()).collect(),
+            &config.data,
+            seed,
+        );
         for (b, chunk) in chunks.iter().enumerate().skip(current.batch) {
             let started = Instant::now();
+            let batch = loader.next()?;
+            let data_wait_seconds = started.elapsed().as_secs_f64();
             ad.seed(step_seed(seed, b));
-            let batch: Vec<Sample> = samples(
-                train_data.as_ref(),
-                chunk,
-                Some((&config.data.augment, seed)),
-                &config.data,
-            )?;
             let loss_options = LossOptions {
                 aux_weight: t.aux_weight,
                 seed: seed ^ ((current.step as u64) << 20),
@@ -442,7 +529,7 @@ pub fn train(
             current.step += 1;
             current.batch = b + 1;
             seconds += started.elapsed().as_secs_f64();
-            on_event(Event::Step(&StepReport {
+            let report = StepReport {
                 epoch,
                 batch: b + 1,
                 batches: chunks.len(),
@@ -451,8 +538,11 @@ pub fn train(
                 lr,
                 images: chunk.len(),
                 seconds: started.elapsed().as_secs_f64(),
+                data_wait_seconds,
                 skipped,
-            }));
+            };
+            step_log.log(&report)?;
+            on_event(Event::Step(&report));
             let last_batch = b + 1 == chunks.len();
             let stop = interrupted() || options.stop_after == Some(StopAt::Step(current.step));
             let every = t.checkpoint_every_steps;
@@ -460,6 +550,7 @@ pub fn train(
                 current.loss_sum_bits = loss_sum.to_bits();
                 current.seconds = seconds;
                 (current.model, current.optimizer) = RunState::file_names(current.step);
+                step_log.flush()?;
                 writer.commit(&model, &optim, &current, None, committed_state.as_ref())?;
                 let position = current.position(steps_per_epoch);
                 on_event(Event::Checkpoint(&position));
@@ -473,6 +564,7 @@ pub fn train(
                 }
             }
         }
+        drop(loader);
         on_event(Event::Validating { epoch });
         let started = Instant::now();
         let valid = model.valid();

@@ -18,10 +18,10 @@ use zoo_data::{
 
 /// A scratch directory under the system temp dir, unique to this process and test, removed
 /// on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("zoo-data-formats-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -30,7 +30,7 @@ impl TempDir {
     }
 
     /// `self/rel`, creating its parent directories.
-    fn file(&self, rel: &str) -> PathBuf {
+    pub(crate) fn file(&self, rel: &str) -> PathBuf {
         let p = self.0.join(rel);
         std::fs::create_dir_all(p.parent().expect("has a parent")).expect("create dirs");
         p
@@ -61,14 +61,14 @@ fn pattern(x: u32, y: u32, seed: u32) -> [u8; 3] {
 }
 
 /// Writes a `w × h` RGB PNG of [`pattern`]`(x, y, seed)`.
-fn write_png(path: &Path, w: u32, h: u32, seed: u32) {
+pub(crate) fn write_png(path: &Path, w: u32, h: u32, seed: u32) {
     image::RgbImage::from_fn(w, h, |x, y| image::Rgb(pattern(x, y, seed)))
         .save_with_format(path, image::ImageFormat::Png)
         .expect("write PNG");
 }
 
 /// Writes a `w × h` JPEG of one colour (quality 95).
-fn write_jpeg(path: &Path, w: u32, h: u32, colour: [u8; 3]) {
+pub(crate) fn write_jpeg(path: &Path, w: u32, h: u32, colour: [u8; 3]) {
     let img = image::RgbImage::from_pixel(w, h, image::Rgb(colour));
     let file = std::fs::File::create(path).expect("create JPEG");
     image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), 95)
@@ -371,7 +371,7 @@ fn voc_mask(h: usize, w: usize, seed: usize) -> Vec<u8> {
 }
 
 /// Writes a VOC image + mask pair; returns the mask.
-fn write_voc_pair(t: &TempDir, id: &str, h: u32, w: u32, colour: [u8; 3]) -> Vec<u8> {
+pub(crate) fn write_voc_pair(t: &TempDir, id: &str, h: u32, w: u32, colour: [u8; 3]) -> Vec<u8> {
     write_jpeg(&t.file(&format!("JPEGImages/{id}.jpg")), w, h, colour);
     let mask = voc_mask(h as usize, w as usize, id.len());
     write_palette_png(
@@ -564,7 +564,7 @@ fn coco_masks() -> [Vec<bool>; 5] {
 }
 
 /// The annotation JSON of the test COCO set (see [`coco_masks`]).
-fn coco_doc() -> Value {
+pub(crate) fn coco_doc() -> Value {
     let [_, a_rle, a_crowd, _, _] = coco_masks();
     json!({
         "info": {"description": "unused keys are ignored"},
@@ -596,7 +596,7 @@ fn coco_doc() -> Value {
 }
 
 /// Writes the test COCO set's images and `doc` as `instances.json`; returns the JSON path.
-fn write_coco(t: &TempDir, doc: &Value) -> PathBuf {
+pub(crate) fn write_coco(t: &TempDir, doc: &Value) -> PathBuf {
     write_png(&t.file("images/a.png"), A.1 as u32, A.0 as u32, 11);
     write_jpeg(&t.file("images/b.jpg"), 8, 10, [100, 150, 200]);
     write_png(&t.file("images/c.png"), C.1 as u32, C.0 as u32, 12);
