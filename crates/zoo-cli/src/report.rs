@@ -1,15 +1,19 @@
 //! What `zoo train` prints while it runs, and `<run>/train.log`, which gets the same lines.
 //!
-//! Every `--log-every` steps (and at each epoch's last step) a progress line: the step in
-//! the epoch and in the run, the smoothed loss, the learning rate, images/s, the share of
-//! the step spent waiting for data, and the time left in the epoch and in the run; then a
-//! line per validation and a row per epoch. Plain lines, no control codes, so a terminal,
-//! `| tee` and CI logs read alike.
+//! On a terminal: a live progress bar per epoch (indicatif) — steps, smoothed loss,
+//! learning rate, images/s, the share of the step spent waiting for data, the time left in
+//! the epoch and in the run — and a spinner while validating; a row per epoch stays on
+//! screen. Elsewhere (CI, `| tee`, nohup): plain lines without control codes, a progress
+//! line every `--log-every` steps and at each epoch's last step. `train.log` gets the plain
+//! lines in both cases.
 
 use std::fs::File;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use zoo_train::history::EpochReport;
 use zoo_train::train::{Event, StepReport};
@@ -26,6 +30,9 @@ pub struct Reporter {
     started: Option<(Instant, usize)>,
     epoch_seconds: f64,
     epoch_wait: f64,
+    /// The live bar or spinner (on a terminal only).
+    bar: Option<ProgressBar>,
+    terminal: bool,
 }
 
 /// `1:02:03`, `2:03`.
@@ -53,6 +60,8 @@ impl Reporter {
             started: None,
             epoch_seconds: 0.0,
             epoch_wait: 0.0,
+            bar: None,
+            terminal: !quiet && std::io::stdout().is_terminal(),
         }
     }
 
@@ -67,10 +76,16 @@ impl Reporter {
 
     /// Prints `line` (stdout, or stderr when `error`) and appends it to the log.
     pub fn line(&mut self, line: &str, error: bool) {
-        if error {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
+        let print = || {
+            if error {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
         self.append(line);
     }
@@ -110,8 +125,23 @@ impl Reporter {
                 self.started = Some((Instant::now(), *step));
             }
             Event::Step(s) => self.step(s),
-            Event::Validating { epoch } => self.say(&format!("epoch {epoch}: validating")),
-            Event::Epoch(r) => self.epoch(r),
+            Event::Validating { epoch } => {
+                let line = format!("epoch {epoch}: validating");
+                if self.terminal {
+                    self.finish_bar();
+                    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout())
+                        .with_message(line.clone());
+                    spinner.enable_steady_tick(Duration::from_millis(120));
+                    self.bar = Some(spinner);
+                    self.append(&line);
+                } else {
+                    self.say(&line);
+                }
+            }
+            Event::Epoch(r) => {
+                self.finish_bar();
+                self.epoch(r);
+            }
             Event::Checkpoint(_) => {}
         }
     }
@@ -138,10 +168,13 @@ impl Reporter {
                 true,
             );
         }
+        let per_step = self.started.map_or(s.seconds, |(t, first)| {
+            t.elapsed().as_secs_f64() / (s.step - first).max(1) as f64
+        });
+        if self.terminal {
+            self.update_bar(s, per_step);
+        }
         if s.step.is_multiple_of(self.log_every) || s.batch == s.batches {
-            let per_step = self.started.map_or(s.seconds, |(t, first)| {
-                t.elapsed().as_secs_f64() / (s.step - first).max(1) as f64
-            });
             let line = format!(
                 "epoch {} step {}/{} ({}/{})  loss {:.4}  lr {:.2e}  {:.1} img/s  data wait {:.0}%  \
                  eta epoch {}  run {}",
@@ -157,7 +190,44 @@ impl Reporter {
                 clock(per_step * (s.batches - s.batch) as f64),
                 clock(per_step * self.total_steps.saturating_sub(s.step) as f64),
             );
-            self.say(&line);
+            if self.terminal {
+                self.append(&line);
+            } else {
+                self.say(&line);
+            }
+        }
+    }
+
+    /// The epoch's bar, made at its first step (or the first after a resume).
+    fn update_bar(&mut self, s: &StepReport, per_step: f64) {
+        let bar = self.bar.get_or_insert_with(|| {
+            // On stdout, which is what was found to be a terminal.
+            let bar =
+                ProgressBar::with_draw_target(Some(s.batches as u64), ProgressDrawTarget::stdout())
+                    .with_style(
+                        ProgressStyle::with_template(
+                            "{prefix} [{bar:28}] {pos}/{len} {msg} · eta {eta}",
+                        )
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                    );
+            bar.set_prefix(format!("epoch {}", s.epoch));
+            bar
+        });
+        bar.set_position(s.batch as u64);
+        bar.set_message(format!(
+            "loss {:.4} · lr {:.2e} · {:.1} img/s · data wait {:.0}% · run left {}",
+            self.smoothed.unwrap_or(f64::NAN),
+            s.lr,
+            s.images as f64 / s.seconds.max(1e-9),
+            100.0 * self.epoch_wait / self.epoch_seconds.max(1e-9),
+            clock(per_step * self.total_steps.saturating_sub(s.step) as f64),
+        ));
+    }
+
+    fn finish_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 

@@ -358,3 +358,74 @@ fn invalid_model_settings_exit_1_naming_the_file_and_the_key() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Progress: plain lines without control codes when stdout is not a terminal (CI, a pipe),
+/// every `--log-every` steps; a live bar on a terminal (a pseudo-terminal made by
+/// util-linux's `script`, part of every Debian system); `train.log` gets the plain lines.
+#[test]
+fn progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere() {
+    let dir = scratch("progress");
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, TINY_UNET).unwrap();
+    let run = dir.join("plain");
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&run),
+        "--log-every",
+        "1",
+        "data.train_len=16",
+    ]);
+    assert!(ok, "{text}");
+    for line in [
+        "epoch 1 step 1/4 (1/4)",
+        "epoch 1 step 4/4",
+        "data wait",
+        "eta epoch",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+    assert!(!text.contains('\x1b') && !text.contains('\r'), "{text:?}");
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(
+        log.contains("epoch 1 step 3/4") && log.contains("best: epoch 1"),
+        "{log}"
+    );
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&dir.join("quiet")),
+        "--quiet",
+        "data.train_len=16",
+    ]);
+    assert!(
+        ok && !text.contains("step 1/4") && text.contains("best: epoch 1"),
+        "{text}"
+    );
+
+    let run = dir.join("terminal");
+    let command = format!(
+        "{} train {} --out {} data.train_len=64",
+        env!("CARGO_BIN_EXE_zoo"),
+        s(&config),
+        s(&run)
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux's script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("epoch 1 [") && text.contains("/16"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains('\x1b') || text.contains('\r'),
+        "no live drawing: {text:?}"
+    );
+    assert!(text.contains("best: epoch 1"), "{text:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
