@@ -44,7 +44,7 @@ fn state_dict(op: &str, case: &Fixture) -> PathBuf {
         .map(|(k, d)| {
             let view = safetensors::tensor::TensorView::new(
                 safetensors::Dtype::F32,
-                d.shape.to_vec(),
+                d.shape().to_vec(),
                 d.as_bytes(),
             )
             .unwrap();
@@ -400,7 +400,7 @@ fn key_map_transforms_round_trip() {
         .map(|(k, d)| {
             let view = safetensors::tensor::TensorView::new(
                 safetensors::Dtype::F32,
-                d.shape.to_vec(),
+                d.shape().to_vec(),
                 d.as_bytes(),
             )
             .unwrap();
