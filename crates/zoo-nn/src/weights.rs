@@ -429,7 +429,10 @@ fn read_all(path: &Path) -> Result<Vec<PackTensor>, WeightsError> {
             .values()
             .cloned()
             .collect(),
+        // Key maps are written against the keys as saved: burn-store's renumbering of
+        // `Sequential` indices (`4` → `3` after a parameter-free ReLU) stays off.
         Format::Pytorch => PytorchStore::from_file(path)
+            .map_indices_contiguous(false)
             .get_all_tensors()
             .map_err(|e| store_error(&e))?
             .values()
