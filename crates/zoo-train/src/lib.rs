@@ -15,7 +15,7 @@
 //! - [`eval`]: a model's validation figures over a dataset.
 //! - [`checkpoint`]: `.bpk` checkpoints that carry their architecture and run file.
 //! - [`predict`]: overlays of a checkpoint's predictions on image files.
-//! - [`bench`]: wall-clock timing of inference or a training step.
+//! - [`bench`](mod@bench): wall-clock timing of inference or a training step.
 //! - [`plot`]: PNG curves and overlays.
 #![warn(missing_docs)]
 
