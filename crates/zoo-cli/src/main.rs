@@ -135,7 +135,7 @@ struct TrainArgs {
     /// Backend to train on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
-    /// Run directory (default: runs/<config file stem>).
+    /// Run directory (default: runs/{config file stem}).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Start afresh in an existing run directory: the old run's files are removed first.

@@ -17,9 +17,9 @@
 //! - [`coco`]: COCO instances JSON (polygon and RLE masks rasterised exactly as pycocotools).
 //! - [`source`]: [`Source`], a split's origin (shapes, VOC, ImageFolder, COCO) and the
 //!   reader that serves the ground truth a consumer asks for.
-//! - [`augment`]: seeded random resize/flip/crop/colour jitter applied consistently to image,
-//!   masks and boxes; a deterministic eval [`resize`](augment::resize); and
-//!   [`load_batch`](augment::load_batch), which decodes and augments on several threads with
+//! - [`augment`](mod@augment): seeded random resize/flip/crop/colour jitter applied consistently to image,
+//!   masks and boxes; a deterministic eval [`resize`]; and
+//!   [`load_batch`], which decodes and augments on several threads with
 //!   results independent of the thread count.
 //!
 //! Modules depend one way: `sample` ← `error` ← `dataset` ← the datasets and `augment` ←

@@ -11,44 +11,8 @@ use crate::init;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
 use crate::resnet::{DilationRule, ResNet, ResNetConfig, ResNetDepth, dilation_for_output_stride};
-use crate::weights::{KeyMap, block_rules};
-
-/// Key rules between an upstream ASPP under `up` (torchvision / smp `ASPP`) and an
-/// [`Aspp`] under `burn`, for `rates` atrous branches.
-pub fn aspp_key_map(up: &str, burn: &str, rates: usize, separable: bool) -> KeyMap {
-    let mut map = KeyMap::new();
-    for i in 0..=rates {
-        let (u, b) = (format!("{up}.convs.{i}"), format!("{burn}.convs.{i}"));
-        if separable && i > 0 {
-            map = block_rules(map, &format!("{u}.0.0"), &format!("{b}.conv"));
-            map = block_rules(map, &format!("{u}.0.1"), &format!("{b}.pointwise"));
-        } else {
-            map = block_rules(map, &format!("{u}.0"), &format!("{b}.conv"));
-        }
-        map = block_rules(map, &format!("{u}.1"), &format!("{b}.norm"));
-    }
-    let pool = rates + 1;
-    map = block_rules(
-        map,
-        &format!("{up}.convs.{pool}.1"),
-        &format!("{burn}.pooling.conv"),
-    );
-    map = block_rules(
-        map,
-        &format!("{up}.convs.{pool}.2"),
-        &format!("{burn}.pooling.norm"),
-    );
-    map = block_rules(
-        map,
-        &format!("{up}.project.0"),
-        &format!("{burn}.project.conv"),
-    );
-    block_rules(
-        map,
-        &format!("{up}.project.1"),
-        &format!("{burn}.project.norm"),
-    )
-}
+use crate::segmentation_head::{SegmentationHead, SegmentationHeadConfig};
+use crate::weights::KeyMap;
 
 /// The ResNet rules (`downsample.{0,1}`) plus `fc.*` dropped, for a backbone stored under a
 /// parent's key prefix.
@@ -117,24 +81,98 @@ impl DeepLabV3Config {
         let hc = self.head_channels;
         DeepLabV3 {
             backbone: backbone.init(device),
-            head: DeepLabHead {
-                aspp: AsppConfig::new(c5)
-                    .with_out_channels(hc)
-                    .with_atrous_rates(self.atrous_rates.clone())
-                    .init(device),
-                block: ConvNormActConfig::new(hc, hc).init(device),
-                classifier: Conv2dConfig::new([hc, self.num_classes], [1, 1]).init(device),
-            },
-            aux: self.aux_head.then(|| FcnHead {
-                block: ConvNormActConfig::new(c4, c4 / 4).init(device),
-                dropout: DropoutConfig::new(0.1).init(),
-                classifier: Conv2dConfig::new([c4 / 4, self.num_classes], [1, 1]).init(device),
-            }),
+            head: DeepLabHeadConfig::new(c5, self.num_classes)
+                .with_channels(hc)
+                .with_atrous_rates(self.atrous_rates.clone())
+                .init(device),
+            aux: self
+                .aux_head
+                .then(|| FcnHeadConfig::new(c4, self.num_classes).init(device)),
         }
     }
 }
 
-/// torchvision's `DeepLabHead`: ASPP → 3×3 conv–BN–ReLU → 1×1 classifier.
+/// Configuration of [`DeepLabHead`]: torchvision's `DeepLabHead(in_channels, num_classes,
+/// atrous_rates)`.
+#[derive(Config, Debug)]
+pub struct DeepLabHeadConfig {
+    /// Channels of the backbone feature map (C5: 2048 for ResNet-50/101).
+    pub in_channels: usize,
+    /// Classes.
+    pub num_classes: usize,
+    /// Width of the ASPP and of the 3×3 block (torchvision: 256).
+    #[config(default = 256)]
+    pub channels: usize,
+    /// ASPP rates (torchvision: 12, 24, 36).
+    #[config(default = "vec![12, 24, 36]")]
+    pub atrous_rates: Vec<usize>,
+}
+
+impl DeepLabHeadConfig {
+    /// Builds the head on `device`.
+    ///
+    /// # Panics
+    /// If a size or rate is zero (naming the field).
+    pub fn init(&self, device: &Device) -> DeepLabHead {
+        assert!(
+            self.num_classes > 0,
+            "DeepLabHeadConfig: num_classes must be positive, got 0"
+        );
+        let c = self.channels;
+        DeepLabHead {
+            aspp: AsppConfig::new(self.in_channels)
+                .with_out_channels(c)
+                .with_atrous_rates(self.atrous_rates.clone())
+                .init(device),
+            block: ConvNormActConfig::new(c, c).init(device),
+            classifier: Conv2dConfig::new([c, self.num_classes], [1, 1]).init(device),
+        }
+    }
+}
+
+/// Configuration of [`FcnHead`]: torchvision's `FCNHead(in_channels, num_classes)` (the
+/// auxiliary head of its segmentation models), inner width `in_channels / 4`.
+#[derive(Config, Debug)]
+pub struct FcnHeadConfig {
+    /// Channels of the feature map (C4: 1024 for ResNet-50/101).
+    pub in_channels: usize,
+    /// Classes.
+    pub num_classes: usize,
+    /// Dropout before the classifier (torchvision: 0.1; training only).
+    #[config(default = 0.1)]
+    pub dropout: f64,
+}
+
+impl FcnHeadConfig {
+    /// Builds the head on `device`.
+    ///
+    /// # Panics
+    /// If `in_channels < 4`, `num_classes` is zero or `dropout` is outside `[0, 1)` (naming
+    /// the field).
+    pub fn init(&self, device: &Device) -> FcnHead {
+        let inner = self.in_channels / 4;
+        assert!(
+            inner > 0 && self.num_classes > 0,
+            "FcnHeadConfig: in_channels must be at least 4 and num_classes positive, got {} and {}",
+            self.in_channels,
+            self.num_classes
+        );
+        assert!(
+            (0.0..1.0).contains(&self.dropout),
+            "FcnHeadConfig: dropout must be in [0, 1), got {}",
+            self.dropout
+        );
+        FcnHead {
+            block: ConvNormActConfig::new(self.in_channels, inner).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            classifier: Conv2dConfig::new([inner, self.num_classes], [1, 1]).init(device),
+        }
+    }
+}
+
+/// torchvision's `DeepLabHead` (Chen et al. 2017): ASPP → 3×3 conv–BN–ReLU → 1×1
+/// classifier. Built by [`DeepLabHeadConfig`]; loads torchvision's state dict through
+/// [`DeepLabHead::key_map`].
 #[derive(Module, Debug)]
 pub struct DeepLabHead {
     /// Atrous spatial pyramid pooling (`classifier.0`).
@@ -146,15 +184,28 @@ pub struct DeepLabHead {
 }
 
 impl DeepLabHead {
-    /// `[B, C5, h, w]` → `[B, classes, h, w]`.
+    /// # Shapes
+    /// - input: `[batch, in_channels, h, w]`
+    /// - output: `[batch, num_classes, h, w]` (logits at the feature map's resolution)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.classifier
             .zoo_forward(self.block.forward(self.aspp.forward(x)))
     }
+
+    /// Key map of torchvision's `DeepLabHead` state dict (a `Sequential`): `0.*` → `aspp`
+    /// ([`Aspp::key_map`]), `1`/`2` → `block.{conv,norm}`, `4` → `classifier`.
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+            .nest("0", "aspp", self.aspp.key_map())
+            .prefix("1", "block.conv")
+            .prefix("2", "block.norm")
+            .prefix("4", "classifier")
+    }
 }
 
-/// torchvision's `FCNHead` (the auxiliary head): 3×3 conv–BN–ReLU to `C/4`, dropout 0.1, 1×1
-/// classifier.
+/// torchvision's `FCNHead` (Long et al. 2015; the auxiliary head of its segmentation models):
+/// 3×3 conv–BN–ReLU to `C/4`, dropout, 1×1 classifier. Built by [`FcnHeadConfig`]; loads
+/// torchvision's state dict through [`FcnHead::key_map`].
 #[derive(Module, Debug)]
 pub struct FcnHead {
     /// 3×3 conv–BN–ReLU (`aux_classifier.0`, `.1`).
@@ -166,10 +217,21 @@ pub struct FcnHead {
 }
 
 impl FcnHead {
-    /// `[B, C4, h, w]` → `[B, classes, h, w]`.
+    /// # Shapes
+    /// - input: `[batch, in_channels, h, w]`
+    /// - output: `[batch, num_classes, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.classifier
             .zoo_forward(self.dropout.forward(self.block.forward(x)))
+    }
+
+    /// Key map of torchvision's `FCNHead` state dict (a `Sequential`): `0`/`1` →
+    /// `block.{conv,norm}`, `4` → `classifier`.
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+            .prefix("0", "block.conv")
+            .prefix("1", "block.norm")
+            .prefix("4", "classifier")
     }
 }
 
@@ -212,22 +274,9 @@ impl DeepLabV3 {
 
     /// torchvision's key names (`deeplabv3_resnet50(...).state_dict()`).
     pub fn key_map(&self) -> KeyMap {
-        let rates = self.head.aspp.convs.len() - 1;
-        let mut map = backbone_map(&self.backbone).extend(aspp_key_map(
-            "classifier.0",
-            "head.aspp",
-            rates,
-            false,
-        ));
-        map = block_rules(map, "classifier.1", "head.block.conv");
-        map = block_rules(map, "classifier.2", "head.block.norm");
-        map = block_rules(map, "classifier.4", "head.classifier");
-        match self.aux {
-            Some(_) => {
-                map = block_rules(map, "aux_classifier.0", "aux.block.conv");
-                map = block_rules(map, "aux_classifier.1", "aux.block.norm");
-                block_rules(map, "aux_classifier.4", "aux.classifier")
-            }
+        let map = backbone_map(&self.backbone).nest("classifier", "head", self.head.key_map());
+        match &self.aux {
+            Some(aux) => map.nest("aux_classifier", "aux", aux.key_map()),
             None => map.ignore(r"^aux_classifier\."),
         }
     }
@@ -287,32 +336,82 @@ impl DeepLabV3PlusConfig {
         }
         let encoder = self.encoder();
         let [_, c2, _, _, c5] = encoder.feature_channels();
-        let d = self.decoder_channels;
-        const HIGHRES: usize = 48;
-        let mut model = DeepLabV3Plus {
+        DeepLabV3Plus {
             encoder: encoder.init(device),
-            decoder: DeepLabV3PlusDecoder {
-                aspp: AsppConfig::new(c5)
-                    .with_out_channels(d)
-                    .with_atrous_rates(self.atrous_rates.clone())
-                    .with_separable(self.aspp_separable)
-                    .with_dropout(self.aspp_dropout)
-                    .init(device),
-                aspp_conv: ConvNormActConfig::new(d, d)
-                    .with_separable(true)
-                    .init(device),
-                block1: ConvNormActConfig::new(c2, HIGHRES)
-                    .with_kernel_size(1)
-                    .init(device),
-                block2: ConvNormActConfig::new(d + HIGHRES, d)
-                    .with_separable(true)
-                    .init(device),
-                upsampling: self.output_stride / 4,
-            },
-            head: Conv2dConfig::new([d, self.num_classes], [1, 1]).init(device),
+            decoder: DeepLabV3PlusDecoderConfig::new(c2, c5)
+                .with_out_channels(self.decoder_channels)
+                .with_atrous_rates(self.atrous_rates.clone())
+                .with_output_stride(self.output_stride)
+                .with_aspp_separable(self.aspp_separable)
+                .with_aspp_dropout(self.aspp_dropout)
+                .init(device),
+            head: SegmentationHeadConfig::new(self.decoder_channels, self.num_classes)
+                .with_kernel_size(1)
+                .with_upsampling(4)
+                .init(device),
+        }
+    }
+}
+
+/// Configuration of [`DeepLabV3PlusDecoder`]: smp's `DeepLabV3PlusDecoder(encoder_channels,
+/// encoder_depth, out_channels, atrous_rates, output_stride, aspp_separable, aspp_dropout)`
+/// for an encoder whose C2 and C5 have the given widths.
+#[derive(Config, Debug)]
+pub struct DeepLabV3PlusDecoderConfig {
+    /// Channels of the stride-4 feature (C2: 64 for ResNet-18/34, 256 for ResNet-50/101).
+    pub high_res_channels: usize,
+    /// Channels of the deepest feature (C5).
+    pub in_channels: usize,
+    /// Width of the decoder (smp `decoder_channels`, 256).
+    #[config(default = 256)]
+    pub out_channels: usize,
+    /// ASPP rates.
+    #[config(default = "vec![12, 24, 36]")]
+    pub atrous_rates: Vec<usize>,
+    /// Output stride of the encoder: 16 or 8 (the ASPP output is upsampled by
+    /// `output_stride / 4`).
+    #[config(default = 16)]
+    pub output_stride: usize,
+    /// Depthwise-separable ASPP branches (smp: true).
+    #[config(default = true)]
+    pub aspp_separable: bool,
+    /// ASPP dropout.
+    #[config(default = 0.5)]
+    pub aspp_dropout: f64,
+}
+
+impl DeepLabV3PlusDecoderConfig {
+    /// Builds the decoder on `device`, weights drawn as smp's `initialize_decoder`.
+    ///
+    /// # Panics
+    /// If `output_stride` is not 8 or 16, or a size is zero (naming the field).
+    pub fn init(&self, device: &Device) -> DeepLabV3PlusDecoder {
+        assert!(
+            matches!(self.output_stride, 8 | 16),
+            "DeepLabV3PlusDecoderConfig: output_stride must be 8 or 16, got {}",
+            self.output_stride
+        );
+        let d = self.out_channels;
+        const HIGHRES: usize = 48;
+        let mut decoder = DeepLabV3PlusDecoder {
+            aspp: AsppConfig::new(self.in_channels)
+                .with_out_channels(d)
+                .with_atrous_rates(self.atrous_rates.clone())
+                .with_separable(self.aspp_separable)
+                .with_dropout(self.aspp_dropout)
+                .init(device),
+            aspp_conv: ConvNormActConfig::new(d, d)
+                .with_separable(true)
+                .init(device),
+            block1: ConvNormActConfig::new(self.high_res_channels, HIGHRES)
+                .with_kernel_size(1)
+                .init(device),
+            block2: ConvNormActConfig::new(d + HIGHRES, d)
+                .with_separable(true)
+                .init(device),
+            upsampling: self.output_stride / 4,
         };
-        // smp re-initialises the whole decoder and the head.
-        let decoder = &mut model.decoder;
+        // smp re-initialises the whole decoder.
         let aspp = &mut decoder.aspp;
         aspp.convs
             .iter_mut()
@@ -323,8 +422,7 @@ impl DeepLabV3PlusConfig {
                 &mut decoder.block2,
             ])
             .for_each(init::smp_decoder);
-        init::smp_head(&mut model.head);
-        model
+        decoder
     }
 }
 
@@ -346,7 +444,30 @@ pub struct DeepLabV3PlusDecoder {
 }
 
 impl DeepLabV3PlusDecoder {
-    /// C2 `[B, c2, H/4, W/4]` and C5 `[B, c5, H/os, W/os]` → `[B, decoder_channels, H/4, W/4]`.
+    /// Key map of smp's `DeepLabV3PlusDecoder` state dict: `aspp.0.*` → `aspp`
+    /// ([`Aspp::key_map`]), `aspp.1.{0,1}`/`aspp.2` → `aspp_conv.{conv,pointwise,norm}`,
+    /// `block1.{0,1}` → `block1.{conv,norm}`, `block2.0.{0,1}`/`block2.1` →
+    /// `block2.{conv,pointwise,norm}`.
+    pub fn key_map(&self) -> KeyMap {
+        let mut map = KeyMap::new().nest("aspp.0", "aspp", self.aspp.key_map());
+        for (up, burn) in [
+            ("aspp.1.0", "aspp_conv.conv"),
+            ("aspp.1.1", "aspp_conv.pointwise"),
+            ("aspp.2", "aspp_conv.norm"),
+        ] {
+            map = map.prefix(up, burn);
+        }
+        map.nest("block1", "block1", self.block1.key_map()).nest(
+            "block2",
+            "block2",
+            self.block2.key_map(),
+        )
+    }
+
+    /// # Shapes
+    /// - `c2`: `[batch, high_res_channels, H/4, W/4]`
+    /// - `c5`: `[batch, in_channels, H/os, W/os]`
+    /// - output: `[batch, out_channels, H/4, W/4]`
     pub fn forward(&self, c2: Tensor<4>, c5: Tensor<4>) -> Tensor<4> {
         let x = self.aspp_conv.forward(self.aspp.forward(c5));
         let [_, _, h, w] = x.dims();
@@ -366,8 +487,8 @@ pub struct DeepLabV3Plus {
     pub encoder: ResNet,
     /// Decoder (`decoder.*`).
     pub decoder: DeepLabV3PlusDecoder,
-    /// 1×1 conv to classes (`segmentation_head.0`), followed by ×4 bilinear upsampling.
-    pub head: Conv2d,
+    /// 1×1 conv to classes and ×4 bilinear upsampling (`segmentation_head.*`).
+    pub head: SegmentationHead,
 }
 
 impl DeepLabV3Plus {
@@ -384,39 +505,13 @@ impl DeepLabV3Plus {
             "DeepLabV3Plus: input height and width must be multiples of the output stride {os}, got {h}×{w}"
         );
         let f = self.encoder.features(x);
-        let y = self.head.zoo_forward(self.decoder.forward(f.c2, f.c5));
-        let [_, _, yh, yw] = y.dims();
-        upsample(y, [yh * 4, yw * 4], true)
+        self.head.forward(self.decoder.forward(f.c2, f.c5))
     }
 
     /// smp's key names (`DeepLabV3Plus(...).state_dict()`).
     pub fn key_map(&self) -> KeyMap {
-        let rates = self.decoder.aspp.convs.len() - 1;
-        let separable = self
-            .decoder
-            .aspp
-            .convs
-            .get(1)
-            .is_some_and(|c| c.pointwise.is_some());
-        let mut map = backbone_map(&self.encoder).extend(aspp_key_map(
-            "decoder.aspp.0",
-            "decoder.aspp",
-            rates,
-            separable,
-        ));
-        for (up, burn) in [
-            ("decoder.aspp.1.0", "decoder.aspp_conv.conv"),
-            ("decoder.aspp.1.1", "decoder.aspp_conv.pointwise"),
-            ("decoder.aspp.2", "decoder.aspp_conv.norm"),
-            ("decoder.block1.0", "decoder.block1.conv"),
-            ("decoder.block1.1", "decoder.block1.norm"),
-            ("decoder.block2.0.0", "decoder.block2.conv"),
-            ("decoder.block2.0.1", "decoder.block2.pointwise"),
-            ("decoder.block2.1", "decoder.block2.norm"),
-            ("segmentation_head.0", "head"),
-        ] {
-            map = block_rules(map, up, burn);
-        }
-        map
+        backbone_map(&self.encoder)
+            .nest("decoder", "decoder", self.decoder.key_map())
+            .nest("segmentation_head", "head", self.head.key_map())
     }
 }

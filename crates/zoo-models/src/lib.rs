@@ -8,7 +8,10 @@
 //!   multi-level features for decoders and FPN.
 //! - [`deeplab`]: DeepLabV3 (torchvision) and DeepLabV3+ (smp).
 //! - [`unet`]: U-Net decoder and model (smp) on a ResNet encoder.
+//! - [`segmentation_head`]: smp's segmentation head (U-Net, DeepLabV3+).
 //! - [`swin`]: Swin Transformer T/S/B (timm), any input size, features-only mode.
+//! - [`features`]: each backbone's feature maps (channels, reduction) before it is built,
+//!   as timm's `feature_info`.
 //! - [`registry`]: model name → default configuration; [`registry::build`] applies a run
 //!   file's options and checks every key.
 //! - [`family`]: what each model family says about itself (options it takes, validation,
@@ -25,9 +28,11 @@
 pub mod deeplab;
 pub mod detection;
 pub mod family;
+pub mod features;
 mod init;
 pub mod registry;
 pub mod resnet;
+pub mod segmentation_head;
 pub mod swin;
 pub mod task;
 pub mod unet;

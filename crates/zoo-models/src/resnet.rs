@@ -22,6 +22,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::prelude::*;
 use zoo_nn::layers::{GlobalPool, GlobalPoolConfig};
 
+use crate::features::FeatureInfo;
 use crate::weights::KeyMap;
 
 /// How a dilated stage spreads its dilation over its blocks (see the module docs).
@@ -167,6 +168,29 @@ impl ResNetConfig {
         let e = if bottleneck { 4 } else { 1 };
         let b = self.base_channels;
         [b, b * e, 2 * b * e, 4 * b * e, 8 * b * e]
+    }
+
+    /// timm's `feature_info` of [`ResNet::features`] (in [`ResNetFeatures::into_vec`]'s
+    /// order): the stem (`relu`, reduction 2), then `layer1`–`layer4`, whose reduction stops
+    /// doubling where a stage is dilated.
+    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+        let channels = self.feature_channels();
+        let mut reduction = 4;
+        let mut info = vec![
+            FeatureInfo::new("relu", channels[0], 2),
+            FeatureInfo::new("layer1", channels[1], 4),
+        ];
+        for (i, &dilated) in self.replace_stride_with_dilation.iter().enumerate() {
+            if !dilated {
+                reduction *= 2;
+            }
+            info.push(FeatureInfo::new(
+                format!("layer{}", i + 2),
+                channels[i + 2],
+                reduction,
+            ));
+        }
+        info
     }
 
     /// The output stride of C5 (32, 16 or 8).
@@ -372,6 +396,13 @@ pub struct ResNetFeatures {
     pub c4: Tensor<4>,
     /// layer4 output, stride 32 (16 or 8 when dilated).
     pub c5: Tensor<4>,
+}
+
+impl ResNetFeatures {
+    /// `[stem, c2, c3, c4, c5]`, in the order of [`ResNetConfig::feature_info`].
+    pub fn into_vec(self) -> Vec<Tensor<4>> {
+        vec![self.stem, self.c2, self.c3, self.c4, self.c5]
+    }
 }
 
 /// ResNet (torchvision `torchvision.models.resnet.ResNet`; same field names as its keys).

@@ -8,6 +8,7 @@ use zoo_nn::layers::{
     SwinBlock, SwinBlockConfig,
 };
 
+use crate::features::FeatureInfo;
 use crate::init;
 use crate::weights::KeyMap;
 
@@ -76,6 +77,16 @@ impl SwinTransformerConfig {
     pub fn stage_channels(&self) -> Vec<usize> {
         (0..self.depths.len())
             .map(|i| self.embed_dim << i)
+            .collect()
+    }
+
+    /// timm's `feature_info` of [`SwinTransformer::stage_features`]: stage `i`
+    /// (`layers.{i}`) has `embed_dim·2^i` channels at reduction `patch_size·2^i`.
+    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+        self.stage_channels()
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| FeatureInfo::new(format!("layers.{i}"), c, self.patch_size << i))
             .collect()
     }
 
@@ -242,11 +253,16 @@ impl SwinTransformer {
         head.fc.forward(head.global_pool.forward(features))
     }
 
-    /// timm's key names: the module tree matches them; the head's absence drops `head.*`.
+    /// timm's key names: the module tree matches them; the head's absence drops `head.*`,
+    /// and the `relative_position_index` / `attn_mask` buffers older timm versions saved are
+    /// ignored by name (burn-zoo rebuilds them).
     pub fn key_map(&self) -> KeyMap {
+        let map = KeyMap::new()
+            .ignore(r"(^|\.)attn\.relative_position_index$")
+            .ignore(r"(^|\.)attn_mask$");
         match self.head {
-            Some(_) => KeyMap::new(),
-            None => KeyMap::new().ignore(r"^head\."),
+            Some(_) => map,
+            None => map.ignore(r"^head\."),
         }
     }
 }

@@ -1,17 +1,15 @@
 //! U-Net (Ronneberger et al. 2015) on a ResNet encoder, as segmentation_models_pytorch's
 //! `Unet`: a reusable decoder over a list of encoder features.
 
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
-use zoo_nn::layers::ZooForward;
 use zoo_nn::layers::{ConvNormAct, ConvNormActConfig};
 
 use crate::init;
 use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
 
 use crate::resnet::{ResNet, ResNetConfig, ResNetDepth};
-use crate::weights::{KeyMap, block_rules};
+use crate::segmentation_head::{SegmentationHead, SegmentationHeadConfig};
+use crate::weights::KeyMap;
 
 /// Configuration of [`UnetDecoder`].
 #[derive(Config, Debug)]
@@ -87,6 +85,19 @@ pub struct UnetDecoder {
 }
 
 impl UnetDecoder {
+    /// Key map of smp's `UnetDecoder` state dict: `blocks.{i}.conv{1,2}.{0,1}` →
+    /// `blocks[i].conv{1,2}.{conv,norm}`.
+    pub fn key_map(&self) -> KeyMap {
+        let mut map = KeyMap::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            for (name, conv) in [("conv1", &block.conv1), ("conv2", &block.conv2)] {
+                let key = format!("blocks.{i}.{name}");
+                map = map.nest(&key, &key, conv.key_map());
+            }
+        }
+        map
+    }
+
     /// # Shapes
     /// - features: the encoder outputs shallowest first, starting with the input itself (only
     ///   its size is used): `[B, C_0, H, W], [B, C_1, H/2, W/2], …`
@@ -161,16 +172,12 @@ impl UnetConfig {
         let mut channels = vec![self.in_channels];
         channels.extend(encoder.feature_channels());
         let last = *self.decoder_channels.last().unwrap_or(&0);
-        let mut head = Conv2dConfig::new([last, self.num_classes], [3, 3])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(device);
-        init::smp_head(&mut head);
         Unet {
             encoder: encoder.init(device),
             decoder: UnetDecoderConfig::new(channels)
                 .with_decoder_channels(self.decoder_channels.clone())
                 .init(device),
-            head,
+            head: SegmentationHeadConfig::new(last, self.num_classes).init(device),
         }
     }
 }
@@ -185,8 +192,8 @@ pub struct Unet {
     pub encoder: ResNet,
     /// Decoder (`decoder.*`).
     pub decoder: UnetDecoder,
-    /// 3×3 conv to classes (`segmentation_head.0`).
-    pub head: Conv2d,
+    /// 3×3 conv to classes (`segmentation_head.*`).
+    pub head: SegmentationHead,
 }
 
 impl Unet {
@@ -203,22 +210,15 @@ impl Unet {
         );
         let f = self.encoder.features(x.clone());
         let features = vec![x, f.stem, f.c2, f.c3, f.c4, f.c5];
-        self.head.zoo_forward(self.decoder.forward(features))
+        self.head.forward(self.decoder.forward(features))
     }
 
     /// smp's key names (`Unet(...).state_dict()`).
     pub fn key_map(&self) -> KeyMap {
-        let mut map = self.encoder.key_map().ignore(r"(^|\.)fc\.");
-        for i in 0..self.decoder.blocks.len() {
-            for conv in ["conv1", "conv2"] {
-                let (up, burn) = (
-                    format!("decoder.blocks.{i}.{conv}"),
-                    format!("decoder.blocks.{i}.{conv}"),
-                );
-                map = block_rules(map, &format!("{up}.0"), &format!("{burn}.conv"));
-                map = block_rules(map, &format!("{up}.1"), &format!("{burn}.norm"));
-            }
-        }
-        block_rules(map, "segmentation_head.0", "head")
+        self.encoder
+            .key_map()
+            .ignore(r"(^|\.)fc\.")
+            .nest("decoder", "decoder", self.decoder.key_map())
+            .nest("segmentation_head", "head", self.head.key_map())
     }
 }

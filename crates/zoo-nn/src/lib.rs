@@ -26,3 +26,4 @@
 pub mod kernels;
 pub mod layers;
 pub mod ops;
+pub mod weights;

@@ -17,7 +17,7 @@
 //! - [`rundir`], [`state`]: the run directory under its lock, and the one commit point of a
 //!   checkpoint (`checkpoints/state.json`) that a resumed run starts from.
 //! - [`predict`]: overlays of a checkpoint's predictions on image files.
-//! - [`bench`]: wall-clock timing of inference or a training step.
+//! - [`bench`](mod@bench): wall-clock timing of inference or a training step.
 //! - [`plot`]: PNG curves and overlays.
 #![warn(missing_docs)]
 

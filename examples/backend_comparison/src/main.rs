@@ -141,7 +141,14 @@ fn workloads(scale: Scale) -> Vec<(String, Workload)> {
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 let mut optim: ModuleOptimizer = SgdConfig::new().init();
                 let model = optim.step(0.1, model, grads);
-                model.head.weight.val().into_data().iter::<f32>().collect()
+                model
+                    .head
+                    .conv
+                    .weight
+                    .val()
+                    .into_data()
+                    .iter::<f32>()
+                    .collect()
             }),
         ),
     ]

@@ -1,7 +1,11 @@
-//! A downstream Burn project that depends on `zoo-nn` and calls its functional operators on
-//! the backend it chose (flex here): a two-stage-detector-style pipeline in miniature.
+//! A downstream Burn project that depends on `zoo-nn` and `zoo-models`: it calls zoo-nn's
+//! functional operators on the backend it chose (flex here), a two-stage-detector-style
+//! pipeline in miniature, and loads upstream PyTorch weights into a layer, a head and a
+//! backbone in one call each (`weights.rs`).
 //!
 //! Run with `cargo run -p use-as-dependency`.
+
+mod weights;
 
 use burn::prelude::*;
 use zoo_nn::ops::{
@@ -84,9 +88,12 @@ fn run(device: &Device) -> Summary {
     }
 }
 
-fn main() {
+fn main() -> Result<(), zoo_nn::weights::WeightsError> {
     let summary = run(&Device::flex());
     println!("{summary:#?}");
+    let weights = weights::run(&Device::flex())?;
+    println!("{weights:#?}");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -107,5 +114,19 @@ mod tests {
             "encode/decode round trip: {}",
             s.best_iou
         );
+    }
+
+    #[test]
+    fn upstream_weights_load_in_one_call() {
+        let w = weights::run(&Device::flex()).unwrap();
+        for (what, diff) in [
+            ("ASPP", w.aspp_max_diff),
+            ("FCNHead", w.fcn_head_max_diff),
+            ("Swin", w.swin_max_diff),
+            ("DeepLabHead round trip", w.deeplab_head_round_trip_diff),
+        ] {
+            assert!(diff < 1e-4, "{what}: max difference {diff}");
+        }
+        assert_eq!(w.deeplab_head, [1, 3, 6, 6]);
     }
 }

@@ -13,7 +13,7 @@ use super::roi_heads::{
     FastRcnnPredictorConfig, HostTarget, MaskRcnnHeadsConfig, MaskRcnnPredictorConfig, RoiHeads,
     RoiHeadsSettings, TwoMlpHeadConfig,
 };
-use super::rpn::{Rpn, RpnHead, RpnHeadConfig, RpnSettings};
+use super::rpn::{Rpn, RpnHeadConfig, RpnSettings};
 use super::transform::{ImageBatch, RcnnTransformConfig, paste_masks_in_image, resize_boxes};
 use crate::resnet::{Block, ResNet, ResNetConfig, ResNetDepth};
 use crate::weights::KeyMap;
@@ -400,8 +400,8 @@ impl MaskRcnn {
     pub fn key_map(&self) -> KeyMap {
         self.backbone
             .key_map()
-            .extend(RpnHead::key_map())
-            .extend(RoiHeads::key_map())
+            .nest("rpn.head", "rpn.head", self.rpn.head.key_map())
+            .nest("roi_heads", "roi_heads", self.roi_heads.key_map())
     }
 }
 

@@ -50,6 +50,11 @@ impl TwoMlpHeadConfig {
 }
 
 impl TwoMlpHead {
+    /// Key map of torchvision's `TwoMLPHead` (`fc6`, `fc7`) state dict: the same names.
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+    }
+
     /// # Shapes
     /// - `x`: `[K, C, H, W]` pooled RoI features; returns `[K, representation_size]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
@@ -87,6 +92,11 @@ impl FastRcnnPredictorConfig {
 }
 
 impl FastRcnnPredictor {
+    /// Key map of torchvision's `FastRCNNPredictor` (`cls_score`, `bbox_pred`) state dict: the same names.
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+    }
+
     /// # Shapes
     /// - `x`: `[K, in_features]`; returns `[K, C]` logits and `[K, 4·C]` deltas
     pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
@@ -147,6 +157,17 @@ impl MaskRcnnHeadsConfig {
 }
 
 impl MaskRcnnHeads {
+    /// Key map of torchvision's `MaskRCNNHeads` state dict: `{i}.0` (each a
+    /// `Conv2dNormActivation` without norm) → `layers[i]`.
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new().rename(
+            r"^(\d+)\.0\.",
+            "layers.${1}.",
+            r"^layers\.(\d+)\.",
+            "${1}.0.",
+        )
+    }
+
     /// # Shapes
     /// - `x`: `[K, C, 14, 14]`; returns `[K, layers.last, 14, 14]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -203,6 +224,11 @@ impl MaskRcnnPredictorConfig {
 }
 
 impl MaskRcnnPredictor {
+    /// Key map of torchvision's `MaskRCNNPredictor` (`conv5_mask`, `mask_fcn_logits`) state dict: the same names.
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+    }
+
     /// # Shapes
     /// - `x`: `[K, C, 14, 14]`; returns `[K, num_classes, 28, 28]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -607,14 +633,11 @@ impl RoiHeads {
         )
     }
 
-    /// torchvision's key names of the mask head (`mask_head.{i}.0.*`).
-    pub fn key_map() -> KeyMap {
-        KeyMap::new().rename(
-            r"(^|\.)mask_head\.(\d+)\.0\.",
-            "${1}mask_head.layers.$2.",
-            r"(^|\.)mask_head\.layers\.(\d+)\.",
-            "${1}mask_head.$2.0.",
-        )
+    /// Key map of torchvision's `RoIHeads` state dict (`box_head.fc6`/`fc7`,
+    /// `box_predictor.cls_score`/`bbox_pred`, `mask_head.*` through
+    /// [`MaskRcnnHeads::key_map`], `mask_predictor.conv5_mask`/`mask_fcn_logits`).
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new().nest("mask_head", "mask_head", self.mask_head.key_map())
     }
 }
 

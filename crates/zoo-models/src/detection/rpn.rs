@@ -95,13 +95,14 @@ impl RpnHead {
         out
     }
 
-    /// torchvision's key names (`conv.{i}.0.*`).
-    pub fn key_map() -> KeyMap {
+    /// Key map of torchvision's `RPNHead` state dict: its convolutions `conv.{i}.0` (each a
+    /// `Conv2dNormActivation` without norm) → `conv[i]`; `cls_logits`, `bbox_pred` as named.
+    pub fn key_map(&self) -> KeyMap {
         KeyMap::new().rename(
-            r"(^|\.)head\.conv\.(\d+)\.0\.",
-            "${1}head.conv.$2.",
-            r"(^|\.)head\.conv\.(\d+)\.",
-            "${1}head.conv.$2.0.",
+            r"^conv\.(\d+)\.0\.",
+            "conv.${1}.",
+            r"^conv\.(\d+)\.",
+            "conv.${1}.0.",
         )
     }
 }

@@ -4,6 +4,7 @@
 #![allow(deprecated)]
 
 mod full_size;
+mod heads;
 mod mask_rcnn;
 mod registry;
 mod resnet;

@@ -18,7 +18,7 @@ use crate::{cases, with_weights};
 
 const MODEL: &str = "mask_rcnn";
 
-fn case(name: &str) -> Fixture {
+pub fn case(name: &str) -> Fixture {
     cases(MODEL)
         .into_iter()
         .find(|c| c.name == name)
@@ -26,7 +26,7 @@ fn case(name: &str) -> Fixture {
 }
 
 /// The fixture's model configuration (see `tools/parity/mask_rcnn.py`).
-fn config(case: &Fixture) -> MaskRcnnConfig {
+pub fn config(case: &Fixture) -> MaskRcnnConfig {
     let sizes: Vec<Vec<f32>> = case.param("anchor_sizes");
     let ratios: Vec<Vec<f32>> = case.param("aspect_ratios");
     MaskRcnnConfig::new(case.param("num_classes"))

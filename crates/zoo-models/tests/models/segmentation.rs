@@ -161,12 +161,12 @@ fn from_scratch_weights_are_drawn_as_upstream_draws_them() {
             "{name}: decoder std {std}"
         );
         // smp head: xavier_uniform_, bias 0.
-        let (max, _) = spread(unet.head.weight.val());
+        let (max, _) = spread(unet.head.conv.weight.val());
         assert!(
             max <= (6.0f32 / ((16 + 3) * 9) as f32).sqrt(),
             "{name}: head max {max}"
         );
-        assert!(zero_bias(&unet.head.bias), "{name}: head bias");
+        assert!(zero_bias(&unet.head.conv.bias), "{name}: head bias");
         // torchvision's DeepLabV3 heads keep PyTorch's default conv init: U(±1/√fan_in).
         let deeplab = DeepLabV3Config::new(3).with_base_channels(8).init(device);
         let (max, _) = spread(deeplab.head.classifier.weight.val());

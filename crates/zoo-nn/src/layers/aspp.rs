@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::tensor::module::adaptive_avg_pool2d;
 
 use super::conv::{ConvNormAct, ConvNormActConfig};
+use crate::weights::KeyMap;
 
 /// Configuration of [`Aspp`].
 #[derive(Config, Debug)]
@@ -76,9 +77,7 @@ impl AsppConfig {
 /// ASPP: a 1×1 branch, one dilated 3×3 branch per rate and an image-pooling branch, each
 /// conv–BN–ReLU, concatenated and projected by a 1×1 conv–BN–ReLU, then dropout.
 ///
-/// torchvision's keys map as `convs.{i}.{0,1}` → `convs[i].{conv,norm}` for the 1×1 and
-/// atrous branches (smp's separable ones: `convs.{i}.0.{0,1}` → `convs[i].{conv,pointwise}`), `convs.{last}.{1,2}` → `pooling.{conv,norm}`, `project.{0,1}` →
-/// `project.{conv,norm}`.
+/// Loads torchvision's / smp's `ASPP` state dict through [`Aspp::key_map`].
 #[derive(Module, Debug)]
 pub struct Aspp {
     /// The 1×1 branch followed by the atrous branches.
@@ -92,6 +91,22 @@ pub struct Aspp {
 }
 
 impl Aspp {
+    /// Key map of torchvision's `ASPP` state dict (smp's `ASPP` for a separable one):
+    /// `convs.{i}.{0,1}` → `convs[i].{conv,norm}` (smp's separable branches `convs.{i}.0.{0,1}`
+    /// → `convs[i].{conv,pointwise}`), `convs.{last}.{1,2}` → `pooling.{conv,norm}`,
+    /// `project.{0,1}` → `project.{conv,norm}`.
+    pub fn key_map(&self) -> KeyMap {
+        let mut map = KeyMap::new();
+        for (i, branch) in self.convs.iter().enumerate() {
+            let key = format!("convs.{i}");
+            map = map.nest(&key, &key, branch.key_map());
+        }
+        // ASPPPooling is Sequential(AdaptiveAvgPool2d, conv, BN, ReLU).
+        let pooling = KeyMap::new().prefix("1", "conv").prefix("2", "norm");
+        map.nest(&format!("convs.{}", self.convs.len()), "pooling", pooling)
+            .nest("project", "project", self.project.key_map())
+    }
+
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h, w]`

@@ -8,6 +8,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{relu, softmax};
 
+use crate::weights::KeyMap;
+
 /// Configuration of [`SoftAttentionPool`].
 #[derive(Config, Debug)]
 pub struct SoftAttentionPoolConfig {
@@ -51,6 +53,14 @@ pub struct SoftAttentionPool {
 }
 
 impl SoftAttentionPool {
+    /// Key map of the seed's `SoftAttentionPooling` (`attention.0` → `hidden`,
+    /// `attention.2` → `score`).
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+            .prefix("attention.0", "hidden")
+            .prefix("attention.2", "score")
+    }
+
     /// Width of the pooled vector.
     pub fn out_features(&self) -> usize {
         self.hidden.weight.dims()[1]
@@ -119,6 +129,12 @@ pub struct SelfAttentionPool {
 }
 
 impl SelfAttentionPool {
+    /// Key map of the seed's `SelfAttentionPool` (same names: `query`, `key`, `value`,
+    /// `gamma`).
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+    }
+
     /// Width of the pooled vector.
     pub fn out_features(&self) -> usize {
         self.value.weight.dims()[0]
@@ -201,6 +217,12 @@ pub struct MultiHeadAttentionPool {
 }
 
 impl MultiHeadAttentionPool {
+    /// Key map of the seed's `MultiHeadAttentionPooling` (same names; `out_proj.weight` is
+    /// transposed to Burn's `[in, out]` like every `Linear` weight).
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+    }
+
     /// Width of the pooled vector.
     pub fn out_features(&self) -> usize {
         self.out_proj.weight.dims()[1]
@@ -273,6 +295,14 @@ pub struct OrderlessPool {
 }
 
 impl OrderlessPool {
+    /// Key map of the seed's `OrderlessPooling`: `means`; its `log_vars` and
+    /// `mixture_weights`, which its forward never reads, are ignored by name.
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+            .ignore("^log_vars$")
+            .ignore("^mixture_weights$")
+    }
+
     /// Width of the pooled vector: `num_components · channels`.
     pub fn out_features(&self) -> usize {
         let [k, c] = self.means.dims();
@@ -345,9 +375,8 @@ impl CrossAttentionPoolConfig {
 /// Cross-attention pooling, the head of a CNN + transformer hybrid: a 1×1 conv turns the map
 /// into tokens and one learned query attends over them (multi-head).
 ///
-/// Mirrors the seed's `HybridViTPooling` (`to_tokens.*`, `query`; its `nn.MultiheadAttention`
-/// `cross_attn` packs q/k/v into `in_proj_weight`/`in_proj_bias`: load them with
-/// [`set_packed_in_proj`], and `cross_attn.out_proj.*` into `cross_attn.output`).
+/// Mirrors the seed's `HybridViTPooling`; its state dict (with `nn.MultiheadAttention`'s
+/// packed q/k/v) loads through [`CrossAttentionPool::key_map`].
 #[derive(Module, Debug)]
 pub struct CrossAttentionPool {
     /// 1×1 conv `in_channels → embed_dim`.
@@ -359,6 +388,20 @@ pub struct CrossAttentionPool {
 }
 
 impl CrossAttentionPool {
+    /// Key map of the seed's `HybridViTPooling`: `to_tokens.*`, `query`, and its
+    /// `nn.MultiheadAttention` `cross_attn`, whose packed `in_proj_weight` `[3·E, E]` /
+    /// `in_proj_bias` `[3·E]` are split into `cross_attn.{query,key,value}` (and re-packed on
+    /// save), `cross_attn.out_proj` → `cross_attn.output`.
+    pub fn key_map(&self) -> KeyMap {
+        let mut map = KeyMap::new();
+        for field in ["weight", "bias"] {
+            let parts = ["query", "key", "value"].map(|p| format!("cross_attn.{p}.{field}"));
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            map = map.split(&format!("cross_attn.in_proj_{field}"), &parts);
+        }
+        map.prefix("cross_attn.out_proj", "cross_attn.output")
+    }
+
     /// Width of the pooled vector (`embed_dim`).
     pub fn out_features(&self) -> usize {
         self.query.dims()[2]

@@ -8,6 +8,8 @@ use burn::nn::norm::{Normalization, NormalizationConfig};
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 
+use crate::weights::KeyMap;
+
 /// Conv → norm → activation (torchvision's `Conv2dNormActivation`; smp's `Conv2dReLU`).
 ///
 /// Padding defaults to `dilation · (kernel − 1) / 2` ("same" for odd kernels at stride 1); the
@@ -148,6 +150,19 @@ pub struct ConvNormAct {
 }
 
 impl ConvNormAct {
+    /// Key map of torchvision's `Conv2dNormActivation` (`0` conv, `1` norm) or, for a
+    /// separable block, smp's `SeparableConv2d` + BN (`0.0` depthwise, `0.1` pointwise, `1`
+    /// norm).
+    pub fn key_map(&self) -> KeyMap {
+        let map = match self.pointwise {
+            Some(_) => KeyMap::new()
+                .prefix("0.0", "conv")
+                .prefix("0.1", "pointwise"),
+            None => KeyMap::new().prefix("0", "conv"),
+        };
+        map.prefix("1", "norm")
+    }
+
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h', w']`, `h' = (h + 2p − d(k − 1) − 1) / s + 1`

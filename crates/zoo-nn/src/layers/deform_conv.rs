@@ -155,6 +155,12 @@ impl ModuleDisplay for DeformConv2dPack {
 }
 
 impl DeformConv2dPack {
+    /// Key map of mmcv's `DeformConv2dPack` / `ModulatedDeformConv2dPack` (same names:
+    /// `weight`, `bias`, `conv_offset.*`).
+    pub fn key_map(&self) -> crate::weights::KeyMap {
+        crate::weights::KeyMap::new()
+    }
+
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h_out, w_out]` (as a convolution of the same geometry)

@@ -177,6 +177,19 @@ pub enum GlobalPool {
 }
 
 impl GlobalPool {
+    /// Key map of the chosen pool's upstream module (see each pool's `key_map`); the
+    /// parameter-free `Avg` and `Max` map nothing.
+    pub fn key_map(&self) -> crate::weights::KeyMap {
+        match self {
+            Self::Avg(_) | Self::Max(_) => crate::weights::KeyMap::new(),
+            Self::SoftAttention(p) => p.key_map(),
+            Self::SelfAttention(p) => p.key_map(),
+            Self::MultiHeadAttention(p) => p.key_map(),
+            Self::Orderless(p) => p.key_map(),
+            Self::CrossAttention(p) => p.key_map(),
+        }
+    }
+
     /// Width of the pooled vector.
     pub fn out_features(&self) -> usize {
         match self {

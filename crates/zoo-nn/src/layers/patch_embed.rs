@@ -69,6 +69,11 @@ pub struct PatchEmbed {
 }
 
 impl PatchEmbed {
+    /// Key map of timm's `PatchEmbed` (same names: `proj`, `norm`).
+    pub fn key_map(&self) -> crate::weights::KeyMap {
+        crate::weights::KeyMap::new()
+    }
+
     /// Channels-last patch grid (Swin's layout).
     ///
     /// # Shapes

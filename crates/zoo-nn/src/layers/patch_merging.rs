@@ -47,6 +47,11 @@ pub struct PatchMerging {
 }
 
 impl PatchMerging {
+    /// Key map of timm's `PatchMerging` (same names: `norm`, `reduction`).
+    pub fn key_map(&self) -> crate::weights::KeyMap {
+        crate::weights::KeyMap::new()
+    }
+
     /// # Shapes
     /// - input: `[batch, h, w, C]` (channels last)
     /// - output: `[batch, ⌈h/2⌉, ⌈w/2⌉, out_dim]`

@@ -210,7 +210,7 @@ impl DeformRoiPoolConfig {
 /// `DeformRoIPoolPack`): pool each ROI without offsets, predict one normalised `(dx, dy)` per
 /// bin with a 3-layer fc (ReLU between), pool again with the offsets.
 ///
-/// mmcv's keys map as `offset_fc.{0,2,4}` → `offset_fc[0..3]`.
+/// mmcv's keys load through [`DeformRoiPool::key_map`].
 #[derive(Module, Debug)]
 #[module(custom_display)]
 pub struct DeformRoiPool {
@@ -230,6 +230,14 @@ impl ModuleDisplay for DeformRoiPool {
 }
 
 impl DeformRoiPool {
+    /// Key map of mmcv's `DeformRoIPoolPack`: its `offset_fc` Sequential's linear layers
+    /// `offset_fc.{0,2,4}` → `offset_fc[0..3]`.
+    pub fn key_map(&self) -> crate::weights::KeyMap {
+        crate::weights::KeyMap::new()
+            .prefix("offset_fc.2", "offset_fc.1")
+            .prefix("offset_fc.4", "offset_fc.2")
+    }
+
     /// The pooling options it was built with.
     pub fn options(&self) -> &DeformRoiPoolOptions {
         &self.options

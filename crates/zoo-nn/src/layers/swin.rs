@@ -146,6 +146,13 @@ impl ModuleDisplay for WindowAttention {
 }
 
 impl WindowAttention {
+    /// Key map of timm's `WindowAttention` (same names: `qkv`, `proj`,
+    /// `relative_position_bias_table`; the `relative_position_index` buffer older timm
+    /// versions saved is ignored by name, burn-zoo rebuilds it).
+    pub fn key_map(&self) -> crate::weights::KeyMap {
+        crate::weights::KeyMap::new().ignore("^relative_position_index$")
+    }
+
     /// The window `[height, width]`.
     pub fn window_size(&self) -> [usize; 2] {
         self.window_size
@@ -424,6 +431,15 @@ impl ModuleDisplay for SwinBlock {
 }
 
 impl SwinBlock {
+    /// Key map of timm's `SwinTransformerBlock` (same names: `norm1`, `attn`, `norm2`,
+    /// `mlp.fc1`, `mlp.fc2`; the `attn_mask` buffer older timm versions saved is ignored by
+    /// name, burn-zoo builds the mask per input).
+    pub fn key_map(&self) -> crate::weights::KeyMap {
+        crate::weights::KeyMap::new()
+            .nest("attn", "attn", self.attn.key_map())
+            .ignore("^attn_mask$")
+    }
+
     /// The window `[height, width]` in use (after shrinking to a small map).
     pub fn window_size(&self) -> [usize; 2] {
         self.attn.window_size()

@@ -2,6 +2,7 @@
 //! `PixelShuffleUpsampling`, `BilinearUpsampling`, `LearnedUpsampling`).
 
 use crate::layers::ZooForward;
+use crate::weights::KeyMap;
 use burn::nn::activation::{Activation, ActivationConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::norm::{Normalization, NormalizationConfig};
@@ -87,6 +88,11 @@ pub struct TransposedConvUp {
 }
 
 impl TransposedConvUp {
+    /// Key map of the seed's `TransposedConvUpsampling` (`deconv.*`, `bn.*` → `norm`).
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new().prefix("bn", "norm")
+    }
+
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, s·h, s·w]`
@@ -162,6 +168,14 @@ pub struct PixelShuffleUp {
 }
 
 impl PixelShuffleUp {
+    /// Key map of the seed's `PixelShuffleUpsampling` (`conv.*` → `conv.conv`, `bn.*` →
+    /// `conv.norm`).
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+            .prefix("conv", "conv.conv")
+            .prefix("bn", "conv.norm")
+    }
+
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`; output: `[batch, out_channels, s·h, s·w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -178,6 +192,11 @@ pub struct BilinearUp {
 }
 
 impl BilinearUp {
+    /// Key map of the seed's `BilinearUpsampling` (same names: `conv.*`).
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+    }
+
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`; output: `[batch, out_channels, s·h, s·w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -195,6 +214,13 @@ pub struct LearnedUp {
 }
 
 impl LearnedUp {
+    /// Key map of the seed's `LearnedUpsampling` (`refine.{0,1}` → `refine.{conv,norm}`).
+    pub fn key_map(&self) -> KeyMap {
+        KeyMap::new()
+            .prefix("refine.0", "refine.conv")
+            .prefix("refine.1", "refine.norm")
+    }
+
     /// # Shapes
     /// - input: `[batch, in_channels, h, w]`; output: `[batch, out_channels, s·h, s·w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {

@@ -14,6 +14,7 @@ mod deform_module;
 mod deform_roi_pool_module;
 mod display;
 mod kernels;
+mod key_maps;
 mod load;
 mod patch_embed;
 mod patch_merging;

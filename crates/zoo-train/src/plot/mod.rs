@@ -4,7 +4,7 @@
 //!
 //! * [`chart`]: training curves (`loss.png`, `metrics.png`): title, axis labels, grid, a
 //!   legend, one colour per series.
-//! * [`overlay`]: an image `[3, H, W]` with what a task draws over it (a class mask; boxes
+//! * [`overlay`](mod@overlay): an image `[3, H, W]` with what a task draws over it (a class mask; boxes
 //!   with `"name 0.93"` labels and instance masks), upscaled by an integer factor;
 //!   [`side_by_side`] puts panels next to each other (input | target | prediction).
 //! * [`save_png`]: atomic PNG writing (`<path>.tmp`, then rename).
