@@ -7,6 +7,7 @@
 //! zoo import --arch NAME WEIGHTS.(pth|safetensors) --out CKPT [--num-classes N] [--image-size N]
 //! zoo bench (--model NAME | --config FILE) [--backends flex,wgpu] [--train]
 //! zoo list
+//! zoo weights list [MODEL] | zoo weights fetch NAME
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::eval::evaluate;
 use zoo_train::train::{TrainOptions, train, validation_data};
+
+mod weights;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +48,8 @@ enum Command {
     Bench(BenchArgs),
     /// List the models of the zoo and the shipped run files.
     List,
+    /// The published upstream weights: list them, download one into the cache.
+    Weights(weights::WeightsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -433,6 +438,7 @@ fn main() -> ExitCode {
             list();
             Ok(())
         }
+        Command::Weights(a) => weights::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
