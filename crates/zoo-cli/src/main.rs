@@ -7,6 +7,7 @@
 //! zoo import --arch NAME WEIGHTS.(pth|safetensors) --out CKPT [--num-classes N] [--image-size N]
 //! zoo bench (--model NAME | --config FILE) [--backends flex,wgpu] [--train]
 //! zoo list
+//! zoo weights list [MODEL] | zoo weights fetch NAME
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ use zoo_train::rundir::Start;
 mod report;
 use report::Reporter;
 use zoo_train::train::{Event, TrainOptions, train, validation_data};
+
+mod weights;
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +54,8 @@ enum Command {
     Bench(BenchArgs),
     /// List the models of the zoo and the shipped run files.
     List,
+    /// The published upstream weights: list them, download one into the cache.
+    Weights(weights::WeightsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -533,6 +538,7 @@ fn main() -> ExitCode {
             list();
             Ok(())
         }
+        Command::Weights(a) => weights::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,10 @@
 //!   [`task`]: semantic segmentation, classification and instance segmentation (targets,
 //!   losses, predictions, evaluators, overlays) — all a trainer needs, behind two traits.
 //!
+//! - [`hub`]: the published upstream weights of every model (URL, checksum, classes,
+//!   preprocessing, accuracy, licence) and, with the `download` feature, a verified,
+//!   resumable download cache (`hub::fetch`).
+//!
 //! Weights: [`weights::load_upstream`] reads `.safetensors` and `.pth`/`.pt` state dicts
 //! through burn-store with one key-remap table per model ([`weights::KeyMap`], from each
 //! model's `key_map()`), and refuses partial loads; [`weights::save_upstream`] writes them
@@ -29,6 +33,7 @@ pub mod deeplab;
 pub mod detection;
 pub mod family;
 pub mod features;
+pub mod hub;
 mod init;
 pub mod registry;
 pub mod resnet;
