@@ -1,6 +1,8 @@
 //! `zoo weights list [MODEL]` and `zoo weights fetch NAME`: the published upstream weights
 //! of the zoo's models (`zoo_models::hub`) and the local download cache.
 
+use std::io::Write;
+
 use clap::{Args, Subcommand};
 use zoo_models::hub::{self, Fetcher, Role, WeightSpec};
 
@@ -31,14 +33,14 @@ enum WeightsCommand {
 pub fn run(args: WeightsArgs) -> Result<(), String> {
     match args.command {
         WeightsCommand::List { model: None } => {
-            for w in hub::weights() {
+            let lines = hub::weights().iter().map(|w| {
                 let role = match w.role {
                     Role::Model => w.arch.to_string(),
                     Role::Encoder => format!("{} encoder", w.arch),
                 };
-                println!("{}", line(w, &role));
-            }
-            Ok(())
+                line(w, &role)
+            });
+            print_lines(lines)
         }
         WeightsCommand::List { model: Some(model) } => {
             let found = hub::for_model(&model).ok_or_else(|| {
@@ -47,13 +49,9 @@ pub fn run(args: WeightsArgs) -> Result<(), String> {
                     zoo_models::registry::names().join(", ")
                 )
             })?;
-            for w in &found.model {
-                println!("{}", line(w, "weights"));
-            }
-            for w in &found.backbone {
-                println!("{}", line(w, "backbone_weights"));
-            }
-            Ok(())
+            let whole = found.model.iter().map(|w| line(w, "weights"));
+            let backbone = found.backbone.iter().map(|w| line(w, "backbone_weights"));
+            print_lines(whole.chain(backbone))
         }
         WeightsCommand::Fetch { name } => {
             let spec = hub::find(&name).ok_or_else(|| {
@@ -67,6 +65,20 @@ pub fn run(args: WeightsArgs) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Prints `lines`; a closed pipe (`zoo weights list | head`) ends the listing quietly.
+fn print_lines(lines: impl Iterator<Item = String>) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        if let Err(e) = writeln!(out, "{l}") {
+            return match e.kind() {
+                std::io::ErrorKind::BrokenPipe => Ok(()),
+                _ => Err(format!("stdout: {e}")),
+            };
+        }
+    }
+    Ok(())
 }
 
 /// `name  url  use  classes  figure`.

@@ -146,6 +146,29 @@ fn spec<'a>(name: &'a str, url: &'a str, checksum: Checksum<'a>) -> WeightFile<'
     }
 }
 
+/// One test's server, cache directory, payload digest and fetcher (through the mirror).
+struct Case {
+    mirror: String,
+    log: Arc<Log>,
+    dir: PathBuf,
+    sha: String,
+    fetcher: Fetcher,
+}
+
+fn case(name: &str) -> Case {
+    let (mirror, log) = serve();
+    let dir = cache(name);
+    let sha = payload_sha256(&dir);
+    let fetcher = Fetcher::new(&dir).with_mirror(Some(mirror.clone()));
+    Case {
+        mirror,
+        log,
+        dir,
+        sha,
+        fetcher,
+    }
+}
+
 #[test]
 fn sha256_matches_the_published_test_vector() {
     let dir = cache("vector");
@@ -160,15 +183,18 @@ fn sha256_matches_the_published_test_vector() {
 
 #[test]
 fn fetch_verifies_then_serves_the_cache_without_network() {
-    let (mirror, log) = serve();
-    let dir = cache("ok");
-    let sha = payload_sha256(&dir);
+    let Case {
+        log,
+        dir,
+        sha,
+        fetcher,
+        ..
+    } = case("ok");
     let file = spec(
         "tiny.test_v1",
         "https://weights.invalid/ok/tiny-00000000.pth",
         Checksum::Sha256Prefix(&sha[..8]),
     );
-    let fetcher = Fetcher::new(&dir).with_mirror(Some(mirror));
     let path = fetcher.fetch(&file).unwrap();
     assert_eq!(path, dir.join("tiny.test_v1/tiny-00000000.pth"));
     assert_eq!(std::fs::read(&path).unwrap(), payload());
@@ -196,15 +222,18 @@ fn fetch_verifies_then_serves_the_cache_without_network() {
 
 #[test]
 fn a_cut_connection_is_resumed_with_a_range_request() {
-    let (mirror, log) = serve();
-    let dir = cache("cut");
-    let sha = payload_sha256(&dir);
+    let Case {
+        mirror,
+        log,
+        dir,
+        sha,
+        fetcher,
+    } = case("cut");
     let file = spec(
         "tiny.cut",
         "https://weights.invalid/cut/tiny.safetensors",
         Checksum::Sha256(&sha),
     );
-    let fetcher = Fetcher::new(&dir).with_mirror(Some(mirror.clone()));
     let err = fetcher.fetch(&file).unwrap_err();
     let message = err.to_string();
     let FetchError::Truncated {
@@ -234,15 +263,18 @@ fn a_cut_connection_is_resumed_with_a_range_request() {
 
 #[test]
 fn a_server_that_ignores_ranges_gets_a_fresh_download() {
-    let (mirror, log) = serve();
-    let dir = cache("norange");
-    let sha = payload_sha256(&dir);
+    let Case {
+        log,
+        dir,
+        sha,
+        fetcher,
+        ..
+    } = case("norange");
     let file = spec(
         "tiny.norange",
         "https://weights.invalid/cut-norange/tiny.pth",
         Checksum::Sha256(&sha),
     );
-    let fetcher = Fetcher::new(&dir).with_mirror(Some(mirror));
     assert!(matches!(
         fetcher.fetch(&file),
         Err(FetchError::Truncated { .. })
@@ -255,17 +287,18 @@ fn a_server_that_ignores_ranges_gets_a_fresh_download() {
 
 #[test]
 fn a_checksum_mismatch_leaves_nothing() {
-    let (mirror, _log) = serve();
-    let dir = cache("mismatch");
+    let Case {
+        mirror,
+        dir,
+        fetcher,
+        ..
+    } = case("mismatch");
     let file = spec(
         "tiny.bad",
         "https://weights.invalid/ok/tiny-deadbeef.pth",
         Checksum::Sha256Prefix("deadbeef"),
     );
-    let err = Fetcher::new(&dir)
-        .with_mirror(Some(mirror.clone()))
-        .fetch(&file)
-        .unwrap_err();
+    let err = fetcher.fetch(&file).unwrap_err();
     let message = err.to_string();
     assert!(
         matches!(err, FetchError::Checksum { .. }),
@@ -282,17 +315,18 @@ fn a_checksum_mismatch_leaves_nothing() {
 
 #[test]
 fn not_found_and_no_server_are_clear_errors() {
-    let (mirror, _log) = serve();
-    let dir = cache("missing");
+    let Case {
+        mirror,
+        dir,
+        fetcher,
+        ..
+    } = case("missing");
     let file = spec(
         "tiny.missing",
         "https://weights.invalid/missing/tiny.pth",
         Checksum::Unpublished,
     );
-    let err = Fetcher::new(&dir)
-        .with_mirror(Some(mirror.clone()))
-        .fetch(&file)
-        .unwrap_err();
+    let err = fetcher.fetch(&file).unwrap_err();
     let message = err.to_string();
     assert!(
         matches!(err, FetchError::Status { status: 404, .. }),

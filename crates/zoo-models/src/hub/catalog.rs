@@ -162,6 +162,22 @@ const fn smp(
     }
 }
 
+/// torchvision's `COCO-val2017-VOC-labels` figures.
+const fn voc_labels(miou: f64, pixel_acc: f64) -> [Metric; 2] {
+    [
+        Metric {
+            dataset: "COCO-val2017-VOC-labels",
+            name: "miou",
+            value: miou,
+        },
+        Metric {
+            dataset: "COCO-val2017-VOC-labels",
+            name: "pixel_acc",
+            value: pixel_acc,
+        },
+    ]
+}
+
 const fn swin_top1(value: f64) -> [Metric; 1] {
     [Metric {
         dataset: "ImageNet-1K",
@@ -240,18 +256,7 @@ pub(super) const WEIGHTS: &[WeightSpec] = &[
         "cd0a2569",
         Classes::Voc,
         TV_SEGMENTATION,
-        &[
-            Metric {
-                dataset: "COCO-val2017-VOC-labels",
-                name: "miou",
-                value: 66.4,
-            },
-            Metric {
-                dataset: "COCO-val2017-VOC-labels",
-                name: "pixel_acc",
-                value: 92.4,
-            },
-        ],
+        &voc_labels(66.4, 92.4),
         true,
     ),
     tv(
@@ -261,18 +266,7 @@ pub(super) const WEIGHTS: &[WeightSpec] = &[
         "586e9e4e",
         Classes::Voc,
         TV_SEGMENTATION,
-        &[
-            Metric {
-                dataset: "COCO-val2017-VOC-labels",
-                name: "miou",
-                value: 67.4,
-            },
-            Metric {
-                dataset: "COCO-val2017-VOC-labels",
-                name: "pixel_acc",
-                value: 92.4,
-            },
-        ],
+        &voc_labels(67.4, 92.4),
         true,
     ),
     // torchvision Mask R-CNN v1 (burn-zoo's Mask R-CNN; v2's layout differs).
