@@ -278,6 +278,21 @@ fn force_starts_afresh_and_never_continues_the_old_run() {
     let (ok, said) = zoo(&["train", s(&config), "--out", s(&run), "--force"]);
     assert!(ok, "{said}");
     assert!(!run.join("checkpoints/epoch-3.bpk").exists());
+    // keep_last prunes older epoch checkpoints.
+    let kept = dir.join("kept");
+    let (ok, said) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&kept),
+        "train.epochs=3",
+        "train.keep_last=1",
+    ]);
+    assert!(ok, "{said}");
+    let epochs: Vec<bool> = (1..=3)
+        .map(|e| kept.join(format!("checkpoints/epoch-{e}.bpk")).exists())
+        .collect();
+    assert_eq!(epochs, [false, false, true]);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 2, "{csv}");
     std::fs::remove_dir_all(dir).ok();
@@ -396,6 +411,8 @@ fn predict_keeps_inputs_and_reports_each_failure() {
 fn out_of_range_settings_are_refused_before_anything_is_written() {
     let dir = scratch("ranges");
     let config = tiny_config(&dir);
+    let swin = dir.join("swin.toml");
+    std::fs::write(&swin, common::TINY_SWIN).unwrap();
     for (setting, key) in [
         ("train.momentum=-5", "train.momentum"),
         ("train.weight_decay=-1", "train.weight_decay"),
@@ -407,9 +424,15 @@ fn out_of_range_settings_are_refused_before_anything_is_written() {
             "model.decoder_channels",
         ),
         ("train.nonfinite=ignore", "nonfinite"),
+        ("model.window_size=0", "model.window_size"),
     ] {
         let run = dir.join("run");
-        let out = run_zoo(&["train", s(&config), "--out", s(&run), setting], &[]);
+        let config = if setting.starts_with("model.window") {
+            swin.as_path()
+        } else {
+            config.as_path()
+        };
+        let out = run_zoo(&["train", s(config), "--out", s(&run), setting], &[]);
         let said = text(&out);
         assert_eq!(out.status.code(), Some(1), "{setting}: {said}");
         assert!(said.contains(key), "{setting}: {said}");
@@ -418,9 +441,10 @@ fn out_of_range_settings_are_refused_before_anything_is_written() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// Runs print nothing spurious on stderr (no display probing on a headless machine).
+/// Runs print nothing spurious on stderr (no display probing on a headless machine): on
+/// flex, a resumed flex run (which restores an optimiser state), and on wgpu (lavapipe).
 #[test]
-fn flex_runs_and_resumes_say_nothing_spurious() {
+fn runs_and_resumes_say_nothing_spurious() {
     let dir = scratch("quiet");
     let config = tiny_config(&dir);
     let run = dir.join("run");
@@ -443,6 +467,44 @@ fn flex_runs_and_resumes_say_nothing_spurious() {
         "train.epochs=2",
     ]);
     assert_eq!(stderr, "");
+    let wgpu = dir.join("wgpu");
+    let stderr = quiet(&["train", s(&config), "--out", s(&wgpu), "--backend", "wgpu"]);
+    assert_eq!(stderr, "");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Equal best figures: `best.bpk` holds the first epoch that reached them, and the summary
+/// names that epoch. (A Swin — LayerNorm only, no running statistics — trained at lr 1e-30
+/// does not change, so every epoch validates alike.)
+#[test]
+fn on_a_tie_the_summary_names_the_epoch_best_bpk_holds() {
+    let dir = scratch("tie");
+    let config = dir.join("swin.toml");
+    std::fs::write(&config, common::TINY_SWIN).unwrap();
+    let run = dir.join("run");
+    let (ok, said) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&run),
+        "train.epochs=3",
+        "train.lr=1e-30",
+        "train.warmup_steps=0",
+    ]);
+    assert!(ok, "{said}");
+    let rows = metrics(&run);
+    // The validation columns (not the epoch, the training loss or the learning rate).
+    let figures = |row: &str| {
+        let cols: Vec<&str> = row.split(',').collect();
+        [&cols[2..7], &cols[8..]].concat().join(",")
+    };
+    assert!(
+        rows[1..].iter().all(|r| figures(r) == figures(&rows[1])),
+        "not a tie: {rows:?}"
+    );
+    assert!(said.contains("best: epoch 1 "), "{said}");
+    let best = zoo_train::checkpoint::read_info(&run.join("checkpoints/best.bpk")).unwrap();
+    assert_eq!(best.epoch, 1);
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -1,5 +1,5 @@
-//! `steps.csv`: one row per training step (loss, learning rate, images/s, the time the step
-//! waited for its batch, wall time), beside the per-epoch `metrics.csv`.
+//! `steps.csv`: one row per training step (loss, learning rate, gradient norm, images/s,
+//! the time the step waited for its batch, wall time), beside the per-epoch `metrics.csv`.
 //!
 //! Rows are appended as steps end and flushed at every checkpoint; a resumed run first
 //! drops the rows of steps after its checkpoint (they are done again), so the file never
@@ -13,7 +13,7 @@ use crate::Error;
 use crate::checkpoint::write_atomic;
 use crate::train::StepReport;
 
-const HEADER: &str = "epoch,batch,step,loss,lr,images_per_s,data_wait_s,seconds,skipped";
+const HEADER: &str = "epoch,batch,step,loss,lr,grad_norm,images_per_s,data_wait_s,seconds,skipped";
 
 /// The open `steps.csv` of a run.
 #[derive(Debug)]
@@ -63,12 +63,13 @@ impl StepLog {
     pub fn log(&mut self, s: &StepReport) -> Result<(), Error> {
         writeln!(
             self.file,
-            "{},{},{},{:.6},{:.6e},{:.2},{:.4},{:.4},{}",
+            "{},{},{},{:.6},{:.6e},{:.6e},{:.2},{:.4},{:.4},{}",
             s.epoch,
             s.batch,
             s.step,
             s.loss,
             s.lr,
+            s.grad_norm,
             s.images as f64 / s.seconds.max(1e-9),
             s.data_wait_seconds,
             s.seconds,

@@ -110,6 +110,8 @@ pub struct StepReport {
     pub loss: f64,
     /// The learning rate of the update.
     pub lr: f64,
+    /// The global L2 norm of the gradients, before clipping (NaN for a skipped step).
+    pub grad_norm: f64,
     /// Images in the batch.
     pub images: usize,
     /// Wall time of the step (data included).
@@ -352,6 +354,31 @@ fn name_sample(e: TaskError, split: &str, data: &dyn ImageDataset, chunk: &[usiz
     }
 }
 
+/// The squared gradient of each trainable parameter, summed into one scalar tensor.
+struct GradSquares<'a> {
+    grads: &'a GradientsParams,
+    sum: Option<Tensor<1>>,
+}
+
+impl burn::module::ModuleVisitor for GradSquares<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let squares = g.square().sum();
+            self.sum = Some(match self.sum.take() {
+                Some(sum) => sum + squares,
+                None => squares,
+            });
+        }
+    }
+}
+
+/// The global L2 norm of `grads` over `model`'s parameters (before any clipping).
+fn grad_norm(model: &ZooModel, grads: &GradientsParams) -> f64 {
+    let mut visitor = GradSquares { grads, sum: None };
+    model.visit(&mut visitor);
+    visitor.sum.map_or(0.0, |s| s.into_scalar::<f64>().sqrt())
+}
+
 /// Where a run starts: a fresh model or the last committed checkpoint of `out`.
 fn resume(
     config: &RunConfig,
@@ -508,6 +535,7 @@ pub fn train(
             let value = loss.clone().into_scalar::<f64>();
             lr = learning_rate(config, current.step, total);
             let skipped = !value.is_finite();
+            let mut norm = f64::NAN;
             if skipped {
                 if t.nonfinite == NonFinite::Stop {
                     return Err(Error::Diverged {
@@ -524,6 +552,7 @@ pub fn train(
             } else {
                 loss_sum += value;
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
+                norm = grad_norm(&model, &grads);
                 model = optim.step(lr, model, grads);
             }
             current.step += 1;
@@ -536,6 +565,7 @@ pub fn train(
                 step: current.step,
                 loss: value,
                 lr,
+                grad_norm: norm,
                 images: chunk.len(),
                 seconds: started.elapsed().as_secs_f64(),
                 data_wait_seconds,
