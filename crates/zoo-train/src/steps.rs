@@ -1,5 +1,6 @@
 //! `steps.csv`: one row per training step (loss, learning rate, gradient norm, images/s,
-//! the time the step waited for its batch, wall time), beside the per-epoch `metrics.csv`.
+//! the time the step waited for its batch, wall time, and the loss's terms as
+//! `name=value;…` for a family whose loss has several — Mask R-CNN's five), beside the per-epoch `metrics.csv`.
 //!
 //! Rows are appended as steps end and flushed at every checkpoint; a resumed run first
 //! drops the rows of steps after its checkpoint (they are done again), so the file never
@@ -13,7 +14,8 @@ use crate::Error;
 use crate::checkpoint::write_atomic;
 use crate::train::StepReport;
 
-const HEADER: &str = "epoch,batch,step,loss,lr,grad_norm,images_per_s,data_wait_s,seconds,skipped";
+const HEADER: &str =
+    "epoch,batch,step,loss,lr,grad_norm,images_per_s,data_wait_s,seconds,skipped,terms";
 
 /// The open `steps.csv` of a run.
 #[derive(Debug)]
@@ -63,7 +65,7 @@ impl StepLog {
     pub fn log(&mut self, s: &StepReport) -> Result<(), Error> {
         writeln!(
             self.file,
-            "{},{},{},{:.6},{:.6e},{:.6e},{:.2},{:.4},{:.4},{}",
+            "{},{},{},{:.6},{:.6e},{:.6e},{:.2},{:.4},{:.4},{},{}",
             s.epoch,
             s.batch,
             s.step,
@@ -73,7 +75,12 @@ impl StepLog {
             s.images as f64 / s.seconds.max(1e-9),
             s.data_wait_seconds,
             s.seconds,
-            u8::from(s.skipped)
+            u8::from(s.skipped),
+            s.terms
+                .iter()
+                .map(|(name, v)| format!("{name}={v:.6}"))
+                .collect::<Vec<_>>()
+                .join(";")
         )
         .map_err(|e| Error::io(&self.path, e))
     }

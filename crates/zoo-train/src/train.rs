@@ -112,6 +112,8 @@ pub struct StepReport {
     pub lr: f64,
     /// The global L2 norm of the gradients, before clipping (NaN for a skipped step).
     pub grad_norm: f64,
+    /// The loss's terms by name, for a family whose loss has several (Mask R-CNN).
+    pub terms: Vec<(&'static str, f64)>,
     /// Images in the batch.
     pub images: usize,
     /// Wall time of the step (data included).
@@ -528,11 +530,15 @@ pub fn train(
                 aux_weight: t.aux_weight,
                 seed: seed ^ ((current.step as u64) << 20),
             };
-            let loss = model
+            let zoo_models::family::Loss { total: loss, terms } = model
                 .family()
-                .loss(&batch, &training, &loss_options)
+                .loss_terms(&batch, &training, &loss_options)
                 .map_err(|e| name_sample(e, "train", train_data.as_ref(), chunk))?;
             let value = loss.clone().into_scalar::<f64>();
+            let terms: Vec<(&'static str, f64)> = terms
+                .into_iter()
+                .map(|(name, term)| (name, term.into_scalar::<f64>()))
+                .collect();
             lr = learning_rate(config, current.step, total);
             let skipped = !value.is_finite();
             let mut norm = f64::NAN;
@@ -566,6 +572,7 @@ pub fn train(
                 loss: value,
                 lr,
                 grad_norm: norm,
+                terms,
                 images: chunk.len(),
                 seconds: started.elapsed().as_secs_f64(),
                 data_wait_seconds,
@@ -804,6 +811,26 @@ mod tests {
             "{csv}"
         );
         assert!(out.join("samples/epoch-2.png").exists());
+        // steps.csv: one row per step with the five loss terms, which sum to the loss.
+        let steps = std::fs::read_to_string(out.join("steps.csv")).unwrap();
+        assert_eq!(steps.lines().count(), 1 + 4, "{steps}");
+        for row in steps.lines().skip(1) {
+            let cols: Vec<&str> = row.split(',').collect();
+            let terms: Vec<f64> = cols[10]
+                .split(';')
+                .map(|t| t.split_once('=').unwrap().1.parse().unwrap())
+                .collect();
+            assert!(
+                cols[10].starts_with("loss_objectness=") && terms.len() == 5,
+                "{row}"
+            );
+            let loss: f64 = cols[3].parse().unwrap();
+            assert!(
+                (terms.iter().sum::<f64>() - loss).abs() < 1e-4 * loss.max(1.0),
+                "{row}"
+            );
+            assert!(cols[5].parse::<f64>().unwrap() > 0.0, "grad norm: {row}");
+        }
         let table = reports[1].val.table();
         assert!(
             table.contains("mask AP50") && table.contains("box AP"),

@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use zoo_data::Sample;
 
-use super::{ConfigError, Family, FamilyConfig, ModelOptions, ensure, ensure_positive};
+use super::{ConfigError, Family, FamilyConfig, Loss, ModelOptions, ensure, ensure_positive};
 use crate::detection::mask_rcnn::{MaskRcnn, MaskRcnnConfig};
 use crate::task::{
     Context, InputSize, InstanceSegmentation, LossOptions, Prediction, Preprocessing, Task,
@@ -155,6 +155,15 @@ impl Family for MaskRcnn {
         context: &Context,
         options: &LossOptions,
     ) -> Result<Tensor<1>, TaskError> {
+        instance::loss(self, batch, context, options).map(|l| l.total)
+    }
+
+    fn loss_terms(
+        &self,
+        batch: &[Sample],
+        context: &Context,
+        options: &LossOptions,
+    ) -> Result<Loss, TaskError> {
         instance::loss(self, batch, context, options)
     }
 

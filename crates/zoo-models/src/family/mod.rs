@@ -56,6 +56,17 @@ pub trait FamilyConfig {
     fn validate(&self) -> Result<(), ConfigError>;
 }
 
+/// A training loss with its terms, for a family whose loss has several (Mask R-CNN:
+/// torchvision's `loss_objectness`, `loss_rpn_box_reg`, `loss_classifier`, `loss_box_reg`,
+/// `loss_mask`); `total` is what is backpropagated.
+#[derive(Debug, Clone)]
+pub struct Loss {
+    /// The loss, shape `[1]`.
+    pub total: Tensor<1>,
+    /// Its terms by name, each `[1]` (empty for a single-term loss).
+    pub terms: Vec<(&'static str, Tensor<1>)>,
+}
+
 /// What a model of a family does with samples.
 pub trait Family {
     /// The training loss of a batch (call it on a model on an `.autodiff()` device, then
@@ -70,6 +81,22 @@ pub trait Family {
         context: &Context,
         options: &LossOptions,
     ) -> Result<Tensor<1>, TaskError>;
+
+    /// [`Self::loss`] with its terms (the default: the loss alone, no terms).
+    ///
+    /// # Errors
+    /// See [`Self::loss`].
+    fn loss_terms(
+        &self,
+        batch: &[Sample],
+        context: &Context,
+        options: &LossOptions,
+    ) -> Result<Loss, TaskError> {
+        Ok(Loss {
+            total: self.loss(batch, context, options)?,
+            terms: Vec::new(),
+        })
+    }
 
     /// The predictions on a batch, one per sample, on the host (call it on a model in
     /// inference mode).

@@ -80,7 +80,7 @@ fn images(batch: &[Sample], context: &Context) -> Vec<Tensor<3>> {
         .collect()
 }
 
-/// The summed Mask R-CNN losses of a batch; anchors and proposals sampled from
+/// The Mask R-CNN losses of a batch, summed and by term; anchors and proposals sampled from
 /// `options.seed`.
 ///
 /// # Errors
@@ -90,14 +90,23 @@ pub(crate) fn loss(
     batch: &[Sample],
     context: &Context,
     options: &LossOptions,
-) -> Result<Tensor<1>, TaskError> {
+) -> Result<crate::family::Loss, TaskError> {
     let targets = targets(batch, context.num_classes, context.device)?;
     let losses = model.losses(
         images(batch, context),
         &targets,
         &mut SeededSampler::new(options.seed),
     )?;
-    Ok(losses.total())
+    Ok(crate::family::Loss {
+        total: losses.total(),
+        terms: vec![
+            ("loss_objectness", losses.loss_objectness),
+            ("loss_rpn_box_reg", losses.loss_rpn_box_reg),
+            ("loss_classifier", losses.loss_classifier),
+            ("loss_box_reg", losses.loss_box_reg),
+            ("loss_mask", losses.loss_mask),
+        ],
+    })
 }
 
 /// The detections of each sample, masks thresholded at 0.5.
