@@ -124,6 +124,20 @@ impl Reporter {
                 self.total_steps = *total_steps;
                 self.started = Some((Instant::now(), *step));
             }
+            Event::Weights {
+                file,
+                reinitialised,
+            } => {
+                let line = match reinitialised.len() {
+                    0 => format!("loaded weights {}", file.display()),
+                    _ => format!(
+                        "loaded weights {}; for model.num_classes, re-initialised: {}",
+                        file.display(),
+                        reinitialised.join(", ")
+                    ),
+                };
+                self.line(&line, false);
+            }
             Event::Step(s) => self.step(s),
             Event::Validating { epoch } => {
                 let line = format!("epoch {epoch}: validating");

@@ -429,3 +429,73 @@ fn progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere() {
     assert!(text.contains("best: epoch 1"), "{text:?}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Fine-tuning: `model.weights` starts the run from upstream-named weights (a file here; a
+/// registry name resolves through the weights cache). With the file's class count all of it
+/// loads; with another one the classifier keeps its fresh initialisation and the run names
+/// those tensors; weights of another width are refused before anything is written.
+#[test]
+fn fine_tuning_starts_from_upstream_weights() {
+    let dir = scratch("finetune");
+    let classifier = "[model]\nname = \"resnet18\"\nnum_classes = 10\n\
+                      [data]\nimage_size = [32, 32]\ntrain_len = 8\nval_len = 4\n\
+                      [train]\nepochs = 1\nbatch_size = 4\n";
+    let config = dir.join("cls.toml");
+    std::fs::write(&config, classifier).unwrap();
+    let model = zoo_models::registry::config("resnet18", 10)
+        .unwrap()
+        .init(&Device::flex());
+    let weights = dir.join("resnet18.safetensors");
+    save_upstream(&model, &weights, &model.key_map()).unwrap();
+    let w = format!("model.weights={}", s(&weights));
+
+    let (ok, text) = zoo(&["train", s(&config), "--out", s(&dir.join("same")), &w]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("loaded weights") && !text.contains("re-initialised"),
+        "{text}"
+    );
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&dir.join("other")),
+        &w,
+        "model.num_classes=4",
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("re-initialised: ") && text.contains("fc.weight") && text.contains("fc.bias"),
+        "{text}"
+    );
+    assert!(!text.contains("layer1"), "only the classifier: {text}");
+    // The shapes data's 4 classification classes do not fit a 3-class model: said before
+    // anything is written.
+    let few = dir.join("few");
+    let (ok, text) = zoo(&["train", s(&config), "--out", s(&few), "model.num_classes=3"]);
+    assert!(!ok && text.contains("4 classes") && !few.exists(), "{text}");
+    // Another width: refused, naming the mismatched tensors, nothing written.
+    let narrow = dir.join("narrow");
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&narrow),
+        &w,
+        "model.base_channels=8",
+    ]);
+    assert!(!ok && text.contains("do not match"), "{text}");
+    assert!(!narrow.exists());
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&narrow),
+        "model.weights=no_such_weights",
+    ]);
+    assert!(
+        !ok && text.contains("model.weights") && text.contains("zoo weights list"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

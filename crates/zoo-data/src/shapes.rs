@@ -353,6 +353,22 @@ impl ImageDataset for Shapes {
     fn class_names(&self) -> Vec<String> {
         CLASS_NAMES.iter().map(|s| s.to_string()).collect()
     }
+
+    /// The generator's classes against the model's (nothing is generated).
+    fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
+        let names = self.class_names();
+        if names.len() > num_classes {
+            return Err(DataError::invalid(
+                std::path::Path::new("<shapes data>"),
+                format!(
+                    "{} classes ({}), but the model has {num_classes}",
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The shapes data as an image-classification dataset: the label is the class with the most
@@ -374,6 +390,22 @@ impl ImageDataset for ShapesClassification {
 
     fn class_names(&self) -> Vec<String> {
         CLASS_NAMES[1..].iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The generator's classes against the model's (nothing is generated).
+    fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
+        let names = self.class_names();
+        if names.len() > num_classes {
+            return Err(DataError::invalid(
+                std::path::Path::new("<shapes data>"),
+                format!(
+                    "{} classes ({}), but the model has {num_classes}",
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::store::burn_pack::{Error as PackError, Tensor as PackTensor};
 use burn::store::{
-    ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
-    PytorchStore, SafetensorsStore, bridge,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, ModuleStore,
+    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore, bridge,
 };
 use burn::tensor::{DType, Shape, TensorData};
 
@@ -617,6 +617,71 @@ pub fn load_upstream<M: Module + ModuleSnapshot>(
     map: &KeyMap,
 ) -> Result<M, WeightsError> {
     let path = path.as_ref();
+    let (result, origin) = apply_upstream(&mut module, path, map)?;
+    check(path, &result, map, &origin)?;
+    Ok(module)
+}
+
+/// [`load_upstream`] into a model whose classifier has `classes` outputs where the file's
+/// has another count (fine-tuning on other classes, as torchvision's references re-create
+/// the last layer): the tensors whose shapes differ in one dimension only — the model's
+/// `classes` (or 4 × `classes`, a box regressor) against one other class count, the same
+/// for all of them — keep the values the model was initialised with; everything else loads
+/// as strictly as [`load_upstream`]. Returns the model and the re-initialised tensors
+/// (`path (file shape → model shape)`).
+///
+/// # Errors
+/// See [`load_upstream`]; a shape mismatch outside the classifier is still one.
+pub fn load_upstream_reclassed<M: Module + ModuleSnapshot>(
+    mut module: M,
+    path: impl AsRef<Path>,
+    map: &KeyMap,
+    classes: usize,
+) -> Result<(M, Vec<String>), WeightsError> {
+    let path = path.as_ref();
+    let (mut result, origin) = apply_upstream(&mut module, path, map)?;
+    let mut file_classes = None;
+    let mut reinitialised = Vec::new();
+    result.errors.retain(|e| {
+        let ApplyError::ShapeMismatch {
+            path: tensor,
+            expected,
+            found,
+        } = e
+        else {
+            return true;
+        };
+        let (expected, found): (Vec<usize>, Vec<usize>) = (expected.to_vec(), found.to_vec());
+        let differing: Vec<usize> = (0..expected.len().min(found.len()))
+            .filter(|&d| expected[d] != found[d])
+            .collect();
+        let class_dim = match differing[..] {
+            [d] if expected.len() == found.len() => Some(d),
+            _ => None,
+        };
+        let Some(d) = class_dim else { return true };
+        let per_class = expected[d] / classes.max(1);
+        let fits = expected[d] % classes.max(1) == 0
+            && (per_class == 1 || per_class == 4)
+            && found[d] % per_class == 0;
+        let other = found[d] / per_class.max(1);
+        if !fits || *file_classes.get_or_insert(other) != other {
+            return true;
+        }
+        reinitialised.push(format!("{tensor} ({found:?} → {expected:?})"));
+        false
+    });
+    check(path, &result, map, &origin)?;
+    Ok((module, reinitialised))
+}
+
+/// Reads `path`, maps its keys through `map` and applies the tensors to `module`; returns
+/// what burn-store reports and each renamed key's upstream name.
+fn apply_upstream<M: Module + ModuleSnapshot>(
+    module: &mut M,
+    path: &Path,
+    map: &KeyMap,
+) -> Result<(ApplyResult, HashMap<String, String>), WeightsError> {
     let mut origin = HashMap::new();
     let tensors: Vec<PackTensor> = read_all(path)?
         .into_iter()
@@ -631,8 +696,7 @@ pub fn load_upstream<M: Module + ModuleSnapshot>(
         .collect();
     let tensors = run_steps(path, &map.to_burn, tensors, &mut origin)?;
     let result = module.apply(tensors, None, Some(Box::new(PyTorchToBurnAdapter)), true);
-    check(path, &result, map, &origin)?;
-    Ok(module)
+    Ok((result, origin))
 }
 
 fn check(

@@ -65,6 +65,12 @@ pub struct ModelSection {
     /// 512).
     #[serde(default)]
     pub box_batch_size_per_image: Option<usize>,
+    /// Start from upstream weights of the whole model (fine-tuning): a weights registry name
+    /// (`zoo weights list`, downloaded into the cache) or a `.pth` / `.safetensors` file with
+    /// upstream key names. With another class count than the file's, the classifier keeps
+    /// its fresh initialisation (the run says which tensors).
+    #[serde(default)]
+    pub weights: Option<String>,
 }
 
 impl ModelSection {
@@ -89,6 +95,43 @@ impl ModelSection {
             rpn_batch_size_per_image: self.rpn_batch_size_per_image,
             box_batch_size_per_image: self.box_batch_size_per_image,
         }
+    }
+
+    /// The file `weights` names: a path as it is, or a registry name downloaded into (or
+    /// found in) the weights cache; `None` without `weights`.
+    ///
+    /// # Errors
+    /// Neither an existing file nor a registry name; a failed download; a registry name in a
+    /// build without the `download` feature.
+    pub fn weights_file(&self) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(weights) = &self.weights else {
+            return Ok(None);
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: PathBuf::from("<run file>"),
+            key: "model.weights".into(),
+            message,
+        };
+        let path = PathBuf::from(weights);
+        if path.is_file() {
+            return Ok(Some(path));
+        }
+        if zoo_models::hub::find(weights).is_none() {
+            return Err(invalid(format!(
+                "{weights:?} is neither a file nor a weights registry name (`zoo weights list`)"
+            )));
+        }
+        #[cfg(feature = "download")]
+        {
+            zoo_models::hub::fetch(weights)
+                .map(Some)
+                .map_err(|e| invalid(e.to_string()))
+        }
+        #[cfg(not(feature = "download"))]
+        Err(invalid(format!(
+            "{weights:?} is a registry name, but this build has no downloads (feature \
+             `download`); fetch it with `zoo weights fetch {weights}` and pass the file"
+        )))
     }
 }
 

@@ -82,6 +82,14 @@ pub enum Event<'a> {
         /// Steps already done.
         step: usize,
     },
+    /// Upstream weights (`model.weights`) were loaded into the fresh model; `reinitialised`
+    /// names the tensors (the classifier) left as initialised for another class count.
+    Weights {
+        /// The file.
+        file: &'a Path,
+        /// `path (file shape → model shape)` of each tensor not loaded.
+        reinitialised: &'a [String],
+    },
     /// A training step ended.
     Step(&'a StepReport),
     /// Validation of an epoch begins.
@@ -437,6 +445,29 @@ pub fn train(
     let steps_per_epoch = train_data.len().div_ceil(t.batch_size);
     let total = steps_per_epoch * t.epochs;
 
+    // A fresh run's model, with its upstream weights, before anything is written.
+    let ad = device.clone().autodiff();
+    let fresh = match options.start {
+        Start::Resume => None,
+        _ => {
+            ad.seed(t.seed);
+            let model = model_cfg.init(&ad);
+            match config.model.weights_file()? {
+                None => Some((model, None)),
+                Some(file) => {
+                    let map = model.key_map();
+                    let (model, reinitialised) = zoo_models::weights::load_upstream_reclassed(
+                        model,
+                        &file,
+                        &map,
+                        family.num_classes(),
+                    )?;
+                    Some((model, Some((file, reinitialised))))
+                }
+            }
+        }
+    };
+
     let run = RunDir::open(out, options.start)?;
     let ckpt = run.checkpoints();
     let committed = if options.start == Start::Resume {
@@ -455,8 +486,8 @@ pub fn train(
         class_names: &names,
         steps_per_epoch,
     };
-    let ad = device.clone().autodiff();
     let resumed = committed.as_ref().map(|s| s.position(steps_per_epoch));
+    let mut loaded_weights = None;
     let (mut model, mut optim, mut current) = match committed {
         Some(state) => {
             let start = resume(config, &run, state, &ad)?;
@@ -465,9 +496,10 @@ pub fn train(
         }
         None => {
             write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
-            ad.seed(t.seed);
+            let (model, weights) = fresh.expect("a fresh run has its model");
+            loaded_weights = weights;
             let (model_file, optim_file) = RunState::file_names(0);
-            let fresh = RunState {
+            let fresh_state = RunState {
                 epoch: 0,
                 batch: 0,
                 step: 0,
@@ -479,7 +511,7 @@ pub fn train(
                 history: Vec::new(),
                 skipped: 0,
             };
-            (model_cfg.init(&ad), optimizer(config), fresh)
+            (model, optimizer(config), fresh_state)
         }
     };
     let mut step_log = StepLog::open(
@@ -492,6 +524,12 @@ pub fn train(
         total_steps: total,
         step: current.step,
     });
+    if let Some((file, reinitialised)) = &loaded_weights {
+        on_event(Event::Weights {
+            file,
+            reinitialised,
+        });
+    }
     let training = Context {
         device: &ad,
         preprocessing: &preprocessing,
