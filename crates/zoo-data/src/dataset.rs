@@ -39,3 +39,23 @@ pub trait ImageDataset: Send + Sync {
         self.len() == 0
     }
 }
+
+/// A dataset whose classes are `names` (by id) against a model of `num_classes` classes;
+/// `path` names the dataset in the error.
+pub(crate) fn check_class_list(
+    path: &std::path::Path,
+    names: &[String],
+    num_classes: usize,
+) -> Result<(), DataError> {
+    if names.len() > num_classes {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{} classes ({}), but the model has {num_classes}",
+                names.len(),
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -238,16 +238,6 @@ impl ImageDataset for ImageFolder {
 
     /// The class list alone (a label is a class directory's position).
     fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
-        if self.classes.len() > num_classes {
-            return Err(DataError::invalid(
-                &self.root,
-                format!(
-                    "{} classes ({}), but the model has {num_classes}",
-                    self.classes.len(),
-                    self.classes.join(", ")
-                ),
-            ));
-        }
-        Ok(())
+        crate::dataset::check_class_list(&self.root, &self.classes, num_classes)
     }
 }

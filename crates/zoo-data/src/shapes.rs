@@ -356,18 +356,11 @@ impl ImageDataset for Shapes {
 
     /// The generator's classes against the model's (nothing is generated).
     fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
-        let names = self.class_names();
-        if names.len() > num_classes {
-            return Err(DataError::invalid(
-                std::path::Path::new("<shapes data>"),
-                format!(
-                    "{} classes ({}), but the model has {num_classes}",
-                    names.len(),
-                    names.join(", ")
-                ),
-            ));
-        }
-        Ok(())
+        crate::dataset::check_class_list(
+            std::path::Path::new("<shapes data>"),
+            &self.class_names(),
+            num_classes,
+        )
     }
 }
 
@@ -394,18 +387,11 @@ impl ImageDataset for ShapesClassification {
 
     /// The generator's classes against the model's (nothing is generated).
     fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
-        let names = self.class_names();
-        if names.len() > num_classes {
-            return Err(DataError::invalid(
-                std::path::Path::new("<shapes data>"),
-                format!(
-                    "{} classes ({}), but the model has {num_classes}",
-                    names.len(),
-                    names.join(", ")
-                ),
-            ));
-        }
-        Ok(())
+        crate::dataset::check_class_list(
+            std::path::Path::new("<shapes data>"),
+            &self.class_names(),
+            num_classes,
+        )
     }
 }
 
