@@ -9,7 +9,7 @@
 //!   file → `key=value` overrides, every key checked, errors naming the file and the key).
 //! - [`data`]: `[data]` → datasets (built-in shapes, VOC, ImageFolder, COCO) and batches.
 //! - [`train`]: the loop ([`train::train`]) with [`schedule`] (SGD-momentum/AdamW, poly /
-//!   cosine schedules with warmup, gradient clipping) and [`order`] (seeded data order); a
+//!   cosine / multistep schedules with warmup, gradient clipping) and [`order`] (seeded data order); a
 //!   run directory with the resolved config, [`history`] (metrics CSV, JSON, curves),
 //!   [`panels`] of validation samples and checkpoints, and an exact `--resume`.
 //! - [`eval`]: a model's validation figures over a dataset.

@@ -7,21 +7,24 @@ use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
 
 use crate::config::{Optimizer, RunConfig, Schedule};
 
-/// The learning rate at `step` of `total`: constant, polynomial decay
-/// `lr · (1 − step/total)^0.9` (DeepLab), or linear warmup then cosine decay to 0.
+/// The learning rate at `step` of `total`: a linear warmup over `warmup_steps` (from
+/// `lr / warmup_steps` to `lr`) for every schedule, then constant, polynomial decay
+/// `lr · (1 − p)^0.9` (DeepLab), cosine decay to 0, or `lr · gamma^k` after the k-th
+/// milestone — `p` the progress over the steps after the warmup.
 pub fn learning_rate(config: &RunConfig, step: usize, total: usize) -> f64 {
     let t = &config.train;
-    let progress = step as f64 / total.max(1) as f64;
+    if step < t.warmup_steps {
+        return t.lr * (step + 1) as f64 / t.warmup_steps as f64;
+    }
+    let rest =
+        (step - t.warmup_steps) as f64 / (total.saturating_sub(t.warmup_steps)).max(1) as f64;
     match t.schedule {
         Schedule::Constant => t.lr,
-        Schedule::Poly => t.lr * (1.0 - progress).max(0.0).powf(0.9),
-        Schedule::Cosine => {
-            if step < t.warmup_steps {
-                t.lr * (step + 1) as f64 / t.warmup_steps as f64
-            } else {
-                let rest = (step - t.warmup_steps) as f64 / (total - t.warmup_steps).max(1) as f64;
-                0.5 * t.lr * (1.0 + (std::f64::consts::PI * rest.min(1.0)).cos())
-            }
+        Schedule::Poly => t.lr * (1.0 - rest).max(0.0).powf(0.9),
+        Schedule::Cosine => 0.5 * t.lr * (1.0 + (std::f64::consts::PI * rest.min(1.0)).cos()),
+        Schedule::Multistep => {
+            let passed = t.milestones.iter().filter(|&&m| step >= m).count();
+            t.lr * t.gamma.powi(passed as i32)
         }
     }
 }
@@ -64,5 +67,20 @@ mod tests {
         assert_eq!(learning_rate(&c, 0, 10), 0.025);
         assert_eq!(learning_rate(&c, 2, 10), 0.05);
         assert!(learning_rate(&c, 10, 10) < 1e-12);
+        // Warmup for every schedule; multistep.
+        c.train.schedule = Schedule::Poly;
+        assert_eq!(learning_rate(&c, 0, 10), 0.025);
+        assert_eq!(learning_rate(&c, 2, 10), 0.05);
+        c.train.schedule = Schedule::Multistep;
+        c.train.milestones = vec![4, 8];
+        let lrs: Vec<f64> = [2, 3, 4, 7, 8, 9]
+            .iter()
+            .map(|&s| learning_rate(&c, s, 10))
+            .collect();
+        let expected = [0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005];
+        assert!(
+            lrs.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{lrs:?}"
+        );
     }
 }
