@@ -125,13 +125,19 @@ impl Reporter {
                 self.started = Some((Instant::now(), *step));
             }
             Event::Weights {
+                part,
                 file,
                 reinitialised,
             } => {
+                let what = if *part == "backbone" {
+                    "backbone weights"
+                } else {
+                    "weights"
+                };
                 let line = match reinitialised.len() {
-                    0 => format!("loaded weights {}", file.display()),
+                    0 => format!("loaded {what} {}", file.display()),
                     _ => format!(
-                        "loaded weights {}; for model.num_classes, re-initialised: {}",
+                        "loaded {what} {}; for model.num_classes, re-initialised: {}",
                         file.display(),
                         reinitialised.join(", ")
                     ),

@@ -499,3 +499,55 @@ fn fine_tuning_starts_from_upstream_weights() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `model.backbone_weights` starts the encoder of a U-Net from upstream ResNet weights (its
+/// classifier in the file ignored), the decoder and head from their initialisation; a file of
+/// another width is refused before anything is written, and a model that is its own backbone
+/// says to use `model.weights`.
+#[test]
+fn backbone_weights_start_the_encoder() {
+    let dir = scratch("backbone");
+    let resnet = zoo_train::config::RunConfig::parse(
+        "[model]\nname = \"resnet18\"\nnum_classes = 10\nbase_channels = 4\n",
+        Path::new("resnet.toml"),
+        &[],
+    )
+    .unwrap()
+    .model_config()
+    .unwrap()
+    .init(&Device::flex());
+    let weights = dir.join("resnet18.safetensors");
+    save_upstream(&resnet, &weights, &resnet.key_map()).unwrap();
+    let config = dir.join("unet.toml");
+    std::fs::write(&config, TINY_UNET).unwrap();
+    let w = format!("model.backbone_weights={}", s(&weights));
+    let (ok, text) = zoo(&["train", s(&config), "--out", s(&dir.join("ok")), &w]);
+    assert!(ok && text.contains("loaded backbone weights"), "{text}");
+    let wide = dir.join("wide");
+    let (ok, text) = zoo(&[
+        "train",
+        s(&config),
+        "--out",
+        s(&wide),
+        &w,
+        "model.base_channels=8",
+    ]);
+    assert!(
+        !ok && text.contains("model.backbone_weights") && text.contains("do not match"),
+        "{text}"
+    );
+    assert!(!wide.exists());
+    let classifier = dir.join("cls.toml");
+    std::fs::write(
+        &classifier,
+        "[model]\nname = \"resnet18\"\nnum_classes = 4\nbase_channels = 4\n\
+         [data]\nimage_size = [32, 32]\ntrain_len = 8\nval_len = 4\n[train]\nepochs = 1\n",
+    )
+    .unwrap();
+    let (ok, text) = zoo(&["train", s(&classifier), "--out", s(&wide), &w]);
+    assert!(
+        !ok && text.contains("no separate backbone") && !wide.exists(),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

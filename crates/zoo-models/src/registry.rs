@@ -97,6 +97,40 @@ impl ZooModel {
         }
     }
 
+    /// Loads upstream ResNet weights (torchvision's `resnet*` keys or smp's encoder keys; a
+    /// classifier `fc.*` in the file is ignored) into the model's backbone — the encoder of
+    /// U-Net and DeepLabV3+, DeepLabV3's and Mask R-CNN's ResNet — leaving the rest as
+    /// initialised (torchvision's `weights_backbone`, smp's `encoder_weights`).
+    ///
+    /// # Errors
+    /// A file that does not fit the backbone (every key at fault listed), or a model without
+    /// a separate backbone (ResNet and Swin: load the whole model's weights instead).
+    pub fn load_backbone(self, path: &std::path::Path) -> Result<Self, BackboneError> {
+        let resnet = |r: ResNet| {
+            let map = r.key_map().ignore(r"^fc\.");
+            crate::weights::load_upstream(r, path, &map)
+        };
+        Ok(match self {
+            Self::Unet(mut m) => {
+                m.encoder = resnet(m.encoder)?;
+                Self::Unet(m)
+            }
+            Self::DeepLabV3(mut m) => {
+                m.backbone = resnet(m.backbone)?;
+                Self::DeepLabV3(m)
+            }
+            Self::DeepLabV3Plus(mut m) => {
+                m.encoder = resnet(m.encoder)?;
+                Self::DeepLabV3Plus(m)
+            }
+            Self::MaskRcnn(mut m) => {
+                m.backbone.body = resnet(m.backbone.body)?;
+                Self::MaskRcnn(m)
+            }
+            Self::ResNet(_) | Self::Swin(_) => return Err(BackboneError::Whole),
+        })
+    }
+
     /// The upstream key map of the model (see [`crate::weights`]).
     pub fn key_map(&self) -> KeyMap {
         match self {
@@ -108,6 +142,19 @@ impl ZooModel {
             Self::MaskRcnn(m) => m.key_map(),
         }
     }
+}
+
+/// Why [`ZooModel::load_backbone`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackboneError {
+    /// The model is its backbone.
+    #[error(
+        "the model has no separate backbone (it is one): load the whole model's weights instead"
+    )]
+    Whole,
+    /// The file does not fit the backbone.
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
 }
 
 /// One registered model.

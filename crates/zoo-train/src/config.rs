@@ -71,6 +71,12 @@ pub struct ModelSection {
     /// its fresh initialisation (the run says which tensors).
     #[serde(default)]
     pub weights: Option<String>,
+    /// Start the backbone (the ResNet of U-Net, DeepLabV3/V3+, Mask R-CNN) from upstream
+    /// weights — a registry name (e.g. `resnet50.imagenet1k_v2`, `smp-hub/resnet50.imagenet`)
+    /// or a file —, the decoder and heads from their initialisation (torchvision's
+    /// `weights_backbone`, smp's `encoder_weights`).
+    #[serde(default)]
+    pub backbone_weights: Option<String>,
 }
 
 impl ModelSection {
@@ -104,35 +110,49 @@ impl ModelSection {
     /// Neither an existing file nor a registry name; a failed download; a registry name in a
     /// build without the `download` feature.
     pub fn weights_file(&self) -> Result<Option<PathBuf>, ConfigError> {
-        let Some(weights) = &self.weights else {
-            return Ok(None);
-        };
-        let invalid = |message: String| ConfigError::Invalid {
-            path: PathBuf::from("<run file>"),
-            key: "model.weights".into(),
-            message,
-        };
-        let path = PathBuf::from(weights);
-        if path.is_file() {
-            return Ok(Some(path));
-        }
-        if zoo_models::hub::find(weights).is_none() {
-            return Err(invalid(format!(
-                "{weights:?} is neither a file nor a weights registry name (`zoo weights list`)"
-            )));
-        }
-        #[cfg(feature = "download")]
-        {
-            zoo_models::hub::fetch(weights)
-                .map(Some)
-                .map_err(|e| invalid(e.to_string()))
-        }
-        #[cfg(not(feature = "download"))]
-        Err(invalid(format!(
-            "{weights:?} is a registry name, but this build has no downloads (feature \
-             `download`); fetch it with `zoo weights fetch {weights}` and pass the file"
-        )))
+        resolve_weights("model.weights", self.weights.as_deref())
     }
+
+    /// [`Self::weights_file`] for `backbone_weights`.
+    ///
+    /// # Errors
+    /// See [`Self::weights_file`].
+    pub fn backbone_weights_file(&self) -> Result<Option<PathBuf>, ConfigError> {
+        resolve_weights("model.backbone_weights", self.backbone_weights.as_deref())
+    }
+}
+
+/// A weights file named by `key`: an existing path, or a registry name fetched into the
+/// cache.
+fn resolve_weights(key: &str, weights: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(weights) = weights else {
+        return Ok(None);
+    };
+    let invalid = |message: String| ConfigError::Invalid {
+        path: PathBuf::from("<run file>"),
+        key: key.into(),
+        message,
+    };
+    let path = PathBuf::from(weights);
+    if path.is_file() {
+        return Ok(Some(path));
+    }
+    if zoo_models::hub::find(weights).is_none() {
+        return Err(invalid(format!(
+            "{weights:?} is neither a file nor a weights registry name (`zoo weights list`)"
+        )));
+    }
+    #[cfg(feature = "download")]
+    {
+        zoo_models::hub::fetch(weights)
+            .map(Some)
+            .map_err(|e| invalid(e.to_string()))
+    }
+    #[cfg(not(feature = "download"))]
+    Err(invalid(format!(
+        "{weights:?} is a registry name, but this build has no downloads (feature \
+             `download`); fetch it with `zoo weights fetch {weights}` and pass the file"
+    )))
 }
 
 /// Where the samples come from.

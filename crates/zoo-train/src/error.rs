@@ -43,6 +43,14 @@ pub enum Error {
     /// Upstream weights do not fit the model (every key at fault listed).
     #[error(transparent)]
     Weights(#[from] zoo_models::weights::WeightsError),
+    /// `model.backbone_weights` could not be loaded.
+    #[error("model.backbone_weights: {}: {source}", file.display())]
+    Backbone {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: zoo_models::registry::BackboneError,
+    },
     /// A plot could not be written.
     #[error(transparent)]
     Plot(#[from] PlotError),

@@ -85,6 +85,8 @@ pub enum Event<'a> {
     /// Upstream weights (`model.weights`) were loaded into the fresh model; `reinitialised`
     /// names the tensors (the classifier) left as initialised for another class count.
     Weights {
+        /// What was loaded: `"backbone"` or `"model"`.
+        part: &'static str,
         /// The file.
         file: &'a Path,
         /// `path (file shape → model shape)` of each tensor not loaded.
@@ -451,9 +453,18 @@ pub fn train(
         Start::Resume => None,
         _ => {
             ad.seed(t.seed);
-            let model = model_cfg.init(&ad);
+            let mut model = model_cfg.init(&ad);
+            let backbone = config.model.backbone_weights_file()?;
+            if let Some(file) = &backbone {
+                model = model
+                    .load_backbone(file)
+                    .map_err(|source| Error::Backbone {
+                        file: file.clone(),
+                        source,
+                    })?;
+            }
             match config.model.weights_file()? {
-                None => Some((model, None)),
+                None => Some((model, backbone.map(|f| ("backbone", f, Vec::new())))),
                 Some(file) => {
                     let map = model.key_map();
                     let (model, reinitialised) = zoo_models::weights::load_upstream_reclassed(
@@ -462,7 +473,7 @@ pub fn train(
                         &map,
                         family.num_classes(),
                     )?;
-                    Some((model, Some((file, reinitialised))))
+                    Some((model, Some(("model", file, reinitialised))))
                 }
             }
         }
@@ -524,8 +535,9 @@ pub fn train(
         total_steps: total,
         step: current.step,
     });
-    if let Some((file, reinitialised)) = &loaded_weights {
+    if let Some((part, file, reinitialised)) = &loaded_weights {
         on_event(Event::Weights {
+            part,
             file,
             reinitialised,
         });
