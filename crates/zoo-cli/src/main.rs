@@ -46,7 +46,8 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a checkpoint on the validation split of a run file; prints a metrics table.
     Eval(EvalArgs),
-    /// Run a checkpoint on image files; writes `input | prediction` overlay PNGs.
+    /// Run a checkpoint on image files; writes `input | prediction` overlays at each image's
+    /// size, class-mask PNGs (segmentation) and COCO results JSON (instance segmentation).
     Predict(PredictArgs),
     /// Convert upstream PyTorch weights (torchvision / timm / smp) to a burn-zoo checkpoint.
     Import(ImportArgs),
@@ -327,9 +328,12 @@ fn predict_command(a: PredictArgs) -> Result<(), String> {
     for result in &results {
         match result {
             Ok(p) => println!(
-                "{} → {}  ({} {:.3})",
+                "{} → {}{}  ({} {:.3})",
                 p.input.display(),
                 p.output.display(),
+                p.mask
+                    .as_ref()
+                    .map_or(String::new(), |m| format!(", {}", m.display())),
                 p.top.0,
                 p.top.1
             ),
@@ -338,6 +342,10 @@ fn predict_command(a: PredictArgs) -> Result<(), String> {
                 eprintln!("error: {e}");
             }
         }
+    }
+    let detections = a.out.join("results.json");
+    if detections.exists() {
+        println!("detections (COCO results format): {}", detections.display());
     }
     if failed > 0 {
         return Err(format!(

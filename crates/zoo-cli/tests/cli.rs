@@ -100,8 +100,22 @@ fn train_resume_eval_predict() {
         s(&out),
     ]);
     assert!(ok, "{text}");
+    // At the image's own size (40×24), input | prediction; the class mask as a palette PNG.
     let overlay = image::open(out.join("input.pred.png")).unwrap();
-    assert_eq!(overlay.height(), 32 * 4);
+    assert_eq!((overlay.width(), overlay.height()), (2 * 40 + 4, 24));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(out.join("input.mask.png")).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let (w, h, colour) = (
+        reader.info().width,
+        reader.info().height,
+        reader.info().color_type,
+    );
+    assert_eq!((w, h, colour), (40, 24, png::ColorType::Indexed));
+    let mut classes = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut classes).unwrap();
+    assert!(classes.iter().all(|&c| c < 5), "{classes:?}");
     let corrupt = dir.join("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let (ok, text) = zoo(&[

@@ -1,11 +1,13 @@
-//! Predictions on image files from a checkpoint alone, drawn as overlay PNGs.
+//! Predictions on image files from a checkpoint alone: overlays at each image's own size,
+//! class-mask palette PNGs (segmentation), COCO results JSON (instance segmentation).
 
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use zoo_data::{Sample, resize};
+use zoo_eval::Rle;
 use zoo_models::registry::ZooModel;
-use zoo_models::task::{Context, Overlay};
+use zoo_models::task::{Context, Detected, Overlay, Prediction as Found};
 
 use crate::Error;
 use crate::checkpoint::CheckpointInfo;
@@ -16,8 +18,14 @@ use crate::plot::{overlay, save_png, side_by_side};
 pub struct Prediction {
     /// The image file.
     pub input: PathBuf,
-    /// The overlay written (`input | prediction`).
+    /// The overlay written (`input | prediction`, at the image's own size).
     pub output: PathBuf,
+    /// The class mask written as a palette PNG (segmentation: `<stem>.mask.png`, pixel =
+    /// class id, VOC's colours).
+    pub mask: Option<PathBuf>,
+    /// The detections, in the image's own pixels (instance segmentation), as COCO results
+    /// (also gathered into `<out>/results.json`).
+    pub detections: Vec<serde_json::Value>,
     /// Classification: the top class and its probability. Segmentation: the class covering
     /// most pixels other than class 0, and its pixel fraction. Instance: the class and score
     /// of the best detection (`none`, 0 without one); detections scoring at least
@@ -92,34 +100,151 @@ pub fn predict(
         .collect();
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let outputs = output_paths(inputs, out);
-    let one = |input: &PathBuf, output: PathBuf| -> Result<Prediction, Error> {
-        let sample = resize(&read_image(input)?, info.config.data.image_size);
+    let one = |index: usize, input: &PathBuf, output: PathBuf| -> Result<Prediction, Error> {
+        let original = read_image(input)?;
+        let sample = resize(&original, info.config.data.image_size);
         let found = model
             .family()
             .predict(std::slice::from_ref(&sample), &context)?;
-        let draw = |drawing: &Overlay| overlay(&sample.image, sample.size, drawing, &names, 4);
-        let drawn = match found.first() {
-            Some(p) => draw(&p.overlay(sample.size))?,
+        // Back to the image's own size.
+        let found = found
+            .into_iter()
+            .next()
+            .map(|p| at_size(p, sample.size, original.size));
+        let draw = |drawing: &Overlay| overlay(&original.image, original.size, drawing, &names, 1);
+        let drawn = match &found {
+            Some(p) => draw(&p.overlay(original.size))?,
             None => draw(&Overlay::default())?,
         };
         let top = found
-            .first()
+            .as_ref()
             .and_then(|p| p.top())
             .map_or((String::from("none"), 0.0), |(class, score)| {
                 (name(&names, class), score)
             });
         save_png(&side_by_side(&[draw(&Overlay::default())?, drawn]), &output)?;
+        let mut mask = None;
+        let mut detections = Vec::new();
+        match &found {
+            Some(Found::ClassMap { size, classes }) => {
+                let path = output.with_file_name(
+                    output
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .replace(".pred.png", ".mask.png"),
+                );
+                save_palette_png(classes, *size, &path)?;
+                mask = Some(path);
+            }
+            Some(Found::Objects(objects)) => {
+                let [h, w] = original.size;
+                for d in objects {
+                    let [x1, y1, x2, y2] = d.bbox;
+                    detections.push(serde_json::json!({
+                        "image_id": index,
+                        "file_name": input.display().to_string(),
+                        "category_id": d.class,
+                        "category_name": name(&names, d.class),
+                        "bbox": [x1, y1, x2 - x1, y2 - y1],
+                        "score": d.score,
+                        "segmentation": {"size": [h, w], "counts": d.mask.counts()},
+                    }));
+                }
+            }
+            _ => {}
+        }
         Ok(Prediction {
             input: input.clone(),
             output,
+            mask,
+            detections,
             top,
         })
     };
-    Ok(inputs
+    let predictions: Vec<Result<Prediction, Error>> = inputs
         .iter()
         .zip(outputs)
-        .map(|(input, output)| one(input, output))
-        .collect())
+        .enumerate()
+        .map(|(i, (input, output))| one(i, input, output))
+        .collect();
+    if model_config.family().task().name() == "instance segmentation" {
+        let all: Vec<&serde_json::Value> = predictions
+            .iter()
+            .flatten()
+            .flat_map(|p| &p.detections)
+            .collect();
+        let path = out.join("results.json");
+        let json = serde_json::to_string_pretty(&all).map_err(|source| Error::History {
+            path: path.clone(),
+            source,
+        })?;
+        crate::checkpoint::write_atomic(&path, json.as_bytes())?;
+    }
+    Ok(predictions)
+}
+
+/// A prediction made at `from` (`[H, W]`, the run's image size) mapped to the image's own
+/// `to`: class maps and masks by nearest neighbour, boxes scaled.
+fn at_size(found: Found, from: [usize; 2], to: [usize; 2]) -> Found {
+    if from == to {
+        return found;
+    }
+    let (sy, sx) = (from[0] as f32 / to[0] as f32, from[1] as f32 / to[1] as f32);
+    let near = |y: usize, x: usize| {
+        (
+            (((y as f32 + 0.5) * sy) as usize).min(from[0] - 1),
+            (((x as f32 + 0.5) * sx) as usize).min(from[1] - 1),
+        )
+    };
+    match found {
+        Found::ClassMap { classes, .. } => Found::ClassMap {
+            size: to,
+            classes: (0..to[0] * to[1])
+                .map(|i| {
+                    let (y, x) = near(i / to[1], i % to[1]);
+                    classes[y * from[1] + x]
+                })
+                .collect(),
+        },
+        Found::Objects(objects) => Found::Objects(
+            objects
+                .into_iter()
+                .map(|d| {
+                    let dense = d.mask.decode();
+                    let mask = Rle::from_fn(to, |y, x| {
+                        let (y, x) = near(y, x);
+                        dense[y * from[1] + x]
+                    });
+                    let [x1, y1, x2, y2] = d.bbox;
+                    Detected {
+                        bbox: [x1 / sx, y1 / sy, x2 / sx, y2 / sy],
+                        mask,
+                        ..d
+                    }
+                })
+                .collect(),
+        ),
+        label => label,
+    }
+}
+
+/// Writes a row-major class map as an 8-bit palette PNG (pixel = class id; VOC's colours).
+fn save_palette_png(classes: &[u8], size: [usize; 2], path: &Path) -> Result<(), Error> {
+    let palette: Vec<u8> = (0..256).flat_map(crate::plot::class_color).collect();
+    let mut bytes = Vec::new();
+    let encoded = {
+        let mut encoder = png::Encoder::new(&mut bytes, size[1] as u32, size[0] as u32);
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_palette(palette);
+        encoder
+            .write_header()
+            .and_then(|mut writer| writer.write_image_data(classes))
+    };
+    encoded.map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    crate::checkpoint::write_atomic(path, &bytes)?;
+    Ok(())
 }
 
 fn name(names: &[String], class: usize) -> String {

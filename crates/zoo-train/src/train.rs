@@ -881,6 +881,47 @@ mod tests {
             );
             assert!(cols[5].parse::<f64>().unwrap() > 0.0, "grad norm: {row}");
         }
+        // predict: detections in the image's own pixels, gathered as COCO results.
+        let image = out.join("photo.png");
+        image::RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 8) as u8, 90])
+        })
+        .save(&image)
+        .unwrap();
+        let device = Device::flex();
+        let (model, info) = checkpoint::load(&out.join("checkpoints/last.bpk"), &device).unwrap();
+        let shown = out.join("predicted");
+        let found = crate::predict::predict(&model, &info, &[image], &shown, &device).unwrap();
+        let found = found[0].as_ref().unwrap();
+        let results: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(shown.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(results.len(), found.detections.len());
+        assert!(!results.is_empty());
+        for r in &results {
+            assert_eq!(
+                r["segmentation"]["size"],
+                serde_json::json!([30, 40]),
+                "{r}"
+            );
+            let counts: u64 = r["segmentation"]["counts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .sum();
+            assert_eq!(counts, 30 * 40, "{r}");
+            let b: Vec<f64> = r["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(
+                b[0] >= -1e-3 && b[1] >= -1e-3 && b[0] + b[2] <= 40.001 && b[1] + b[3] <= 30.001,
+                "{r}"
+            );
+        }
         let table = reports[1].val.table();
         assert!(
             table.contains("mask AP50") && table.contains("box AP"),
