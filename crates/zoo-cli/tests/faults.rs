@@ -47,6 +47,16 @@ fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The step column of `steps.csv`.
+fn step_numbers(run: &Path) -> Vec<usize> {
+    std::fs::read_to_string(run.join("steps.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect()
+}
+
 /// The validation columns of `metrics.csv` (all but the wall time).
 fn metrics(run: &Path) -> Vec<String> {
     std::fs::read_to_string(run.join("metrics.csv"))
@@ -121,6 +131,7 @@ fn a_crash_at_any_checkpoint_write_resumes_to_the_uninterrupted_run() {
             assert!(said.contains("resuming"), "at {at}: {said}");
         }
         same_run(&reference, &run, &format!("crash at file operation {at}"));
+        assert_eq!(step_numbers(&run), [1, 2, 3, 4], "at {at}: steps.csv");
         let leftovers: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -227,13 +238,7 @@ fn sigint_stops_at_a_step_and_resume_is_bit_identical() {
     same_run(&reference, &run, "SIGINT");
     // steps.csv holds each step once (the interrupted run's rows after its checkpoint were
     // dropped on resume); train.log holds what both runs printed.
-    let steps = std::fs::read_to_string(run.join("steps.csv")).unwrap();
-    let numbers: Vec<usize> = steps
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(numbers, (1..=80).collect::<Vec<_>>(), "{steps}");
+    assert_eq!(step_numbers(&run), (1..=80).collect::<Vec<_>>());
     let log = std::fs::read_to_string(run.join("train.log")).unwrap();
     for line in [
         "training unet_resnet18",

@@ -72,7 +72,35 @@ pub fn csv(history: &[EpochReport]) -> String {
     csv
 }
 
-/// Writes `history.json`, `metrics.csv`, `loss.png` and `metrics.png` into `out`.
+/// The finite losses of `steps.csv` (see [`crate::steps`]) against the epoch: step b of B in
+/// epoch e at `e − 1 + b / B` (B: the epoch's last batch seen); empty without the file.
+fn step_losses(path: &Path) -> Vec<(f64, f64)> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let rows: Vec<(usize, usize, f64)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut cols = l.split(',');
+            let epoch = cols.next()?.parse().ok()?;
+            let batch = cols.next()?.parse().ok()?;
+            let loss: f64 = cols.nth(1)?.parse().ok()?;
+            loss.is_finite().then_some((epoch, batch, loss))
+        })
+        .collect();
+    let mut batches = std::collections::HashMap::new();
+    for &(epoch, batch, _) in &rows {
+        let b = batches.entry(epoch).or_insert(1);
+        *b = batch.max(*b);
+    }
+    rows.iter()
+        .map(|&(e, b, loss)| ((e - 1) as f64 + b as f64 / batches[&e] as f64, loss))
+        .collect()
+}
+
+/// Writes `history.json`, `metrics.csv`, `loss.png` (per-epoch means, and each step's loss
+/// where `steps.csv` has them) and `metrics.png` into `out`.
 ///
 /// # Errors
 /// A write failure.
@@ -91,7 +119,18 @@ pub fn write(out: &Path, history: &[EpochReport]) -> Result<(), Error> {
             .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
             .collect(),
     };
-    let loss = [series("train loss", &|r| Some(r.train_loss))];
+    // Per step (from `steps.csv`, where the run has one) under the per-epoch means.
+    let steps = Series {
+        name: "train loss per step".into(),
+        points: step_losses(&out.join("steps.csv")),
+    };
+    let loss: Vec<Series> = [
+        steps,
+        series("train loss (epoch mean)", &|r| Some(r.train_loss)),
+    ]
+    .into_iter()
+    .filter(|s| !s.points.is_empty())
+    .collect();
     Chart::new("training loss", "epoch", &loss).save(&out.join("loss.png"))?;
     let metrics: Vec<Series> = [
         series("val accuracy", &|r| Some(r.val.accuracy)),
@@ -104,4 +143,25 @@ pub fn write(out: &Path, history: &[EpochReport]) -> Result<(), Error> {
     .collect();
     Chart::new("validation", "epoch", &metrics).save(&out.join("metrics.png"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_losses_place_each_step_within_its_epoch() {
+        let dir = std::env::temp_dir().join(format!("zoo-steps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("steps.csv");
+        std::fs::write(
+            &path,
+            "epoch,batch,step,loss,lr,grad_norm,images_per_s,data_wait_s,seconds,skipped,terms\n\
+             1,1,1,2.0,1e-3,1.0,10,0,0.1,0,\n1,2,2,1.5,1e-3,1.0,10,0,0.1,0,\n\
+             2,1,3,NaN,1e-3,NaN,10,0,0.1,1,\n2,2,4,1.0,1e-3,1.0,10,0,0.1,0,\n",
+        )
+        .unwrap();
+        assert_eq!(step_losses(&path), vec![(0.5, 2.0), (1.0, 1.5), (2.0, 1.0)]);
+        std::fs::remove_dir_all(dir).ok();
+    }
 }

@@ -689,6 +689,7 @@ pub fn train(
         if best {
             current.best_epoch = Some(epoch);
         }
+        step_log.flush()?;
         writer.commit(
             &model,
             &optim,
