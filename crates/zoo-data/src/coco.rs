@@ -432,7 +432,7 @@ enum Segmentation {
 
 #[derive(Debug, Clone)]
 struct Annotation {
-    /// Contiguous class id 1..=K.
+    /// Class id: contiguous 1..=K, or the raw category id ([`Coco::with_raw_category_ids`]).
     class: usize,
     /// `[x1, y1, x2, y2]`.
     bbox: [f32; 4],
@@ -795,6 +795,36 @@ impl Coco {
         &self.category_ids
     }
 
+    /// The same split with the raw COCO category ids as class ids (torchvision's 91-index
+    /// labels, which its COCO-trained detection weights predict: `person` = 1, …,
+    /// `toothbrush` = 90), instead of the contiguous `1..=K`; ids without a category are
+    /// named `N/A`, as torchvision's `_COCO_CATEGORIES`.
+    ///
+    /// # Errors
+    /// A category id above 254 (class ids are `u8` below the ignore value 255).
+    pub fn with_raw_category_ids(mut self) -> Result<Self, DataError> {
+        let max = self.category_ids.iter().copied().max().unwrap_or(0);
+        if max > 254 {
+            return Err(DataError::invalid(
+                &self.annotation_file,
+                format!("category id {max} is above 254: raw ids cannot be class ids"),
+            ));
+        }
+        let mut names = vec!["N/A".to_string(); max as usize + 1];
+        names[0] = "background".into();
+        for (i, &id) in self.category_ids.iter().enumerate() {
+            names[id as usize] = self.class_names[i + 1].clone();
+        }
+        for image in &mut self.images {
+            for a in &mut image.annotations {
+                a.class = self.category_ids[a.class - 1] as usize;
+            }
+        }
+        self.category_ids = (1..=max).collect();
+        self.class_names = names;
+        Ok(self)
+    }
+
     /// COCO image ids, in dataset order (sorted).
     pub fn image_ids(&self) -> Vec<u64> {
         self.images.iter().map(|im| im.id).collect()
@@ -876,13 +906,13 @@ impl ImageDataset for Coco {
 
     /// The categories are classes `1..=K` (0 is the background).
     fn check_classes(&self, num_classes: usize) -> Result<(), DataError> {
-        let needed = self.category_ids.len() + 1;
+        let needed = self.class_names.len();
         if needed > num_classes {
             return Err(DataError::invalid(
                 &self.annotation_file,
                 format!(
-                    "{} categories, i.e. {needed} classes with the background, but the model has {num_classes}",
-                    self.category_ids.len()
+                    "class ids up to {}, i.e. {needed} classes with the background, but the model has {num_classes}",
+                    needed - 1
                 ),
             ));
         }

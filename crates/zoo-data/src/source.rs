@@ -40,6 +40,9 @@ pub enum Source {
         annotations: PathBuf,
         /// The directory of the split's images.
         images: PathBuf,
+        /// Class ids are the raw category ids (torchvision's 91-index COCO labels) instead
+        /// of contiguous `1..=K` (see [`Coco::with_raw_category_ids`]).
+        raw_ids: bool,
     },
 }
 
@@ -96,7 +99,15 @@ impl Source {
             Source::Coco {
                 annotations,
                 images,
-            } => Box::new(Coco::open(annotations, images)?),
+                raw_ids,
+            } => {
+                let coco = Coco::open(annotations, images)?;
+                Box::new(if raw_ids {
+                    coco.with_raw_category_ids()?
+                } else {
+                    coco
+                })
+            }
         })
     }
 }

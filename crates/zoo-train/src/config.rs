@@ -204,6 +204,20 @@ pub struct DataSection {
     /// Training batches decoded ahead of the step that uses them, on a loader thread
     /// (0: decoded in the step).
     pub prefetch: usize,
+    /// COCO class ids: `"contiguous"` (1..=K in category-id order) or `"coco_ids"` (the raw
+    /// category ids: torchvision's 91-index labels, which its COCO weights predict).
+    pub label_map: LabelMap,
+}
+
+/// How COCO categories become class ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelMap {
+    /// `1..=K` in category-id order (0 is the background).
+    #[default]
+    Contiguous,
+    /// The raw category ids (COCO's 1..=90 with holes; torchvision's 91 classes).
+    CocoIds,
 }
 
 impl Default for DataSection {
@@ -223,6 +237,7 @@ impl Default for DataSection {
             augment: AugmentConfig::default(),
             workers: 2,
             prefetch: 2,
+            label_map: LabelMap::Contiguous,
         }
     }
 }
@@ -555,6 +570,15 @@ impl RunConfig {
         if let Err(e) = self.data.augment.validate() {
             return invalid("data.augment", e.to_string());
         }
+        if self.data.label_map != LabelMap::Contiguous && self.data.format != DataFormat::Coco {
+            return invalid(
+                "data.label_map",
+                format!(
+                    "only COCO data has category ids to keep; the {:?} format's classes are contiguous",
+                    self.data.format
+                ),
+            );
+        }
         match (&self.data.format, &self.data.root) {
             (DataFormat::Shapes, _) => {
                 if let Err(e) = self.data.shapes(false).validate() {
@@ -707,6 +731,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("data.fresh_samples") && e.contains("Voc"), "{e}");
+        let e = RunConfig::parse(
+            MINIMAL,
+            Path::new("i.toml"),
+            &["data.label_map=coco_ids".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("data.label_map") && e.contains("COCO"), "{e}");
         let e = RunConfig::parse(MINIMAL, Path::new("f.toml"), &["trainlr".into()])
             .unwrap_err()
             .to_string();

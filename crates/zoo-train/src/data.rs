@@ -6,7 +6,7 @@ use zoo_data::{
 };
 
 use crate::Error;
-use crate::config::{DataFormat, DataSection};
+use crate::config::{DataFormat, DataSection, LabelMap};
 
 /// Opens the training (`val = false`) or validation split, with the ground truth
 /// `annotation` (what the model's task needs).
@@ -51,6 +51,7 @@ pub fn open(
                 .join("annotations")
                 .join(format!("instances_{split}.json")),
             images: root.join(split),
+            raw_ids: data.label_map == LabelMap::CocoIds,
         },
     };
     if !source.annotations().contains(&annotation) {

@@ -1080,3 +1080,36 @@ fn augment_hflip_flips_image_masks_and_boxes_together() {
     }
     assert!(flipped > 0, "some of the 16 seeds flip");
 }
+
+#[test]
+fn coco_raw_category_ids_are_torchvision_labels() {
+    let t = TempDir::new("coco-raw");
+    let json_path = write_coco(&t, &coco_doc());
+    let coco = Coco::open(&json_path, t.0.join("images"))
+        .expect("valid COCO")
+        .with_raw_category_ids()
+        .expect("ids below 255");
+    let names = coco.class_names();
+    assert_eq!(names.len(), 91);
+    assert_eq!(
+        (
+            names[0].as_str(),
+            names[3].as_str(),
+            names[17].as_str(),
+            names[90].as_str()
+        ),
+        ("background", "car", "cat", "toothbrush")
+    );
+    assert!(
+        names.iter().filter(|n| n.as_str() == "N/A").count() == 87,
+        "{names:?}"
+    );
+    // Image 2 (a.png) holds a toothbrush (id 90) and a car (id 3); its crowd cat is left out.
+    let a = coco.get(0).expect("image 2 is the first by id");
+    let classes: Vec<usize> = a.objects.iter().map(|o| o.class).collect();
+    assert_eq!(classes, [90, 3]);
+    assert!(a.class_mask.contains(&90) && a.class_mask.contains(&3));
+    assert!(coco.check_classes(91).is_ok());
+    let e = coco.check_classes(81).unwrap_err().to_string();
+    assert!(e.contains("up to 90") && e.contains("81"), "{e}");
+}
