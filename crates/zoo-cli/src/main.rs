@@ -1,7 +1,7 @@
 //! `zoo`: train, evaluate and use burn-zoo models from TOML run files.
 //!
 //! ```text
-//! zoo train CONFIG.toml [--backend flex|wgpu|cuda] [--out DIR] [--force | --resume] [key=value ...]
+//! zoo train CONFIG.toml [--backend flex|wgpu|cuda] [--out DIR] [--force | --resume] [--quiet] [--log-every N] [key=value ...]
 //! zoo eval CONFIG.toml --checkpoint CKPT [--json] [key=value ...]
 //! zoo predict --checkpoint CKPT IMAGE... [--out DIR]
 //! zoo import --arch NAME WEIGHTS.(pth|safetensors) --out CKPT [--num-classes N] [--image-size N]
