@@ -369,7 +369,8 @@ struct ImportArgs {
     /// Classes of the weights' head (default: 1000 for classifiers, 21 for segmenters).
     #[arg(long)]
     num_classes: Option<usize>,
-    /// Side of the square images `zoo predict` resizes inputs to.
+    /// Side of the square images `zoo predict` resizes inputs to (not used by Mask R-CNN,
+    /// imported with torchvision's own 800 / 1333 transform and frozen BatchNorm, eps 0).
     #[arg(long, default_value_t = 224)]
     image_size: usize,
     /// Overwrite an existing checkpoint.

@@ -404,8 +404,15 @@ pub fn import_upstream(
     weights: &Path,
     device: &Device,
 ) -> Result<(ZooModel, CheckpointInfo), CheckpointError> {
+    // torchvision builds its detection models for pretrained weights with frozen BatchNorm
+    // (eps 0 for the COCO weights, `overwrite_eps`) and an 800 / 1333 transform.
+    let detection = if arch.starts_with("maskrcnn") {
+        "frozen_batch_norm = true\nbackbone_norm_eps = 0.0\ntransform_size = [800, 1333]\n"
+    } else {
+        ""
+    };
     let text = format!(
-        "[model]\nname = {arch:?}\nnum_classes = {num_classes}\n[data]\nimage_size = [{}, {}]\n",
+        "[model]\nname = {arch:?}\nnum_classes = {num_classes}\n{detection}[data]\nimage_size = [{}, {}]\n",
         image_size[0], image_size[1]
     );
     let config =

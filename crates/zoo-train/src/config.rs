@@ -77,6 +77,20 @@ pub struct ModelSection {
     /// `weights_backbone`, smp's `encoder_weights`).
     #[serde(default)]
     pub backbone_weights: Option<String>,
+    /// Mask R-CNN: freeze the backbone's BatchNorm (torchvision's choice with pretrained
+    /// weights; default false: trained, as from scratch).
+    #[serde(default)]
+    pub frozen_batch_norm: Option<bool>,
+    /// Mask R-CNN: backbone stages trained, from the last (default 3 when frozen, else 5).
+    #[serde(default)]
+    pub trainable_backbone_layers: Option<usize>,
+    /// Mask R-CNN: the frozen BatchNorm's epsilon (torchvision's COCO weights: 0.0).
+    #[serde(default)]
+    pub backbone_norm_eps: Option<f64>,
+    /// Mask R-CNN: the transform's `[min_size, max_size]` (torchvision: `[800, 1333]`;
+    /// default: `data.image_size`).
+    #[serde(default)]
+    pub transform_size: Option<[usize; 2]>,
 }
 
 impl ModelSection {
@@ -100,6 +114,10 @@ impl ModelSection {
             drop_path_rate: self.drop_path_rate,
             rpn_batch_size_per_image: self.rpn_batch_size_per_image,
             box_batch_size_per_image: self.box_batch_size_per_image,
+            frozen_batch_norm: self.frozen_batch_norm,
+            trainable_backbone_layers: self.trainable_backbone_layers,
+            backbone_norm_eps: self.backbone_norm_eps,
+            transform_size: self.transform_size,
         }
     }
 
@@ -850,6 +868,33 @@ mod tests {
                 "{text:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn mask_rcnn_takes_torchvision_pretrained_settings() {
+        let base = "[model]\nname = \"maskrcnn_resnet50_fpn\"\nnum_classes = 91\n";
+        let ModelConfig::MaskRcnn(m) = parse(base).model_config().unwrap() else {
+            panic!("not a Mask R-CNN")
+        };
+        assert!(!m.frozen_batch_norm && m.trainable_backbone_layers == 5);
+        assert_eq!((m.transform.min_size, m.transform.max_size), (64, 64));
+        let text = format!(
+            "{base}frozen_batch_norm = true\nbackbone_norm_eps = 0.0\ntransform_size = [800, 1333]\n"
+        );
+        let ModelConfig::MaskRcnn(m) = parse(&text).model_config().unwrap() else {
+            panic!("not a Mask R-CNN")
+        };
+        assert!(m.frozen_batch_norm && m.trainable_backbone_layers == 3);
+        assert_eq!(m.backbone_norm_eps, 0.0);
+        assert_eq!((m.transform.min_size, m.transform.max_size), (800, 1333));
+        let e = model_error(&format!("{base}trainable_backbone_layers = 6\n"));
+        assert!(e.contains("model.trainable_backbone_layers"), "{e}");
+        let e = model_error(&format!("{base}transform_size = [900, 800]\n"));
+        assert!(e.contains("model.transform_size"), "{e}");
+        let e = model_error(
+            "[model]\nname = \"unet_resnet18\"\nnum_classes = 3\nfrozen_batch_norm = true\n",
+        );
+        assert!(e.contains("model.frozen_batch_norm"), "{e}");
     }
 
     #[test]

@@ -102,7 +102,12 @@ pub fn predict(
     let outputs = output_paths(inputs, out);
     let one = |index: usize, input: &PathBuf, output: PathBuf| -> Result<Prediction, Error> {
         let original = read_image(input)?;
-        let sample = resize(&original, info.config.data.image_size);
+        // A detector with its own transform sizes (`model.transform_size`, as imported
+        // torchvision weights have) resizes, keeping the aspect ratio, by itself.
+        let sample = match info.config.model.transform_size {
+            Some(_) => original.clone(),
+            None => resize(&original, info.config.data.image_size),
+        };
         let found = model
             .family()
             .predict(std::slice::from_ref(&sample), &context)?;

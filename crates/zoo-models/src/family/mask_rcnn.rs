@@ -106,6 +106,10 @@ impl FamilyConfig for MaskRcnnConfig {
             "head_channels",
             "rpn_batch_size_per_image",
             "box_batch_size_per_image",
+            "frozen_batch_norm",
+            "trainable_backbone_layers",
+            "backbone_norm_eps",
+            "transform_size",
         ])?;
         self.base_channels = options.base_channels.unwrap_or(self.base_channels);
         if let Some(h) = options.head_channels {
@@ -114,8 +118,15 @@ impl FamilyConfig for MaskRcnnConfig {
             self.mask_predictor_channels = h;
             self.representation_size = 4 * h;
         }
-        self.frozen_batch_norm = false;
-        self.trainable_backbone_layers = 5;
+        let frozen = options.frozen_batch_norm.unwrap_or(false);
+        self.frozen_batch_norm = frozen;
+        self.trainable_backbone_layers =
+            options
+                .trainable_backbone_layers
+                .unwrap_or(if frozen { 3 } else { 5 });
+        if let Some(eps) = options.backbone_norm_eps {
+            self.backbone_norm_eps = eps;
+        }
         if let Some(n) = options.rpn_batch_size_per_image {
             self.rpn.batch_size_per_image = n;
         }
@@ -123,8 +134,27 @@ impl FamilyConfig for MaskRcnnConfig {
             self.roi_heads.batch_size_per_image = n;
         }
         let [h, w] = options.image_size;
-        self.transform.min_size = h.min(w);
-        self.transform.max_size = h.max(w);
+        let [min, max] = options.transform_size.unwrap_or([h.min(w), h.max(w)]);
+        ensure(0 < min && min <= max, "transform_size", || {
+            format!("[min_size, max_size] with 0 < min_size <= max_size, got [{min}, {max}]")
+        })?;
+        self.transform.min_size = min;
+        self.transform.max_size = max;
+        ensure(
+            self.trainable_backbone_layers <= 5,
+            "trainable_backbone_layers",
+            || {
+                format!(
+                    "at most 5 (the stem and four stages), got {}",
+                    self.trainable_backbone_layers
+                )
+            },
+        )?;
+        ensure(
+            self.backbone_norm_eps >= 0.0 && self.backbone_norm_eps.is_finite(),
+            "backbone_norm_eps",
+            || format!("a number ≥ 0, got {}", self.backbone_norm_eps),
+        )?;
         Ok(())
     }
 

@@ -42,6 +42,17 @@ pub struct ModelOptions {
     pub rpn_batch_size_per_image: Option<usize>,
     /// Mask R-CNN: proposals sampled per image for the box and mask losses.
     pub box_batch_size_per_image: Option<usize>,
+    /// Mask R-CNN: the backbone's BatchNorm frozen (torchvision's `FrozenBatchNorm2d`, used
+    /// with pretrained weights) instead of trained (from scratch, the default here).
+    pub frozen_batch_norm: Option<bool>,
+    /// Mask R-CNN: backbone stages trained, from the last (torchvision: 3 with pretrained
+    /// weights, 5 from scratch; the default follows `frozen_batch_norm`).
+    pub trainable_backbone_layers: Option<usize>,
+    /// Mask R-CNN: the frozen BatchNorm's epsilon (torchvision's COCO weights: 0).
+    pub backbone_norm_eps: Option<f64>,
+    /// Mask R-CNN: the transform's `[min_size, max_size]` (torchvision: `[800, 1333]`;
+    /// default: the run's image size, so its images are not rescaled).
+    pub transform_size: Option<[usize; 2]>,
 }
 
 impl ModelOptions {
@@ -68,6 +79,13 @@ impl ModelOptions {
                 "box_batch_size_per_image",
                 self.box_batch_size_per_image.is_some(),
             ),
+            ("frozen_batch_norm", self.frozen_batch_norm.is_some()),
+            (
+                "trainable_backbone_layers",
+                self.trainable_backbone_layers.is_some(),
+            ),
+            ("backbone_norm_eps", self.backbone_norm_eps.is_some()),
+            ("transform_size", self.transform_size.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, given)| given.then_some(key))
