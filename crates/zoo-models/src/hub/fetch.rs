@@ -15,10 +15,11 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use super::{Checksum, WeightFile, find};
@@ -355,8 +356,8 @@ impl Fetcher {
         if offset > 0 {
             hash_into(&mut hasher, part).map_err(|e| io_error(file, part, e))?;
         }
-        let mut progress = self.progress(file.name, expected);
-        progress.update(offset);
+        let progress = self.progress(file.name, expected);
+        progress.set_position(offset);
         let mut reader = body.into_reader();
         let mut received = offset;
         let mut buf = vec![0u8; 1 << 16];
@@ -371,11 +372,11 @@ impl Fetcher {
                 .map_err(|e| io_error(file, part, e))?;
             hasher.update(&buf[..n]);
             received += n as u64;
-            progress.update(received);
+            progress.set_position(received);
         };
         out.sync_all().map_err(|e| io_error(file, part, e))?;
         drop(out);
-        progress.finish();
+        progress.finish_and_clear();
         let short = expected.is_some_and(|e| received < e);
         if cut.is_some() || short {
             return Err(FetchError::Truncated {
@@ -411,53 +412,28 @@ impl Fetcher {
         })
     }
 
-    fn progress(&self, name: &str, total: Option<u64>) -> Progress {
-        Progress {
-            name: name.to_string(),
-            total,
-            shown: self.progress && io::stderr().is_terminal(),
-            last: None,
+    /// A progress bar on standard error (indicatif: drawn on a terminal only, hidden
+    /// otherwise), or a hidden one when progress is off.
+    fn progress(&self, name: &str, total: Option<u64>) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
         }
-    }
-}
-
-/// A one-line progress report on standard error (a terminal only), redrawn in place at most
-/// every quarter second.
-struct Progress {
-    name: String,
-    total: Option<u64>,
-    shown: bool,
-    last: Option<Instant>,
-}
-
-impl Progress {
-    fn update(&mut self, bytes: u64) {
-        if !self.shown
-            || self
-                .last
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(250))
-        {
-            return;
-        }
-        self.last = Some(Instant::now());
-        let mb = |b: u64| b as f64 / 1e6;
-        let line = match self.total {
-            Some(t) if t > 0 => format!(
-                "{}: {:.1} / {:.1} MB ({:.0}%)",
-                self.name,
-                mb(bytes),
-                mb(t),
-                100.0 * bytes as f64 / t as f64
+        let (bar, template) = match total {
+            Some(t) if t > 0 => (
+                ProgressBar::new(t),
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
             ),
-            _ => format!("{}: {:.1} MB", self.name, mb(bytes)),
+            _ => (
+                ProgressBar::new_spinner(),
+                "{prefix} {spinner} {bytes} {bytes_per_sec}",
+            ),
         };
-        eprint!("\r\x1b[2K{line}");
-    }
-
-    fn finish(&mut self) {
-        if self.shown && self.last.is_some() {
-            eprint!("\r\x1b[2K");
-        }
+        let style = ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(name.to_string());
+        bar
     }
 }
 
