@@ -120,8 +120,9 @@ fn draw_error(what: &'static str, e: impl std::fmt::Display) -> PlotError {
     }
 }
 
-/// Writes `img` to `path` as a PNG, atomically: encoded in memory, written to `<path>.tmp`,
-/// then renamed over `path` (the temporary file is removed on failure). Errors name `path`.
+/// Writes `img` to `path` as a PNG, atomically (encoded in memory, then
+/// [`write_atomic`](crate::checkpoint::write_atomic): a flushed temporary file renamed over
+/// `path`). Errors name `path`.
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<(), PlotError> {
     let mut bytes = Vec::new();
     img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
@@ -129,16 +130,12 @@ pub fn save_png(img: &RgbImage, path: &Path) -> Result<(), PlotError> {
             path: path.to_path_buf(),
             source,
         })?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let result = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, path));
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        PlotError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+    crate::checkpoint::write_atomic(path, &bytes).map_err(|e| PlotError::Write {
+        path: path.to_path_buf(),
+        source: match e {
+            crate::checkpoint::CheckpointError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        },
     })
 }
 
