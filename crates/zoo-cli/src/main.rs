@@ -268,9 +268,10 @@ fn train_command(a: TrainArgs) -> Result<ExitCode, String> {
 struct EvalArgs {
     /// The run file (TOML) whose `[data]` gives the validation split.
     config: PathBuf,
-    /// The checkpoint (`.bpk`), of the run file's model.
+    /// The checkpoint (`.bpk`), of the run file's model (default: the run file's
+    /// `model.weights`, e.g. published upstream weights by their registry name).
     #[arg(long)]
-    checkpoint: PathBuf,
+    checkpoint: Option<PathBuf>,
     /// Backend to evaluate on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
@@ -282,11 +283,34 @@ struct EvalArgs {
 }
 
 fn eval_command(a: EvalArgs) -> Result<(), String> {
-    let (config, ckpt) = (a.config.as_path(), a.checkpoint.as_path());
+    let config = a.config.as_path();
     let run = RunConfig::load(config, &a.overrides).map_err(text)?;
     let device = a.backend.device()?;
-    let model = run.model_config().map_err(text)?.init(&device);
-    let model = checkpoint::load_into(model, ckpt, &run.model.name).map_err(text)?;
+    let (model, evaluated) = match &a.checkpoint {
+        Some(ckpt) => {
+            let model = run.model_config().map_err(text)?.init(&device);
+            let model = checkpoint::load_into(model, ckpt, &run.model.name).map_err(text)?;
+            (model, ckpt.display().to_string())
+        }
+        None => {
+            let Some(weights) = run.model.weights.clone() else {
+                return Err(format!(
+                    "--checkpoint: no checkpoint given and {} sets no model.weights to evaluate",
+                    config.display()
+                ));
+            };
+            let (model, loaded) = zoo_train::train::initial_model(&run, &device).map_err(text)?;
+            if let Some(w) = loaded.filter(|w| !w.reinitialised.is_empty()) {
+                return Err(format!(
+                    "model.weights: {} has another class count than model.num_classes = {} ({}); evaluating would use an untrained classifier",
+                    w.file.display(),
+                    run.model.num_classes,
+                    w.reinitialised.join(", ")
+                ));
+            }
+            (model, weights)
+        }
+    };
     let data = validation_data(&run).map_err(text)?;
     let report = evaluate(&model, &run, data.as_ref(), &device).map_err(text)?;
     if a.json {
@@ -294,7 +318,7 @@ fn eval_command(a: EvalArgs) -> Result<(), String> {
     } else {
         println!(
             "{} on {} validation samples ({})",
-            ckpt.display(),
+            evaluated,
             report.samples,
             config.display()
         );

@@ -260,6 +260,8 @@ fn resize_objects(objects: &[Object], from: [usize; 2], to: [usize; 2]) -> Vec<O
         .iter()
         .map(|o| Object {
             class: o.class,
+            crowd: o.crowd,
+            area: o.area.map(|a| a * sx * sy),
             bbox: [
                 o.bbox[0] * sx,
                 o.bbox[1] * sy,
@@ -300,6 +302,80 @@ pub fn resize(sample: &Sample, size: [usize; 2]) -> Sample {
             resize_nearest(&sample.class_mask, from, size)
         },
         objects: resize_objects(&sample.objects, from, size),
+        label: sample.label,
+    }
+}
+
+/// The size torchvision's `resize(image, side)` gives a `[h, w]` image: the shorter side
+/// becomes `side`, the longer `⌊side · longer / shorter⌋` (at least 1).
+pub fn shorter_side_size(size: [usize; 2], side: usize) -> [usize; 2] {
+    let [h, w] = size;
+    let scaled = |long: usize, short: usize| (side * long / short.max(1)).max(1);
+    if h <= w {
+        [side, scaled(w, h)]
+    } else {
+        [scaled(h, w), side]
+    }
+}
+
+/// The centre `[side, side]` crop of a sample (torchvision's `center_crop`: top and left
+/// offsets `round((H − side) / 2)` and `round((W − side) / 2)`, Python's rounding: half to
+/// even); object masks cropped, boxes
+/// recomputed from them, objects left without a pixel dropped, annotated areas dropped.
+///
+/// # Panics
+/// If a side of the sample is smaller than `side`, or its vectors do not match its `size`.
+pub fn center_crop(sample: &Sample, side: usize) -> Sample {
+    check_sample(sample);
+    let [h, w] = sample.size;
+    assert!(
+        h >= side && w >= side,
+        "center_crop: the image {h}×{w} is smaller than the crop {side}"
+    );
+    let top = ((h - side) as f64 / 2.0).round_ties_even() as usize;
+    let left = ((w - side) as f64 / 2.0).round_ties_even() as usize;
+    let plane = |values: &[f32], c: usize| -> Vec<f32> {
+        (0..side)
+            .flat_map(|y| {
+                let row = c * h * w + (top + y) * w + left;
+                values[row..row + side].iter().copied()
+            })
+            .collect()
+    };
+    let crop = |values: &[bool]| -> Vec<bool> {
+        (0..side)
+            .flat_map(|y| values[(top + y) * w + left..][..side].iter().copied())
+            .collect()
+    };
+    Sample {
+        image: (0..3).flat_map(|c| plane(&sample.image, c)).collect(),
+        size: [side, side],
+        class_mask: if sample.class_mask.is_empty() {
+            Vec::new()
+        } else {
+            (0..side)
+                .flat_map(|y| {
+                    sample.class_mask[(top + y) * w + left..][..side]
+                        .iter()
+                        .copied()
+                })
+                .collect()
+        },
+        objects: sample
+            .objects
+            .iter()
+            .filter(|o| o.mask.len() == h * w)
+            .filter_map(|o| {
+                let mask = crop(&o.mask);
+                let bbox = mask_box(&mask, side)?;
+                Some(Object {
+                    bbox,
+                    mask,
+                    area: None,
+                    ..o.clone()
+                })
+            })
+            .collect(),
         label: sample.label,
     }
 }
@@ -408,6 +484,9 @@ pub fn augment(sample: &Sample, config: &AugmentConfig, seed: u64) -> Sample {
                 class: o.class,
                 bbox,
                 mask,
+                crowd: o.crowd,
+                // Cropped and rescaled: the mask's pixel count.
+                area: None,
             })
         })
         .collect();
@@ -478,6 +557,40 @@ pub fn load_batch(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shorter_side_and_center_crop_follow_torchvision() {
+        // torchvision: resize(img, 520) on 375×500 → 520×693; on 500×375 → 693×520.
+        assert_eq!(shorter_side_size([375, 500], 520), [520, 693]);
+        assert_eq!(shorter_side_size([500, 375], 520), [693, 520]);
+        assert_eq!(shorter_side_size([64, 64], 32), [32, 32]);
+        // center_crop offsets: round((7 − 4) / 2) = round(1.5) = 2, round((9 − 4) / 2) =
+        // round(2.5) = 2 (half to even, as Python).
+        let (h, w) = (7, 9);
+        let image: Vec<f32> = (0..3 * h * w).map(|v| v as f32).collect();
+        let mut mask = vec![false; h * w];
+        mask[3 * w + 4] = true; // inside the crop → (1, 2)
+        mask[0] = true; // outside
+        let sample = Sample {
+            image,
+            size: [h, w],
+            class_mask: (0..h * w).map(|v| v as u8).collect(),
+            objects: vec![Object {
+                crowd: true,
+                area: Some(2.0),
+                ..Object::new(1, [0.0, 0.0, 5.0, 4.0], mask)
+            }],
+            label: None,
+        };
+        let c = center_crop(&sample, 4);
+        assert_eq!(c.size, [4, 4]);
+        assert_eq!(c.image[0], (2 * w + 2) as f32);
+        assert_eq!(c.image[16 + 5], (h * w + 3 * w + 3) as f32);
+        assert_eq!(c.class_mask[0], (2 * w + 2) as u8);
+        let o = &c.objects[0];
+        assert_eq!(o.bbox, [2.0, 1.0, 3.0, 2.0]);
+        assert!(o.crowd && o.area.is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -437,6 +437,8 @@ struct Annotation {
     /// `[x1, y1, x2, y2]`.
     bbox: [f32; 4],
     crowd: bool,
+    /// The annotation's `area`, if it states one.
+    area: Option<f32>,
     segmentation: Segmentation,
 }
 
@@ -681,6 +683,10 @@ impl Coco {
                 Some(Value::Bool(c)) => *c,
                 Some(v) => j.uint(v, &format!("{at}.iscrowd"))? != 0,
             };
+            let area = match a.get("area") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(j.number(v, &format!("{at}.area"))? as f32),
+            };
             let (seg, skey) = j.field(
                 a,
                 &at,
@@ -765,6 +771,7 @@ impl Coco {
                 class,
                 bbox,
                 crowd,
+                area,
                 segmentation,
             });
         }
@@ -843,9 +850,9 @@ impl ImageDataset for Coco {
         self.images.len()
     }
 
-    /// The image as RGB `[3, H, W]`; `objects` = the non-crowd annotations in file order
-    /// (class `1..=K`, `bbox` = the annotation's `[x, y, w, h]` as `[x1, y1, x2, y2]`, mask
-    /// from its segmentation); `class_mask` painted with every annotation in file order
+    /// The image as RGB `[3, H, W]`; `objects` = the annotations in file order (class
+    /// `1..=K`, `bbox` = the annotation's `[x, y, w, h]` as `[x1, y1, x2, y2]`, mask from its
+    /// segmentation, `iscrowd` as [`Object::crowd`], `area` kept); `class_mask` painted with every annotation in file order
     /// (later ones on top), crowd regions as 255. No label.
     fn get(&self, index: usize) -> Result<Sample, DataError> {
         let im = self
@@ -880,13 +887,13 @@ impl ImageDataset for Coco {
                     *c = value;
                 }
             }
-            if !a.crowd {
-                objects.push(Object {
-                    class: a.class,
-                    bbox: a.bbox,
-                    mask,
-                });
-            }
+            objects.push(Object {
+                class: a.class,
+                bbox: a.bbox,
+                mask,
+                crowd: a.crowd,
+                area: a.area,
+            });
         }
         Ok(Sample {
             image,

@@ -12,7 +12,8 @@ pub struct Sample {
     /// Class of every pixel, row-major `H·W` (0 = background, 255 = ignore, e.g. VOC's
     /// object borders or COCO crowd regions); empty when the dataset has no masks.
     pub class_mask: Vec<u8>,
-    /// Object instances; empty when the dataset has no instances.
+    /// Object instances, crowd regions flagged ([`Object::crowd`]); empty when the dataset
+    /// has no instances.
     pub objects: Vec<Object>,
     /// Image-level label (classification datasets), `None` when the dataset has none.
     pub label: Option<usize>,
@@ -50,6 +51,26 @@ pub struct Object {
     pub bbox: [f32; 4],
     /// Its visible pixels, row-major `H·W` of the sample's image.
     pub mask: Vec<bool>,
+    /// A crowd region (COCO `iscrowd`), not an object: never a training target; in
+    /// evaluation, detections inside it are neither matches nor false positives (as
+    /// pycocotools counts them).
+    pub crowd: bool,
+    /// Area in square pixels as the annotation states it (COCO `area`, what pycocotools sorts
+    /// into small / medium / large), scaled with the image; `None`: the mask's pixel count.
+    pub area: Option<f32>,
+}
+
+impl Object {
+    /// A (non-crowd) object whose area is its mask's pixel count.
+    pub fn new(class: usize, bbox: [f32; 4], mask: Vec<bool>) -> Self {
+        Self {
+            class,
+            bbox,
+            mask,
+            crowd: false,
+            area: None,
+        }
+    }
 }
 
 /// The former name of [`Object`].

@@ -171,7 +171,7 @@ impl Shapes {
                 continue;
             };
             pixels[class] += mask.iter().filter(|&&m| m).count();
-            objects.push(Object { class, bbox, mask });
+            objects.push(Object::new(class, bbox, mask));
         }
         let label = (1..5)
             .max_by_key(|&c| (pixels[c], std::cmp::Reverse(c)))

@@ -21,6 +21,57 @@ pub struct RunConfig {
     /// Optimisation.
     #[serde(default)]
     pub train: TrainSection,
+    /// How validation images are sized.
+    #[serde(default)]
+    pub eval: EvalSection,
+}
+
+/// `[eval]`: how validation images are sized, for the validation of a training run and for
+/// `zoo eval`. Unset keys come from the weights' evaluation preprocessing when `model.weights`
+/// is a registry name (torchvision's segmentation weights: shorter side 520; its detection
+/// weights: images as they are, the model's 800 / 1333 transform inside; classifiers: shorter
+/// side then a centre crop), else `resize = "fixed"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// `"fixed"`: every image resized to `data.image_size` (batches of `train.batch_size`);
+    /// `"shorter_side"`: the shorter side resized to `size`, the aspect ratio kept, then a
+    /// centre `crop` if set (torchvision's references); `"original"`: images as they are (a
+    /// detector with its own transform, which maps its boxes and masks back). Variable-size
+    /// images are batched while consecutive ones share a size.
+    pub resize: Option<EvalResize>,
+    /// The shorter side of `"shorter_side"`.
+    pub size: Option<usize>,
+    /// Side of the centre crop after a `"shorter_side"` resize.
+    pub crop: Option<usize>,
+}
+
+/// See [`EvalSection::resize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalResize {
+    /// To `data.image_size`.
+    Fixed,
+    /// Shorter side to `eval.size`, aspect kept, optionally centre-cropped.
+    ShorterSide,
+    /// As they are.
+    Original,
+}
+
+/// How validation images are sized, resolved from `[eval]`, the weights and `[data]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalProtocol {
+    /// Every image resized to `[height, width]`.
+    Fixed([usize; 2]),
+    /// Shorter side to `size` (torchvision's rounding), then a centre `crop × crop` if set.
+    ShorterSide {
+        /// The shorter side.
+        size: usize,
+        /// Side of the centre crop.
+        crop: Option<usize>,
+    },
+    /// Images at their own size.
+    Original,
 }
 
 /// `[model]`: a registry name plus the overrides small recipes need.
@@ -94,8 +145,34 @@ pub struct ModelSection {
 }
 
 impl ModelSection {
-    /// The section as registry options, for images of `image_size`.
+    /// The registry entry `weights` names, if it names one.
+    pub fn registry_weights(&self) -> Option<&'static zoo_models::hub::WeightSpec> {
+        let name = self.weights.as_deref()?;
+        (!Path::new(name).is_file())
+            .then(|| zoo_models::hub::find(name))
+            .flatten()
+    }
+
+    /// The section as registry options, for images of `image_size`. Where `weights` names
+    /// torchvision's Mask R-CNN weights, unset options are those torchvision builds the model
+    /// with for them: frozen BatchNorm with eps 0 (`overwrite_eps`) and the weights' 800 / 1333
+    /// transform.
     pub fn options(&self, image_size: [usize; 2]) -> ModelOptions {
+        let (mut frozen, mut eps, mut transform) = (
+            self.frozen_batch_norm,
+            self.backbone_norm_eps,
+            self.transform_size,
+        );
+        if let Some(spec) = self.registry_weights()
+            && spec.arch.starts_with("maskrcnn")
+            && spec.source == zoo_models::hub::Source::Torchvision
+        {
+            frozen = frozen.or(Some(true));
+            eps = eps.or(Some(0.0));
+            if let Some(zoo_models::hub::Resize::MinMax { min, max }) = spec.transform.resize {
+                transform = transform.or(Some([min, max]));
+            }
+        }
         ModelOptions {
             name: self.name.clone(),
             num_classes: self.num_classes,
@@ -114,10 +191,10 @@ impl ModelSection {
             drop_path_rate: self.drop_path_rate,
             rpn_batch_size_per_image: self.rpn_batch_size_per_image,
             box_batch_size_per_image: self.box_batch_size_per_image,
-            frozen_batch_norm: self.frozen_batch_norm,
+            frozen_batch_norm: frozen,
             trainable_backbone_layers: self.trainable_backbone_layers,
-            backbone_norm_eps: self.backbone_norm_eps,
-            transform_size: self.transform_size,
+            backbone_norm_eps: eps,
+            transform_size: transform,
         }
     }
 
@@ -488,6 +565,31 @@ impl RunConfig {
         self.model_config_at(Path::new("<run file>"))
     }
 
+    /// How validation images are sized: `[eval]`, else the evaluation preprocessing of the
+    /// registry weights `model.weights` names, else `data.image_size`.
+    pub fn eval_protocol(&self) -> EvalProtocol {
+        let published = self.model.registry_weights().map(|w| w.transform);
+        let from_weights = published.and_then(|t| match t.resize? {
+            zoo_models::hub::Resize::ShorterSide(size) => {
+                Some((EvalResize::ShorterSide, Some(size), t.crop))
+            }
+            zoo_models::hub::Resize::MinMax { .. } => Some((EvalResize::Original, None, None)),
+        });
+        let (resize, size, crop) = from_weights.unwrap_or((EvalResize::Fixed, None, None));
+        let e = &self.eval;
+        match e.resize.unwrap_or(resize) {
+            EvalResize::Fixed => EvalProtocol::Fixed(self.data.image_size),
+            EvalResize::Original => EvalProtocol::Original,
+            EvalResize::ShorterSide => EvalProtocol::ShorterSide {
+                size: e
+                    .size
+                    .or(size)
+                    .unwrap_or(self.data.image_size[0].min(self.data.image_size[1])),
+                crop: e.crop.or(if e.resize.is_some() { None } else { crop }),
+            },
+        }
+    }
+
     /// The resolved configuration as TOML (what a run directory stores).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a RunConfig always serialises")
@@ -584,6 +686,31 @@ impl RunConfig {
         }
         if self.data.workers == 0 {
             return invalid("data.workers", "must be positive, got 0".into());
+        }
+        if let EvalProtocol::ShorterSide { size, crop } = self.eval_protocol() {
+            if size == 0 || size > MAX_IMAGE_SIDE {
+                return invalid(
+                    "eval.size",
+                    format!("expected a side in 1..={MAX_IMAGE_SIDE}, got {size}"),
+                );
+            }
+            if let Some(crop) = crop.filter(|&c| c == 0 || c > size) {
+                return invalid(
+                    "eval.crop",
+                    format!("expected a side in 1..={size} (eval.size), got {crop}"),
+                );
+            }
+        }
+        if (self.eval.size.is_some() || self.eval.crop.is_some())
+            && self
+                .eval
+                .resize
+                .is_some_and(|r| r != EvalResize::ShorterSide)
+        {
+            return invalid(
+                "eval.size",
+                "eval.size and eval.crop go with eval.resize = \"shorter_side\"".into(),
+            );
         }
         if let Err(e) = self.data.augment.validate() {
             return invalid("data.augment", e.to_string());
@@ -771,6 +898,89 @@ mod tests {
         RunConfig::parse(text, Path::new("m.toml"), &[])
             .unwrap_err()
             .to_string()
+    }
+
+    /// `[eval]` resolves from the run file, else from the registry weights' evaluation
+    /// preprocessing, else `data.image_size`; bad sizes name the key.
+    #[test]
+    fn eval_protocol_comes_from_the_file_then_the_weights() {
+        let seg = "[model]\nname = \"deeplabv3_resnet50\"\nnum_classes = 21\n\
+                   weights = \"deeplabv3_resnet50.coco_with_voc_labels_v1\"\n";
+        assert_eq!(
+            parse(seg).eval_protocol(),
+            EvalProtocol::ShorterSide {
+                size: 520,
+                crop: None
+            }
+        );
+        let c = RunConfig::parse(
+            seg,
+            Path::new("t.toml"),
+            &[
+                "eval.resize=fixed".into(),
+                "data.image_size=[64, 64]".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.eval_protocol(), EvalProtocol::Fixed([64, 64]));
+        let cls = "[model]\nname = \"resnet50\"\nnum_classes = 1000\n\
+                   weights = \"resnet50.imagenet1k_v2\"\n";
+        assert_eq!(
+            parse(cls).eval_protocol(),
+            EvalProtocol::ShorterSide {
+                size: 232,
+                crop: Some(224)
+            }
+        );
+        let det = "[model]\nname = \"maskrcnn_resnet50_fpn\"\nnum_classes = 91\n\
+                   weights = \"maskrcnn_resnet50_fpn.coco_v1\"\n";
+        let c = parse(det);
+        assert_eq!(c.eval_protocol(), EvalProtocol::Original);
+        // torchvision's settings for its COCO weights, unless the file says otherwise.
+        let ModelConfig::MaskRcnn(m) = c.model_config().unwrap() else {
+            panic!("not a Mask R-CNN")
+        };
+        assert!(m.frozen_batch_norm && m.backbone_norm_eps == 0.0);
+        assert_eq!((m.transform.min_size, m.transform.max_size), (800, 1333));
+        let c = RunConfig::parse(
+            det,
+            Path::new("t.toml"),
+            &["model.transform_size=[320, 512]".into()],
+        )
+        .unwrap();
+        let ModelConfig::MaskRcnn(m) = c.model_config().unwrap() else {
+            panic!("not a Mask R-CNN")
+        };
+        assert_eq!((m.transform.min_size, m.transform.max_size), (320, 512));
+        // No weights: the run's image size, or what [eval] says.
+        assert_eq!(
+            parse(MINIMAL).eval_protocol(),
+            EvalProtocol::Fixed([64, 64])
+        );
+        let e = RunConfig::parse(
+            MINIMAL,
+            Path::new("e.toml"),
+            &[
+                "eval.resize=shorter_side".into(),
+                "eval.size=32".into(),
+                "eval.crop=48".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("eval.crop") && e.contains("48"), "{e}");
+        let e = RunConfig::parse(
+            MINIMAL,
+            Path::new("e.toml"),
+            &["eval.resize=original".into(), "eval.size=32".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("eval.size") && e.contains("shorter_side"), "{e}");
+        let e = RunConfig::parse(MINIMAL, Path::new("e.toml"), &["eval.resize=square".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("square"), "{e}");
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! size.
 
 use zoo_data::{
-    Annotation, AugmentConfig, ImageDataset, Sample, Shapes, Source, load_batch, resize,
+    Annotation, AugmentConfig, ImageDataset, Sample, Shapes, Source, center_crop, load_batch,
+    resize, shorter_side_size,
 };
 
 use crate::Error;
-use crate::config::{DataFormat, DataSection, LabelMap};
+use crate::config::{DataFormat, DataSection, EvalProtocol, LabelMap};
 
 /// Opens the training (`val = false`) or validation split, with the ground truth
 /// `annotation` (what the model's task needs).
@@ -90,6 +91,34 @@ pub fn samples(
             } else {
                 resize(&s, data.image_size)
             }
+        })
+        .collect())
+}
+
+/// Samples `indices` of `dataset` for evaluation, sized as `protocol` says (not augmented).
+///
+/// # Errors
+/// The first sample that fails to load.
+pub fn eval_samples(
+    dataset: &dyn ImageDataset,
+    indices: &[usize],
+    protocol: EvalProtocol,
+    data: &DataSection,
+) -> Result<Vec<Sample>, Error> {
+    let batch = load_batch(dataset, indices, None, 0, data.workers)?;
+    Ok(batch
+        .into_iter()
+        .map(|s| match protocol {
+            EvalProtocol::Fixed(size) if s.size != size => resize(&s, size),
+            EvalProtocol::ShorterSide { size, crop } => {
+                let to = shorter_side_size(s.size, size);
+                let s = if s.size == to { s } else { resize(&s, to) };
+                match crop {
+                    Some(side) => center_crop(&s, side),
+                    None => s,
+                }
+            }
+            _ => s,
         })
         .collect())
 }

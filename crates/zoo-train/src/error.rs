@@ -31,6 +31,16 @@ pub enum Error {
         /// The split's name.
         split: String,
     },
+    /// A validation image whose evaluated size (`[eval]`) the model does not take.
+    #[error(
+        "{sample}: evaluated at its own or a shorter-side size, {message}; set eval.resize = \"fixed\" (data.image_size) or another eval.size"
+    )]
+    EvalSize {
+        /// The sample (its file).
+        sample: String,
+        /// The size and what the model takes.
+        message: String,
+    },
     /// A sample could not be read (names the file).
     #[error(transparent)]
     Data(#[from] zoo_data::DataError),

@@ -7,16 +7,19 @@ use zoo_models::registry::ZooModel;
 use zoo_models::task::Context;
 
 use crate::Error;
-use crate::config::RunConfig;
-use crate::data::{class_names, samples};
+use crate::config::{EvalProtocol, RunConfig};
+use crate::data::{class_names, eval_samples};
 
-/// Evaluates `model` (in inference mode, on `device`) over all of `dataset` in batches of
-/// `train.batch_size` at the run's image size: the task's figures (segmentation: pixel
-/// accuracy, per-class IoU, mIoU; classification: top-1 accuracy, per-class recall;
-/// instance segmentation: COCO box and mask AP, per-class mask AP, objects found).
+/// Evaluates `model` (in inference mode, on `device`) over all of `dataset`, its images sized
+/// as the run's [`EvalProtocol`] says ([`RunConfig::eval_protocol`]) and batched by up to
+/// `train.batch_size` images of one size: the task's figures (segmentation: pixel accuracy,
+/// per-class IoU, mIoU, at the evaluated size with 255 ignored; classification: top-1
+/// accuracy, per-class recall; instance segmentation: COCO box and mask AP, per-class mask
+/// AP, objects found, against the ground truth at the evaluated size).
 ///
 /// # Errors
-/// A sample that fails to load or lacks the ground truth the task needs.
+/// A sample that fails to load, lacks the ground truth the task needs, or has a size the
+/// model does not take (named with its file).
 pub fn evaluate(
     model: &ZooModel,
     config: &RunConfig,
@@ -34,11 +37,31 @@ pub fn evaluate(
     let mut evaluator = family
         .task()
         .evaluator(class_names(dataset, family.num_classes()));
+    let protocol = config.eval_protocol();
     let indices: Vec<usize> = (0..dataset.len()).collect();
-    for chunk in indices.chunks(config.train.batch_size.max(1)) {
-        let batch = samples(dataset, chunk, None, &config.data)?;
-        let predictions = model.family().predict(&batch, &context)?;
-        evaluator.add(&batch, &predictions)?;
+    let max = config.train.batch_size.max(1);
+    // Samples are read a chunk at a time and batched by size within it.
+    for chunk in indices.chunks(max) {
+        let loaded = eval_samples(dataset, chunk, protocol, &config.data)?;
+        if !matches!(protocol, EvalProtocol::Fixed(_)) {
+            for (&index, s) in chunk.iter().zip(&loaded) {
+                preprocessing
+                    .input
+                    .check(s.size)
+                    .map_err(|e| Error::EvalSize {
+                        sample: dataset.describe(index),
+                        message: e.to_string(),
+                    })?;
+            }
+        }
+        let mut rest = loaded.as_slice();
+        while let Some(first) = rest.first() {
+            let n = rest.iter().take_while(|s| s.size == first.size).count();
+            let (batch, tail) = rest.split_at(n);
+            let predictions = model.family().predict(batch, &context)?;
+            evaluator.add(batch, &predictions)?;
+            rest = tail;
+        }
     }
     Ok(evaluator.report())
 }

@@ -453,29 +453,7 @@ pub fn train(
         Start::Resume => None,
         _ => {
             ad.seed(t.seed);
-            let mut model = model_cfg.init(&ad);
-            let backbone = config.model.backbone_weights_file()?;
-            if let Some(file) = &backbone {
-                model = model
-                    .load_backbone(file)
-                    .map_err(|source| Error::Backbone {
-                        file: file.clone(),
-                        source,
-                    })?;
-            }
-            match config.model.weights_file()? {
-                None => Some((model, backbone.map(|f| ("backbone", f, Vec::new())))),
-                Some(file) => {
-                    let map = model.key_map();
-                    let (model, reinitialised) = zoo_models::weights::load_upstream_reclassed(
-                        model,
-                        &file,
-                        &map,
-                        family.num_classes(),
-                    )?;
-                    Some((model, Some(("model", file, reinitialised))))
-                }
-            }
+            Some(initial_model(config, &ad)?)
         }
     };
 
@@ -508,7 +486,7 @@ pub fn train(
         None => {
             write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
             let (model, weights) = fresh.expect("a fresh run has its model");
-            loaded_weights = weights;
+            loaded_weights = weights.map(|w| (w.part, w.file, w.reinitialised));
             let (model_file, optim_file) = RunState::file_names(0);
             let fresh_state = RunState {
                 epoch: 0,
@@ -716,6 +694,69 @@ pub fn train(
         best_epoch: current.best_epoch,
         history: current.history,
         stopped: None,
+    })
+}
+
+/// Upstream weights loaded into a fresh model ([`initial_model`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedWeights {
+    /// What was loaded: `"backbone"` (`model.backbone_weights` alone) or `"model"`.
+    pub part: &'static str,
+    /// The file.
+    pub file: PathBuf,
+    /// `path (file shape → model shape)` of each tensor left as initialised (the classifier,
+    /// for another class count).
+    pub reinitialised: Vec<String>,
+}
+
+/// The run file's model on `device`, initialised from the device's generator, then
+/// `model.backbone_weights` loaded into its backbone and `model.weights` into all of it (a
+/// classifier of another class count keeps its initialisation); what was loaded.
+///
+/// # Errors
+/// A model the run file cannot build, weights that cannot be found, downloaded or read, or
+/// that do not fit (every mismatched tensor named).
+pub fn initial_model(
+    config: &RunConfig,
+    device: &Device,
+) -> Result<(ZooModel, Option<LoadedWeights>), Error> {
+    let model_cfg = config.model_config()?;
+    let mut model = model_cfg.init(device);
+    let backbone = config.model.backbone_weights_file()?;
+    if let Some(file) = &backbone {
+        model = model
+            .load_backbone(file)
+            .map_err(|source| Error::Backbone {
+                file: file.clone(),
+                source,
+            })?;
+    }
+    Ok(match config.model.weights_file()? {
+        None => (
+            model,
+            backbone.map(|file| LoadedWeights {
+                part: "backbone",
+                file,
+                reinitialised: Vec::new(),
+            }),
+        ),
+        Some(file) => {
+            let map = model.key_map();
+            let (model, reinitialised) = zoo_models::weights::load_upstream_reclassed(
+                model,
+                &file,
+                &map,
+                model_cfg.family().num_classes(),
+            )?;
+            (
+                model,
+                Some(LoadedWeights {
+                    part: "model",
+                    file,
+                    reinitialised,
+                }),
+            )
+        }
     })
 }
 

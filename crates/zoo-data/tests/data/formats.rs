@@ -580,7 +580,7 @@ pub(crate) fn coco_doc() -> Value {
         ],
         "annotations": [
             {"id": 1, "image_id": 2, "category_id": 90, "iscrowd": 0, "bbox": [2, 1, 8, 5],
-             "segmentation": [[2, 1, 10, 1, 10, 6, 2, 6]]},
+             "area": 38.5, "segmentation": [[2, 1, 10, 1, 10, 6, 2, 6]]},
             {"id": 2, "image_id": 7, "category_id": 17, "bbox": [0, 0, 7, 6],
              "segmentation": [[0, 0, 3, 0, 3, 2, 0, 2], [5, 4, 7, 4, 7, 6, 5, 6]]},
             {"id": 3, "image_id": 2, "category_id": 3, "iscrowd": 0, "bbox": [6.0, 4.0, 8.0, 6.0],
@@ -624,13 +624,26 @@ fn coco_classes_images_objects_and_class_masks() {
     assert_eq!(coco.image_path(1), Some(t.0.join("images").join("b.jpg")));
     assert_eq!(coco.image_path(3), None);
 
-    // a.png: the polygon (category 90 → class 3) and the RLE (category 3 → class 1), in file
-    // order; the crowd RLE only in the class mask, as 255; later annotations on top.
+    // a.png: the polygon (category 90 → class 3), the RLE (category 3 → class 1) and the
+    // crowd RLE, in file order, the crowd flagged and painted as 255 in the class mask; later
+    // annotations on top; the annotation's `area` kept where it states one.
     let a = coco.get(0).expect("readable");
     assert_eq!(a.size, [A.0, A.1]);
     assert_pattern(&a, 11, "a.png");
     assert_eq!(a.label, None);
-    assert_eq!(a.objects.len(), 2, "crowd annotations are not objects");
+    assert_eq!(
+        a.objects.len(),
+        3,
+        "crowd regions are objects flagged `crowd`"
+    );
+    assert_eq!(
+        a.objects.iter().map(|o| o.crowd).collect::<Vec<_>>(),
+        [false, false, true]
+    );
+    assert_eq!(a.objects[2].class, 2);
+    assert_eq!(a.objects[2].mask, a_crowd);
+    assert_eq!(a.objects[0].area, Some(38.5));
+    assert_eq!(a.objects[1].area, None);
     assert_eq!(a.objects[0].class, 3);
     assert_eq!(
         a.objects[0].bbox,
@@ -669,7 +682,9 @@ fn coco_classes_images_objects_and_class_masks() {
     // c.png: a two-part polygon (missing `iscrowd` = not crowd) and a crowd polygon
     // (`iscrowd: true`).
     let c = coco.get(2).expect("readable");
-    assert_eq!(c.objects.len(), 1);
+    assert_eq!(c.objects.len(), 2);
+    assert!(!c.objects[0].crowd && c.objects[1].crowd);
+    assert_eq!(c.objects[1].mask, c_crowd);
     assert_eq!(c.objects[0].class, 2);
     assert_eq!(c.objects[0].mask, c_parts, "the union of both parts");
     let want: Vec<u8> = c_parts

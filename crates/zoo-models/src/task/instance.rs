@@ -21,9 +21,9 @@ pub const SHOW_SCORE: f32 = 0.5;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstanceSegmentation;
 
-/// The objects of each sample as Mask R-CNN targets. Objects whose box has lost its width or
-/// height (cropped by augmentation, zero-size annotations) are left out, as torchvision's
-/// reference COCO loader does.
+/// The objects of each sample as Mask R-CNN targets. Crowd regions, and objects whose box has
+/// lost its width or height (cropped by augmentation, zero-size annotations), are left out, as
+/// torchvision's reference COCO loader does.
 fn targets(
     batch: &[Sample],
     classes: usize,
@@ -37,7 +37,7 @@ fn targets(
             let kept: Vec<_> = s
                 .objects
                 .iter()
-                .filter(|o| o.bbox[2] > o.bbox[0] && o.bbox[3] > o.bbox[1])
+                .filter(|o| !o.crowd && o.bbox[2] > o.bbox[0] && o.bbox[3] > o.bbox[1])
                 .collect();
             let g = kept.len();
             let mut boxes = Vec::with_capacity(4 * g);
@@ -180,6 +180,7 @@ impl Task for InstanceSegmentation {
             boxes: sample
                 .objects
                 .iter()
+                .filter(|o| !o.crowd)
                 .map(|o| OverlayBox {
                     bbox: o.bbox,
                     class: o.class,
@@ -191,7 +192,8 @@ impl Task for InstanceSegmentation {
     }
 }
 
-/// COCO box and mask AP (pycocotools' COCOeval), and the fraction of objects found: a
+/// COCO box and mask AP (pycocotools' COCOeval: crowd regions ignored, not counted, the
+/// annotations' areas for the size ranges), and the fraction of (non-crowd) objects found: a
 /// detection of their class with mask IoU ≥ 0.5 and score ≥ [`SHOW_SCORE`].
 struct InstanceEvaluator {
     boxes: CocoEvaluator,
@@ -215,12 +217,18 @@ impl Evaluator for InstanceEvaluator {
             let image = self.images + i;
             for o in &s.objects {
                 let truth = object_mask(i, s, &o.mask)?;
-                self.objects += 1;
-                self.found += usize::from(detected.iter().any(|d| {
-                    d.class == o.class && d.score >= SHOW_SCORE && d.mask.iou(&truth, false) >= 0.5
-                }));
+                if !o.crowd {
+                    self.objects += 1;
+                    self.found += usize::from(detected.iter().any(|d| {
+                        d.class == o.class
+                            && d.score >= SHOW_SCORE
+                            && d.mask.iou(&truth, false) >= 0.5
+                    }));
+                }
                 gts.push(GroundTruth {
                     mask: Some(truth),
+                    iscrowd: o.crowd,
+                    area: o.area,
                     ..GroundTruth::new(image, o.class, o.bbox)
                 });
             }
