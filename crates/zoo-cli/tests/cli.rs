@@ -565,3 +565,63 @@ fn backbone_weights_start_the_encoder() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `zoo eval` reproduces torchvision's reference segmentation evaluation
+/// (`references/segmentation`: shorter side to `base_size`, evaluated at that size one image
+/// at a time, 255 ignored): the fixture's figures come from `tools/parity/eval_protocol.py`
+/// (torchvision on the same VOC-layout files and weights). Without `--checkpoint` the run
+/// file's `model.weights` is what is evaluated.
+#[test]
+fn eval_matches_torchvisions_segmentation_protocol() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval_protocol");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap())
+            .unwrap();
+    let dir = scratch("eval-protocol");
+    let run_file = |name: &str, eval: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "[model]\nname = \"deeplabv3_resnet50\"\nnum_classes = 3\nbase_channels = 2\n\
+                 head_channels = 16\natrous_rates = [12, 24, 36]\naux_loss = true\n\
+                 weights = {:?}\n[data]\nformat = \"voc\"\nroot = {:?}\nimage_size = [48, 48]\n\
+                 [eval]\n{eval}",
+                s(&fixtures.join("deeplabv3.weights.safetensors")),
+                s(&fixtures.join("voc")),
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let config = run_file(
+        "deeplab.toml",
+        &format!("resize = \"shorter_side\"\nsize = {}\n", expected["base_size"]),
+    );
+    let (ok, text) = zoo(&["eval", s(&config), "--json"]);
+    assert!(ok, "{text}");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON figures");
+    let close = |ours: &serde_json::Value, theirs: &serde_json::Value, what: &str| {
+        let (a, b) = (ours.as_f64().unwrap(), theirs.as_f64().unwrap());
+        // JPEG decoders and PIL's 8-bit resize differ by a grey level here and there, which
+        // moves the argmax of a few pixels out of ~10k.
+        assert!((a - b).abs() < 2e-3, "{what}: zoo {a} vs torchvision {b}");
+    };
+    close(&report["accuracy"], &expected["pixel_accuracy"], "pixel accuracy");
+    close(&report["miou"], &expected["miou"], "mIoU");
+    for (c, iou) in expected["iou"].as_array().unwrap().iter().enumerate() {
+        close(&report["per_class"][c], iou, &format!("IoU of class {c}"));
+    }
+    assert_eq!(report["samples"], 4);
+    // The square resize of the run's image size is another protocol, with other figures.
+    let (ok, text) = zoo(&["eval", s(&run_file("fixed.toml", "")), "--json"]);
+    assert!(ok, "{text}");
+    let fixed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_ne!(fixed["accuracy"], report["accuracy"]);
+    // Neither a checkpoint nor weights: said, naming the flag.
+    let bare = dir.join("bare.toml");
+    std::fs::write(&bare, TINY_UNET).unwrap();
+    let (ok, text) = zoo(&["eval", s(&bare)]);
+    assert!(!ok && text.contains("--checkpoint") && text.contains("model.weights"), "{text}");
+    std::fs::remove_dir_all(dir).ok();
+}
