@@ -596,7 +596,10 @@ fn eval_matches_torchvisions_segmentation_protocol() {
     };
     let config = run_file(
         "deeplab.toml",
-        &format!("resize = \"shorter_side\"\nsize = {}\n", expected["base_size"]),
+        &format!(
+            "resize = \"shorter_side\"\nsize = {}\n",
+            expected["base_size"]
+        ),
     );
     let (ok, text) = zoo(&["eval", s(&config), "--json"]);
     assert!(ok, "{text}");
@@ -607,7 +610,11 @@ fn eval_matches_torchvisions_segmentation_protocol() {
         // moves the argmax of a few pixels out of ~10k.
         assert!((a - b).abs() < 2e-3, "{what}: zoo {a} vs torchvision {b}");
     };
-    close(&report["accuracy"], &expected["pixel_accuracy"], "pixel accuracy");
+    close(
+        &report["accuracy"],
+        &expected["pixel_accuracy"],
+        "pixel accuracy",
+    );
     close(&report["miou"], &expected["miou"], "mIoU");
     for (c, iou) in expected["iou"].as_array().unwrap().iter().enumerate() {
         close(&report["per_class"][c], iou, &format!("IoU of class {c}"));
@@ -622,6 +629,206 @@ fn eval_matches_torchvisions_segmentation_protocol() {
     let bare = dir.join("bare.toml");
     std::fs::write(&bare, TINY_UNET).unwrap();
     let (ok, text) = zoo(&["eval", s(&bare)]);
-    assert!(!ok && text.contains("--checkpoint") && text.contains("model.weights"), "{text}");
+    assert!(
+        !ok && text.contains("--checkpoint") && text.contains("model.weights"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Fine-tuning end to end on each on-disk format, from a `model.weights` file written by
+/// `save_upstream` (or torchvision, for VOC): `zoo train` (a few steps) → `zoo eval` →
+/// `zoo predict`. COCO: 91-index weights evaluated with the raw category ids, a crowd region
+/// among the annotations, images evaluated at their own size (the detector's transform
+/// inside); VOC: torchvision's shorter-side protocol; ImageFolder: 10-class weights
+/// fine-tuned to the folder's 2 classes (only the classifier re-initialised).
+#[test]
+fn fine_tune_eval_and_predict_on_voc_coco_and_image_folder() {
+    let dir = scratch("formats");
+    // Trains, evaluates the best checkpoint; the training log and the figures.
+    let run = |name: &str, config: &Path| -> (std::path::PathBuf, String, serde_json::Value) {
+        let out = dir.join(format!("run-{name}"));
+        let (ok, log) = zoo(&["train", s(config), "--out", s(&out)]);
+        assert!(ok && log.contains("loaded weights"), "{name}: {log}");
+        let best = out.join("checkpoints/best.bpk");
+        let (ok, text) = zoo(&["eval", s(config), "--checkpoint", s(&best), "--json"]);
+        assert!(ok, "{name} eval: {text}");
+        (best, log, serde_json::from_str(&text).unwrap())
+    };
+
+    // VOC layout (the eval-protocol fixture's set), DeepLabV3 from torchvision-written weights.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval_protocol");
+    let voc = dir.join("voc.toml");
+    std::fs::write(
+        &voc,
+        format!(
+            "[model]\nname = \"deeplabv3_resnet50\"\nnum_classes = 3\nbase_channels = 2\n\
+             head_channels = 16\natrous_rates = [12, 24, 36]\naux_loss = true\nweights = {:?}\n\
+             [data]\nformat = \"voc\"\nroot = {:?}\nimage_size = [32, 32]\n\
+             [data.augment]\nhflip = 0.5\nscale = [0.75, 1.25]\ncrop = [32, 32]\n\
+             [eval]\nresize = \"shorter_side\"\nsize = 40\n\
+             [train]\nepochs = 1\nbatch_size = 2\nlr = 0.001\naux_weight = 0.5\n",
+            s(&fixtures.join("deeplabv3.weights.safetensors")),
+            s(&fixtures.join("voc")),
+        ),
+    )
+    .unwrap();
+    let (best, _, figures) = run("voc", &voc);
+    assert_eq!(figures["samples"], 4);
+    assert!(figures["miou"].as_f64().is_some());
+    let image = fixtures.join("voc/JPEGImages/img1.jpg");
+    let out = dir.join("voc-pred");
+    let (ok, text) = zoo(&[
+        "predict",
+        "--checkpoint",
+        s(&best),
+        s(&image),
+        "--out",
+        s(&out),
+    ]);
+    assert!(ok, "{text}");
+    let mask = image::open(out.join("img1.mask.png")).unwrap();
+    assert_eq!(
+        (mask.width(), mask.height()),
+        (26, 37),
+        "the image's own size"
+    );
+
+    // COCO with raw category ids (1, 3; 91-index classes as torchvision's weights) and a crowd.
+    let coco = dir.join("coco");
+    for split in ["train", "val"] {
+        std::fs::create_dir_all(coco.join(split)).unwrap();
+        let mut images = Vec::new();
+        let mut annotations = Vec::new();
+        for i in 0..2usize {
+            let (w, h) = (48 + 8 * i as u32, 40);
+            let name = format!("{split}{i}.png");
+            image::RgbImage::from_fn(w, h, |x, y| {
+                if (8..24).contains(&x) && (8..24).contains(&y) {
+                    image::Rgb([220, 40, 40])
+                } else if (30..44).contains(&x) && (20..36).contains(&y) {
+                    image::Rgb([40, 40, 220])
+                } else {
+                    image::Rgb([90, 90, 90])
+                }
+            })
+            .save(coco.join(split).join(&name))
+            .unwrap();
+            images
+                .push(serde_json::json!({"id": i + 1, "file_name": name, "height": h, "width": w}));
+            let square = |id: usize, cat: usize, [x, y, side]: [u32; 3], crowd: u8| {
+                let (x2, y2) = (x + side, y + side);
+                serde_json::json!({"id": id, "image_id": i + 1, "category_id": cat,
+                    "iscrowd": crowd, "bbox": [x, y, side, side], "area": side * side,
+                    "segmentation": [[x, y, x2, y, x2, y2, x, y2]]})
+            };
+            annotations.push(square(10 * i + 1, 1, [8, 8, 16], 0));
+            annotations.push(square(10 * i + 2, 3, [30, 20, 14], 0));
+            annotations.push(square(10 * i + 3, 1, [0, 30, 8], 1));
+        }
+        std::fs::create_dir_all(coco.join("annotations")).unwrap();
+        std::fs::write(
+            coco.join(format!("annotations/instances_{split}.json")),
+            serde_json::json!({
+                "images": images, "annotations": annotations,
+                "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
+            })
+            .to_string(),
+        )
+        .unwrap();
+    }
+    let detector = "[model]\nname = \"maskrcnn_resnet50_fpn\"\nnum_classes = 91\n\
+                    base_channels = 4\nhead_channels = 8\nrpn_batch_size_per_image = 32\n\
+                    box_batch_size_per_image = 32\ntransform_size = [32, 64]\n";
+    let model = zoo_train::config::RunConfig::parse(detector, Path::new("d.toml"), &[])
+        .unwrap()
+        .model_config()
+        .unwrap()
+        .init(&Device::flex());
+    let weights = dir.join("maskrcnn.safetensors");
+    save_upstream(&model, &weights, &model.key_map()).unwrap();
+    let config = dir.join("coco.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{detector}weights = {:?}\n[data]\nformat = \"coco\"\nroot = {:?}\ntrain_split = \"train\"\n\
+             val_split = \"val\"\nimage_size = [40, 48]\nlabel_map = \"coco_ids\"\n\
+             [eval]\nresize = \"original\"\n[train]\nepochs = 1\nbatch_size = 2\nlr = 0.001\n",
+            s(&weights),
+            s(&coco)
+        ),
+    )
+    .unwrap();
+    let (best, _, figures) = run("coco", &config);
+    assert_eq!(figures["samples"], 2);
+    assert!(figures["box_ap"].is_array() && figures["mask_ap"].is_array());
+    assert_eq!(figures["class_names"][3], "car", "raw category ids");
+    let out = dir.join("coco-pred");
+    let (ok, text) = zoo(&[
+        "predict",
+        "--checkpoint",
+        s(&best),
+        s(&coco.join("val/val1.png")),
+        "--out",
+        s(&out),
+    ]);
+    assert!(ok, "{text}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    for d in results.as_array().unwrap() {
+        assert_eq!(d["segmentation"]["size"], serde_json::json!([40, 56]));
+    }
+
+    // ImageFolder: 10-class weights, a 2-class folder.
+    for split in ["train", "val"] {
+        for (class, colour) in [("cat", [200, 120, 40]), ("dog", [40, 120, 200])] {
+            let d = dir.join("folder").join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..2u32 {
+                image::RgbImage::from_pixel(36 + 4 * i, 32, image::Rgb(colour))
+                    .save(d.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+    let resnet = "[model]\nname = \"resnet18\"\nnum_classes = 10\nbase_channels = 4\n";
+    let model = zoo_train::config::RunConfig::parse(resnet, Path::new("r.toml"), &[])
+        .unwrap()
+        .model_config()
+        .unwrap()
+        .init(&Device::flex());
+    let weights = dir.join("resnet.safetensors");
+    save_upstream(&model, &weights, &model.key_map()).unwrap();
+    let config = dir.join("folder.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}weights = {:?}\n[data]\nformat = \"image_folder\"\nroot = {:?}\nimage_size = [32, 32]\n\
+             [eval]\nresize = \"shorter_side\"\nsize = 36\ncrop = 32\n\
+             [train]\nepochs = 1\nbatch_size = 2\nlr = 0.001\n",
+            resnet.replace("num_classes = 10", "num_classes = 2"),
+            s(&weights),
+            s(&dir.join("folder"))
+        ),
+    )
+    .unwrap();
+    let (best, log, figures) = run("folder", &config);
+    assert!(
+        log.contains("re-initialised") && log.contains("fc.weight"),
+        "{log}"
+    );
+    assert_eq!(figures["samples"], 4);
+    let (ok, text) = zoo(&[
+        "predict",
+        "--checkpoint",
+        s(&best),
+        s(&dir.join("folder/val/dog/1.png")),
+        "--out",
+        s(&dir.join("folder-pred")),
+    ]);
+    assert!(
+        ok && (text.contains("cat") || text.contains("dog")),
+        "{text}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }

@@ -261,3 +261,65 @@ impl Evaluator for InstanceEvaluator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zoo_data::Object;
+
+    fn square([x, y, side]: [usize; 3], [h, w]: [usize; 2]) -> (Vec<bool>, [f32; 4]) {
+        let mask = (0..h * w)
+            .map(|i| (y..y + side).contains(&(i / w)) && (x..x + side).contains(&(i % w)))
+            .collect();
+        let bbox = [x, y, x + side, y + side].map(|v| v as f32);
+        (mask, bbox)
+    }
+
+    /// A detection on a crowd region is neither a match nor a false positive (pycocotools'
+    /// `iscrowd`), and the crowd is not an object to find; unflagged, the same region is an
+    /// object the detection matches, and a detection elsewhere of a higher score is a false
+    /// positive.
+    #[test]
+    fn crowd_regions_are_ignored_as_pycocotools_does() {
+        let size = [32, 32];
+        let (object, object_box) = square([2, 2, 10], size);
+        let (crowd, crowd_box) = square([16, 16, 12], size);
+        let (inside, inside_box) = square([18, 18, 6], size);
+        let sample = |flag: bool| Sample {
+            objects: vec![
+                Object::new(1, object_box, object.clone()),
+                Object {
+                    crowd: flag,
+                    ..Object::new(1, crowd_box, crowd.clone())
+                },
+            ],
+            ..Sample::unannotated(vec![0.0; 3 * 32 * 32], size)
+        };
+        let detection = |mask: &[bool], bbox, score| Detected {
+            class: 1,
+            score,
+            bbox,
+            mask: Rle::from_mask(mask, size).unwrap(),
+        };
+        // A detection inside the crowd region, scored above the true one.
+        let predictions = [Prediction::Objects(vec![
+            detection(&inside, inside_box, 0.9),
+            detection(&object, object_box, 0.8),
+        ])];
+        let ap = |flag: bool| {
+            let mut evaluator = InstanceSegmentation.evaluator(vec!["bg".into(), "thing".into()]);
+            evaluator.add(&[sample(flag)], &predictions).unwrap();
+            evaluator.report()
+        };
+        let crowded = ap(true);
+        assert!(crowded.mask_ap.unwrap()[1] > 1.0 - 1e-9, "{crowded:?}");
+        assert!(crowded.box_ap.unwrap()[1] > 1.0 - 1e-9, "{crowded:?}");
+        assert_eq!(crowded.accuracy, 1.0, "one object to find, found");
+        let plain = ap(false);
+        assert!(plain.mask_ap.unwrap()[1] < 0.9, "{plain:?}");
+        assert_eq!(plain.accuracy, 0.5);
+        // The training targets leave the crowd out.
+        let targets = targets(&[sample(true)], 2, &Device::flex()).unwrap();
+        assert_eq!(targets[0].labels.dims(), [1]);
+    }
+}
