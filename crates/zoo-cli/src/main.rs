@@ -382,15 +382,19 @@ fn predict_command(a: PredictArgs) -> Result<(), String> {
 
 #[derive(Args)]
 struct ImportArgs {
-    /// Registry name of the model (`zoo list`).
+    /// Registry name of the model (`zoo list`); default: the weights' model when they are
+    /// published weights (`zoo weights list`).
     #[arg(long)]
-    arch: String,
-    /// The weights: `.pth` (a state dict) or `.safetensors`.
+    arch: Option<String>,
+    /// The weights: `.pth` (a state dict) or `.safetensors`, or a weights registry name
+    /// (fetched into the cache). Published weights, by name or by their upstream file name,
+    /// bring their class count, class names and evaluation preprocessing.
     weights: PathBuf,
     /// The checkpoint to write (`.bpk`).
     #[arg(long)]
     out: PathBuf,
-    /// Classes of the weights' head (default: 1000 for classifiers, 21 for segmenters).
+    /// Classes of the weights' head (default: the published weights', else 1000 for
+    /// classifiers, 21 for segmenters, 91 for Mask R-CNN).
     #[arg(long)]
     num_classes: Option<usize>,
     /// Side of the square images `zoo predict` resizes inputs to (not used by Mask R-CNN,
@@ -409,24 +413,66 @@ fn import_command(a: ImportArgs) -> Result<(), String> {
             a.out.display()
         ));
     }
-    let num_classes = match a.num_classes {
-        Some(n) => n,
-        None => upstream_classes(&a.arch).map_err(|e| format!("--arch: {e}"))?,
+    // Published weights: by registry name, or by their upstream file name.
+    let given = a.weights.to_string_lossy().into_owned();
+    let file_name = a
+        .weights
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned());
+    // (A file name shared by several published files, as Hugging Face's `model.safetensors`,
+    // names none of them.)
+    let spec = zoo_models::hub::find(&given).or_else(|| {
+        let mut named = zoo_models::hub::weights().iter().filter(|w| {
+            w.role == zoo_models::hub::Role::Model
+                && w.url.rsplit('/').next() == file_name.as_deref()
+        });
+        named.next().filter(|_| named.next().is_none())
+    });
+    let weights = if a.weights.is_file() {
+        a.weights.clone()
+    } else if let Some(spec) = spec.filter(|s| s.name == given) {
+        zoo_models::hub::fetch(spec.name).map_err(text)?
+    } else {
+        return Err(format!(
+            "{given}: neither a file nor a weights registry name (`zoo weights list`)"
+        ));
     };
+    let arch = match (&a.arch, spec) {
+        (Some(arch), _) => arch.clone(),
+        (None, Some(spec)) => spec.arch.to_string(),
+        (None, None) => {
+            return Err(
+                "--arch: required for weights that are not in the registry (`zoo list`)".into(),
+            );
+        }
+    };
+    let spec = spec.filter(|s| s.arch == arch);
+    let num_classes = match (a.num_classes, spec) {
+        (Some(n), _) => n,
+        (None, Some(spec)) if spec.classes.count() > 0 => spec.classes.count(),
+        _ => upstream_classes(&arch).map_err(|e| format!("--arch: {e}"))?,
+    };
+    let names: Vec<String> = spec
+        .and_then(|s| s.classes.names())
+        .filter(|n| n.len() == num_classes)
+        .map(|n| n.into_iter().map(String::from).collect())
+        .unwrap_or_default();
     let device = Device::flex();
     let (model, info) = checkpoint::import_upstream(
-        &a.arch,
+        &arch,
         num_classes,
         [a.image_size, a.image_size],
-        &a.weights,
+        &weights,
+        spec.map(|s| s.name),
+        names,
         &device,
     )
     .map_err(text)?;
     checkpoint::save(&model, &info, &a.out).map_err(text)?;
     println!(
-        "{} ({}, {num_classes} classes) → {}",
-        a.weights.display(),
-        a.arch,
+        "{} ({arch}, {num_classes} classes{}) → {}",
+        weights.display(),
+        spec.map_or(String::new(), |s| format!(", published as {}", s.name)),
         a.out.display()
     );
     Ok(())

@@ -111,3 +111,71 @@ fn fetch_serves_the_cache_offline_and_names_what_failed() {
     );
     std::fs::remove_dir_all(&home).ok();
 }
+
+/// `zoo import NAME` with a registry name: the file comes from the cache (timm publishes no
+/// checksum, so a cached file is used as it is), the architecture, class count and ImageNet
+/// class names from the registry, and the checkpoint evaluates with the weights'
+/// preprocessing; `zoo predict` names the class.
+#[test]
+fn import_by_registry_name_brings_classes_and_names() {
+    use burn::prelude::Device;
+    let home = std::env::temp_dir().join(format!("zoo-cli-import-{}", std::process::id()));
+    std::fs::remove_dir_all(&home).ok();
+    let name = "swin_tiny_patch4_window7_224.ms_in1k";
+    let cached = home.join(format!("weights/{name}/model.safetensors"));
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    let model = zoo_models::registry::config("swin_tiny_patch4_window7_224", 1000)
+        .unwrap()
+        .init(&Device::flex());
+    zoo_models::weights::save_upstream(&model, &cached, &model.key_map()).unwrap();
+    let ckpt = home.join("swin.bpk");
+    let home_s = home.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_zoo"))
+            .args(args)
+            .env("ZOO_HOME", home_s)
+            .env("ZOO_WEIGHTS_MIRROR", "http://127.0.0.1:9")
+            .output()
+            .expect("run zoo");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&["import", name, "--out", ckpt.to_str().unwrap()]);
+    assert!(
+        ok && text.contains("swin_tiny_patch4_window7_224, 1000 classes, published as"),
+        "{text}"
+    );
+    let info = zoo_train::checkpoint::read_info(&ckpt).unwrap();
+    assert_eq!(info.class_names.len(), 1000);
+    assert_eq!(info.class_names[1], "goldfish");
+    assert_eq!(
+        info.config.eval_protocol(),
+        zoo_train::config::EvalProtocol::ShorterSide {
+            size: 248,
+            crop: Some(224)
+        }
+    );
+    let png = home.join("x.png");
+    image::RgbImage::from_pixel(40, 30, image::Rgb([200, 100, 50]))
+        .save(&png)
+        .unwrap();
+    let (ok, text) = run(&[
+        "predict",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        png.to_str().unwrap(),
+        "--out",
+        home.join("pred").to_str().unwrap(),
+    ]);
+    assert!(ok && !text.contains("(class "), "an ImageNet name: {text}");
+    // A name that is neither a file nor published.
+    let (ok, text) = run(&[
+        "import",
+        "no_such.weights",
+        "--out",
+        home.join("y.bpk").to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("zoo weights list"), "{text}");
+    std::fs::remove_dir_all(home).ok();
+}

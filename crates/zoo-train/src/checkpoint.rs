@@ -392,7 +392,9 @@ pub fn load(path: &Path, device: &Device) -> Result<(ZooModel, CheckpointInfo), 
 /// Builds `arch` with `num_classes` classes, loads upstream PyTorch weights (torchvision /
 /// timm / smp key names, `.pth` or `.safetensors`) into it, and returns it with the metadata
 /// of a checkpoint: a run file with `model.name`, `model.num_classes` and
-/// `data.image_size` (the size `zoo predict` resizes images to).
+/// `data.image_size` (the size `zoo predict` resizes images to), the weights' registry name
+/// as `model.weights` when they have one (their evaluation preprocessing then sizes `zoo
+/// eval`'s images, see [`RunConfig::eval_protocol`]), and `class_names` (empty: unnamed).
 ///
 /// # Errors
 /// An unknown architecture, or weights that do not fit (every missing, unexpected and
@@ -402,6 +404,8 @@ pub fn import_upstream(
     num_classes: usize,
     image_size: [usize; 2],
     weights: &Path,
+    registry_name: Option<&str>,
+    class_names: Vec<String>,
     device: &Device,
 ) -> Result<(ZooModel, CheckpointInfo), CheckpointError> {
     // torchvision builds its detection models for pretrained weights with frozen BatchNorm
@@ -411,8 +415,9 @@ pub fn import_upstream(
     } else {
         ""
     };
+    let registry = registry_name.map_or(String::new(), |n| format!("weights = {n:?}\n"));
     let text = format!(
-        "[model]\nname = {arch:?}\nnum_classes = {num_classes}\n{detection}[data]\nimage_size = [{}, {}]\n",
+        "[model]\nname = {arch:?}\nnum_classes = {num_classes}\n{detection}{registry}[data]\nimage_size = [{}, {}]\n",
         image_size[0], image_size[1]
     );
     let config =
@@ -428,7 +433,7 @@ pub fn import_upstream(
         config,
         epoch: 0,
         step: 0,
-        class_names: Vec::new(),
+        class_names,
     };
     Ok((model, info))
 }

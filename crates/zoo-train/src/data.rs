@@ -108,19 +108,29 @@ pub fn eval_samples(
     let batch = load_batch(dataset, indices, None, 0, data.workers)?;
     Ok(batch
         .into_iter()
-        .map(|s| match protocol {
-            EvalProtocol::Fixed(size) if s.size != size => resize(&s, size),
-            EvalProtocol::ShorterSide { size, crop } => {
-                let to = shorter_side_size(s.size, size);
-                let s = if s.size == to { s } else { resize(&s, to) };
-                match crop {
-                    Some(side) => center_crop(&s, side),
-                    None => s,
-                }
-            }
-            _ => s,
-        })
+        .map(|s| sized(s, protocol, true))
         .collect())
+}
+
+/// A sample sized as `protocol` says; a `ShorterSide` crop only when `crop` (a class map or
+/// objects predicted on a crop could not be mapped back onto the whole image).
+pub fn sized(sample: Sample, protocol: EvalProtocol, crop: bool) -> Sample {
+    match protocol {
+        EvalProtocol::Fixed(size) if sample.size != size => resize(&sample, size),
+        EvalProtocol::ShorterSide { size, crop: side } => {
+            let to = shorter_side_size(sample.size, size);
+            let s = if sample.size == to {
+                sample
+            } else {
+                resize(&sample, to)
+            };
+            match side.filter(|_| crop) {
+                Some(side) => center_crop(&s, side),
+                None => s,
+            }
+        }
+        _ => sample,
+    }
 }
 
 /// The dataset's class names, one per model class (`class {i}` where it has none).

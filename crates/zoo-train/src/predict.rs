@@ -4,13 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use zoo_data::{Sample, resize};
+use zoo_data::Sample;
 use zoo_eval::Rle;
 use zoo_models::registry::ZooModel;
 use zoo_models::task::{Context, Detected, Overlay, Prediction as Found};
 
 use crate::Error;
 use crate::checkpoint::CheckpointInfo;
+use crate::config::EvalProtocol;
+use crate::data::sized;
 use crate::plot::{overlay, save_png, side_by_side};
 
 /// What the model said about one image.
@@ -73,7 +75,9 @@ pub fn output_paths(inputs: &[PathBuf], out: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs the checkpoint's model on each image (resized to the run's `image_size`) and writes
+/// Runs the checkpoint's model on each image (sized as the run evaluates, see
+/// [`RunConfig::eval_protocol`](crate::config::RunConfig::eval_protocol), without the
+/// centre crop except for classifiers) and writes
 /// its overlay (see [`output_paths`]); an image that cannot be read or predicted is reported
 /// in its place and the others go on.
 ///
@@ -100,14 +104,20 @@ pub fn predict(
         .collect();
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let outputs = output_paths(inputs, out);
+    let classifies = family.task().annotation() == zoo_data::Annotation::Label;
     let one = |index: usize, input: &PathBuf, output: PathBuf| -> Result<Prediction, Error> {
         let original = read_image(input)?;
-        // A detector with its own transform sizes (`model.transform_size`, as imported
+        // Sized as the run evaluates (`[eval]`, or the published weights' preprocessing); a
+        // detector with its own transform sizes (`model.transform_size`, as imported
         // torchvision weights have) resizes, keeping the aspect ratio, by itself.
-        let sample = match info.config.model.transform_size {
-            Some(_) => original.clone(),
-            None => resize(&original, info.config.data.image_size),
+        let protocol = match (
+            info.config.eval_protocol(),
+            info.config.model.transform_size,
+        ) {
+            (EvalProtocol::Fixed(_), Some(_)) => EvalProtocol::Original,
+            (protocol, _) => protocol,
         };
+        let sample = sized(original.clone(), protocol, classifies);
         let found = model
             .family()
             .predict(std::slice::from_ref(&sample), &context)?;
