@@ -408,13 +408,23 @@ pub fn import_upstream(
     class_names: Vec<String>,
     device: &Device,
 ) -> Result<(ZooModel, CheckpointInfo), CheckpointError> {
-    // torchvision builds its detection models for pretrained weights with frozen BatchNorm
-    // (eps 0 for the COCO weights, `overwrite_eps`) and an 800 / 1333 transform.
-    let detection = if arch.starts_with("maskrcnn") {
-        "frozen_batch_norm = true\nbackbone_norm_eps = 0.0\ntransform_size = [800, 1333]\n"
-    } else {
-        ""
-    };
+    // Upstream builds the model for its pretrained weights as its default weights say
+    // (torchvision's detectors: frozen BatchNorm, eps 0 for the COCO weights, 800 / 1333).
+    let implied = registry_name
+        .and_then(zoo_models::hub::find)
+        .or_else(|| zoo_models::hub::find(arch))
+        .map(|w| w.build_settings())
+        .unwrap_or_default();
+    let mut detection = String::new();
+    if let Some(frozen) = implied.frozen_batch_norm {
+        detection += &format!("frozen_batch_norm = {frozen}\n");
+    }
+    if let Some(eps) = implied.backbone_norm_eps {
+        detection += &format!("backbone_norm_eps = {eps:?}\n");
+    }
+    if let Some([min, max]) = implied.transform_size {
+        detection += &format!("transform_size = [{min}, {max}]\n");
+    }
     let registry = registry_name.map_or(String::new(), |n| format!("weights = {n:?}\n"));
     let text = format!(
         "[model]\nname = {arch:?}\nnum_classes = {num_classes}\n{detection}{registry}[data]\nimage_size = [{}, {}]\n",

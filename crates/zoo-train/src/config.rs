@@ -154,24 +154,21 @@ impl ModelSection {
     }
 
     /// The section as registry options, for images of `image_size`. Where `weights` names
-    /// torchvision's Mask R-CNN weights, unset options are those torchvision builds the model
-    /// with for them: frozen BatchNorm with eps 0 (`overwrite_eps`) and the weights' 800 / 1333
-    /// transform.
+    /// published weights, unset options are those upstream builds the model with for them
+    /// ([`WeightSpec::build_settings`](zoo_models::hub::WeightSpec::build_settings):
+    /// torchvision's Mask R-CNN COCO weights: frozen BatchNorm with eps 0 and the 800 / 1333
+    /// transform).
     pub fn options(&self, image_size: [usize; 2]) -> ModelOptions {
         let (mut frozen, mut eps, mut transform) = (
             self.frozen_batch_norm,
             self.backbone_norm_eps,
             self.transform_size,
         );
-        if let Some(spec) = self.registry_weights()
-            && spec.arch.starts_with("maskrcnn")
-            && spec.source == zoo_models::hub::Source::Torchvision
-        {
-            frozen = frozen.or(Some(true));
-            eps = eps.or(Some(0.0));
-            if let Some(zoo_models::hub::Resize::MinMax { min, max }) = spec.transform.resize {
-                transform = transform.or(Some([min, max]));
-            }
+        if let Some(spec) = self.registry_weights() {
+            let implied = spec.build_settings();
+            frozen = frozen.or(implied.frozen_batch_norm);
+            eps = eps.or(implied.backbone_norm_eps);
+            transform = transform.or(implied.transform_size);
         }
         ModelOptions {
             name: self.name.clone(),

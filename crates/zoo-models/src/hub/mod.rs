@@ -222,12 +222,39 @@ impl WeightSpec {
         }
     }
 
+    /// The settings upstream builds its model with for these weights, where they differ from
+    /// building it to train from scratch: torchvision's detection builders, given pretrained
+    /// weights, freeze BatchNorm, set its eps to 0 for the v1 COCO weights (`overwrite_eps`)
+    /// and resize with the weights' transform (min / max side).
+    pub fn build_settings(&self) -> BuildSettings {
+        match self.transform.resize {
+            Some(Resize::MinMax { min, max }) => BuildSettings {
+                frozen_batch_norm: Some(true),
+                backbone_norm_eps: (self.source == Source::Torchvision).then_some(0.0),
+                transform_size: Some([min, max]),
+            },
+            _ => BuildSettings::default(),
+        }
+    }
+
     /// The first published figure, as `dataset name value` (e.g. `ImageNet-1K acc@1 80.858`).
     pub fn headline(&self) -> Option<String> {
         self.metrics
             .first()
             .map(|m| format!("{} {} {}", m.dataset, m.name, m.value))
     }
+}
+
+/// Model settings implied by a weight file ([`WeightSpec::build_settings`]); `None`: the
+/// model's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BuildSettings {
+    /// Frozen BatchNorm in the backbone.
+    pub frozen_batch_norm: Option<bool>,
+    /// The backbone BatchNorm's eps.
+    pub backbone_norm_eps: Option<f64>,
+    /// A detector's transform `[min side, max side]`.
+    pub transform_size: Option<[usize; 2]>,
 }
 
 /// A file to download: what `Fetcher::fetch` (feature `download`) needs, for a registry entry or any
