@@ -495,6 +495,10 @@ pub(crate) fn forward(
             channel.fill(*b);
         }
     }
+    if shifted_forward(g, &plan) {
+        forward_shifted_tiled(g, x, weight, &mut out, epilogue, forward_tile_rows(g));
+        return out;
+    }
     let dst = SharedMut(out.as_mut_ptr());
     if k == 0 {
         if let Some(e) = epilogue {
@@ -572,6 +576,112 @@ pub(crate) fn forward(
     out
 }
 
+/// Whether [`forward`] takes [`forward_shifted_tiled`]: a [`shifted`] convolution that is
+/// not pointwise (a 1×1 layer reads the image as it is anyway), on planes of at least
+/// [`WGRAD_TILED_MIN_PLANE`] pixels.
+fn shifted_forward(g: &Geometry, plan: &Plan) -> bool {
+    shifted(g) && !plan.pointwise() && g.out_plane() >= WGRAD_TILED_MIN_PLANE
+}
+
+/// Output rows per tile of [`forward_shifted_tiled`]: about [`WGRAD_TILE_FLOATS`] input
+/// floats per tile.
+fn forward_tile_rows(g: &Geometry) -> usize {
+    (WGRAD_TILE_FLOATS / (g.cpg() * g.w).max(1)).clamp(1, g.oh)
+}
+
+/// [`forward`] of a [`shifted`] convolution without unfolding (and, with the kernel flipped
+/// and transposed, its input gradient): for each tile of `tile_rows` output rows of one
+/// image and each tap, `out[:, p] += W[:, :, ki, kj] · X[:, p + offset]`, a GEMM over the
+/// image as stored (columns that a tap would read across a row's end are zeroed in a copy
+/// of the tile's rows, made once per tap column), then the epilogue while the tile is in
+/// cache. `out` holds the bias (or zeros).
+///
+/// Measured against the im2col path on the U-Net step's layers (busy 2-core AVX-512 Xeon,
+/// alternating runs): forward 4×32×128×128 → 16 14–17 → 8–11 ms, head (→ 2) 3 → 1.5 ms;
+/// input gradient 4×128×64×64 → 32 21–31 → 11–15 ms, 4×32×128×128 → 16 11–15 → 8 ms; the
+/// 2×256×64×64 → 256 layer unchanged.
+fn forward_shifted_tiled(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    out: &mut [f32],
+    epilogue: Option<&Epilogue>,
+    tile_rows: usize,
+) {
+    let (opg, cpg, plane, full) = (g.opg(), g.cpg(), g.out_plane(), g.cpg() * g.kh * g.kw);
+    let dst = SharedMut(out.as_mut_ptr());
+    let jobs: Vec<(usize, usize, Range<usize>)> = (0..g.n)
+        .flat_map(|n| {
+            (0..g.groups).flat_map(move |grp| {
+                (0..g.oh)
+                    .step_by(tile_rows)
+                    .map(move |r| (n, grp, r..(r + tile_rows).min(g.oh)))
+            })
+        })
+        .collect();
+    jobs.par_iter().for_each(|(n, grp, rows)| {
+        let (n, grp) = (*n, *grp);
+        let x_g = &x[(n * g.c_in + grp * cpg) * g.in_plane()..][..cpg * g.in_plane()];
+        // Input rows any tap of the tile reads.
+        let lo = (rows.start as isize - g.pad[0] as isize).max(0) as usize;
+        let hi = ((rows.end - 1 + (g.kh - 1) * g.dilation[0]) as isize - g.pad[0] as isize + 1)
+            .clamp(0, g.h as isize) as usize;
+        let (ext_at, ext_len) = (lo * g.w, hi.max(lo) * g.w - lo * g.w);
+        for kj in 0..g.kw {
+            let dc = (kj * g.dilation[1]) as isize - g.pad[1] as isize;
+            let masked = dc != 0;
+            with_buffer(&SCRATCH, if masked { cpg * ext_len } else { 0 }, |copy| {
+                if masked {
+                    // Input columns this tap reads only across a row's end.
+                    let zero = if dc > 0 {
+                        0..(dc as usize).min(g.w)
+                    } else {
+                        g.w.saturating_sub((-dc) as usize)..g.w
+                    };
+                    for (ci, row) in copy.chunks_mut(ext_len).enumerate() {
+                        row.copy_from_slice(&x_g[ci * g.in_plane() + ext_at..][..ext_len]);
+                        for line in row.chunks_mut(g.w) {
+                            line[zero.clone()].fill(0.0);
+                        }
+                    }
+                }
+                for ki in 0..g.kh {
+                    let Some(span) = TapSpan::within(g, ki, kj, rows.clone()) else {
+                        continue;
+                    };
+                    let read = (span.p0 as isize + span.offset) as usize;
+                    let rhs = if masked {
+                        Strided::new_const(copy[read - ext_at..].as_ptr(), ext_len as isize, 1)
+                    } else {
+                        Strided::new_const(x_g[read..].as_ptr(), g.in_plane() as isize, 1)
+                    };
+                    let lhs = Strided::new_const(
+                        weight[grp * opg * full + ki * g.kw + kj..].as_ptr(),
+                        full as isize,
+                        (g.kh * g.kw) as isize,
+                    );
+                    // SAFETY: this job alone writes its tile's rows of its group's channels of
+                    // image n; destination [opg, len] (row stride `plane`), operands [opg, cpg]
+                    // and [cpg, len].
+                    unsafe {
+                        let out = Strided::new(
+                            dst.at((n * g.c_out + grp * opg) * plane + span.p0),
+                            plane as isize,
+                            1,
+                        );
+                        gemm(opg, span.len(), cpg, out, true, lhs, rhs, Parallel::No);
+                    }
+                }
+            });
+        }
+        if let Some(e) = epilogue {
+            let tile = n * plane + rows.start * g.ow..n * plane + rows.end * g.ow;
+            // SAFETY: this job's pixels of this group's channels are its own.
+            unsafe { e.apply(g, dst, grp, &tile, false) };
+        }
+    });
+}
+
 /// Writes a staged `[opg, P]` tile back into the NCHW output.
 ///
 /// # Safety
@@ -615,6 +725,14 @@ fn unfold(plan: &Plan, x: &[f32], grp: usize, tile: &Range<usize>, col: &mut [f3
 /// `dy`: `[N, C_out, OH, OW]`; returns `[N, C_in, H, W]`.
 pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let plan = Plan::new(g);
+    if let Some(t) = transposed(g).filter(|t| shifted_forward(g, &plan) && shifted(t)) {
+        // A "same" stride-1 convolution's input gradient is the "same" convolution of dy
+        // with the kernel flipped and its channel axes swapped (per group).
+        let mut dx = vec![0.0f32; g.n * g.c_in * g.in_plane()];
+        let flipped = flip_transpose(g, weight);
+        forward_shifted_tiled(&t, dy, &flipped, &mut dx, None, forward_tile_rows(&t));
+        return dx;
+    }
     let (k, opg, cpg) = (plan.k(), g.opg(), g.cpg());
     let mut dx = vec![0.0f32; g.n * g.c_in * g.in_plane()];
     if k == 0 {
@@ -676,6 +794,45 @@ pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
         }
     }
     dx
+}
+
+/// The geometry of the convolution whose forward is `g`'s input gradient when `g` is stride
+/// 1: input and output channels swapped, padding `(k − 1)·dilation − pad`; `None` if that
+/// padding would be negative.
+fn transposed(g: &Geometry) -> Option<Geometry> {
+    let pad = |k: usize, d: usize, p: usize| ((k - 1) * d).checked_sub(p);
+    Some(Geometry {
+        c_in: g.c_out,
+        c_out: g.c_in,
+        h: g.oh,
+        w: g.ow,
+        oh: g.h,
+        ow: g.w,
+        pad: [
+            pad(g.kh, g.dilation[0], g.pad[0])?,
+            pad(g.kw, g.dilation[1], g.pad[1])?,
+        ],
+        ..*g
+    })
+}
+
+/// `W'[g·cpg + ci, co, i, j] = W[g·opg + co, ci, KH−1−i, KW−1−j]`: the kernel of
+/// [`transposed`]`(g)`, `[C_in, C_out/groups, KH, KW]`.
+fn flip_transpose(g: &Geometry, weight: &[f32]) -> Vec<f32> {
+    let (opg, cpg, taps) = (g.opg(), g.cpg(), g.kh * g.kw);
+    let mut out = vec![0.0f32; g.c_in * opg * taps];
+    for grp in 0..g.groups {
+        for co in 0..opg {
+            for ci in 0..cpg {
+                let src = &weight[((grp * opg + co) * cpg + ci) * taps..][..taps];
+                let dst = &mut out[((grp * cpg + ci) * opg + co) * taps..][..taps];
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Tiles grouped by the image they write (a tile of several whole images is a group of its
@@ -1101,6 +1258,126 @@ mod tests {
                 (x - y).abs() <= 1e-4 + 1e-4 * y.abs(),
                 "{what} element {i}: {x} vs {y}"
             );
+        }
+    }
+
+    /// The tiled forward of "same" stride-1 convolutions (several tiles per image, groups,
+    /// atrous, a bias and an epilogue) equals the definition.
+    #[test]
+    fn tiled_shifted_forward_matches() {
+        for g in [
+            geometry(2, 3, [7, 9], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            geometry(1, 4, [6, 5], 6, [3, 3], [1, 1], [2, 2], [2, 2], 2),
+            geometry(2, 3, [4, 5], 3, [3, 3], [1, 1], [6, 6], [6, 6], 1),
+            geometry(1, 2, [5, 6], 3, [5, 3], [1, 1], [2, 1], [1, 1], 1),
+        ] {
+            assert!(shifted(&g), "{g:?}");
+            let x = values(g.n * g.c_in * g.h * g.w, 8);
+            let w = values(g.c_out * g.cpg() * g.kh * g.kw, 9);
+            let want = reference(&g, &x, &w);
+            for rows in [1, 2, 3, g.oh] {
+                let mut out = vec![0.0f32; want.len()];
+                forward_shifted_tiled(&g, &x, &w, &mut out, None, rows);
+                close(&out, &want, &format!("{g:?}, tiles of {rows} rows"));
+            }
+            // Bias, then scale / shift, residual and ReLU.
+            let plane = g.oh * g.ow;
+            let bias = values(g.c_out, 10);
+            let (scale, shift) = (values(g.c_out, 11), values(g.c_out, 12));
+            let residual = values(want.len(), 13);
+            let e = Epilogue {
+                scale: &scale,
+                shift: &shift,
+                residual: Some(&residual),
+                relu: true,
+            };
+            let mut out: Vec<f32> = (0..want.len())
+                .map(|i| bias[(i / plane) % g.c_out])
+                .collect();
+            forward_shifted_tiled(&g, &x, &w, &mut out, Some(&e), 2);
+            let expect: Vec<f32> = want
+                .iter()
+                .enumerate()
+                .map(|(i, y)| {
+                    let co = (i / plane) % g.c_out;
+                    ((y + bias[co]) * scale[co] + shift[co] + residual[i]).max(0.0)
+                })
+                .collect();
+            close(&out, &expect, &format!("{g:?} with an epilogue"));
+        }
+    }
+
+    /// On planes large enough for the tiled paths, forward, input and weight gradients
+    /// (through `forward`, `input_grad`, `weight_grad`) match the definition and its
+    /// adjoints, with groups and dilation.
+    #[test]
+    fn tiled_paths_through_the_entry_points_match_the_definition() {
+        for g in [
+            geometry(2, 3, [33, 35], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            geometry(1, 4, [32, 40], 6, [3, 3], [1, 1], [2, 2], [2, 2], 2),
+        ] {
+            assert!(shifted_forward(&g, &Plan::new(&g)));
+            let x = values(g.n * g.c_in * g.h * g.w, 14);
+            let w = values(g.c_out * g.cpg() * g.kh * g.kw, 15);
+            let y = reference(&g, &x, &w);
+            close(
+                &forward(&g, &x, &w, None, None),
+                &y,
+                &format!("{g:?} forward"),
+            );
+            let dy = values(y.len(), 16);
+            let lhs: f64 = y.iter().zip(&dy).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let dx = input_grad(&g, &w, &dy);
+            let via_x: f64 = x.iter().zip(&dx).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let dw = weight_grad(&g, &x, &dy);
+            let via_w: f64 = w.iter().zip(&dw).map(|(a, b)| *a as f64 * *b as f64).sum();
+            assert!(
+                (lhs - via_x).abs() < 1e-3 * (1.0 + lhs.abs()),
+                "{g:?}: {lhs} vs {via_x}"
+            );
+            assert!(
+                (lhs - via_w).abs() < 1e-3 * (1.0 + lhs.abs()),
+                "{g:?}: {lhs} vs {via_w}"
+            );
+            // Element by element against the unfolding path's input gradient: the adjoint of
+            // the definition, computed directly.
+            let mut want = vec![0.0f64; dx.len()];
+            let (cpg, opg) = (g.cpg(), g.opg());
+            for n in 0..g.n {
+                for co in 0..g.c_out {
+                    let grp = co / opg;
+                    for oh in 0..g.oh {
+                        for ow in 0..g.ow {
+                            let d = dy[((n * g.c_out + co) * g.oh + oh) * g.ow + ow] as f64;
+                            for ci in 0..cpg {
+                                for ki in 0..g.kh {
+                                    for kj in 0..g.kw {
+                                        let ih =
+                                            (oh + ki * g.dilation[0]) as isize - g.pad[0] as isize;
+                                        let iw =
+                                            (ow + kj * g.dilation[1]) as isize - g.pad[1] as isize;
+                                        if ih < 0
+                                            || iw < 0
+                                            || ih >= g.h as isize
+                                            || iw >= g.w as isize
+                                        {
+                                            continue;
+                                        }
+                                        let wv =
+                                            w[((co * cpg + ci) * g.kh + ki) * g.kw + kj] as f64;
+                                        want[((n * g.c_in + grp * cpg + ci) * g.h
+                                            + ih as usize)
+                                            * g.w
+                                            + iw as usize] += d * wv;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let want: Vec<f32> = want.into_iter().map(|v| v as f32).collect();
+            close(&dx, &want, &format!("{g:?} input gradient"));
         }
     }
 
