@@ -1020,13 +1020,14 @@ impl TapSpan {
 }
 
 /// [`weight_grad`] of a [`shifted`] convolution: tiled ([`weight_grad_shifted_tiled`]) on
-/// planes of at least [`WGRAD_TILED_MIN_PLANE`] pixels, else by taps
+/// planes of at least [`WGRAD_TILED_MIN_PLANE`] pixels with more than one tap, else by taps
 /// ([`weight_grad_shifted_taps`]). Measured on the U-Net(resnet18) step's layers (2-core
 /// AVX-512 Xeon, busy machine, alternating runs): 4×16×128×128 → 16: 15–17 → 6–7 ms,
 /// → 2 (the head): 3–4 → 1 ms, 4×128×64×64 → 32: 42 → 35 ms, 4×64×32×32 → 64: 10–11 →
 /// 6–9 ms; the 8×8 layers were slower tiled (7.6 → 9–12 ms).
 fn weight_grad_shifted(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    if g.out_plane() >= WGRAD_TILED_MIN_PLANE {
+    // A 1×1 layer has one tap: nothing for a tile to share.
+    if g.out_plane() >= WGRAD_TILED_MIN_PLANE && g.kh * g.kw > 1 {
         let rows = (WGRAD_TILE_FLOATS / (g.cpg() * g.w).max(1)).clamp(1, g.oh);
         weight_grad_shifted_tiled(g, x, dy, rows)
     } else {
