@@ -566,13 +566,15 @@ fn backbone_weights_start_the_encoder() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// `zoo eval` reproduces torchvision's reference segmentation evaluation
+/// `zoo eval` reproduces torchvision's reference evaluations: segmentation
 /// (`references/segmentation`: shorter side to `base_size`, evaluated at that size one image
-/// at a time, 255 ignored): the fixture's figures come from `tools/parity/eval_protocol.py`
-/// (torchvision on the same VOC-layout files and weights). Without `--checkpoint` the run
+/// at a time, 255 ignored) and detection (`references/detection`: images at their own size,
+/// pycocotools' AP with crowds ignored). The fixture's figures come from
+/// `tools/parity/eval_protocol.py` (torchvision and pycocotools on the same files and
+/// weights). Without `--checkpoint` the run
 /// file's `model.weights` is what is evaluated.
 #[test]
-fn eval_matches_torchvisions_segmentation_protocol() {
+fn eval_matches_torchvisions_reference_protocols() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval_protocol");
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap())
@@ -625,6 +627,35 @@ fn eval_matches_torchvisions_segmentation_protocol() {
     assert!(ok, "{text}");
     let fixed: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_ne!(fixed["accuracy"], report["accuracy"]);
+    // Detection: torchvision's references/detection evaluation — each image at its own size
+    // through the model's 800/1333-style transform (here [64, 112]), boxes and masks mapped
+    // back, crowd regions ignored, pycocotools' AP — on the fixture's COCO set.
+    let det = &expected["detection"];
+    let config = dir.join("maskrcnn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[model]\nname = \"maskrcnn_resnet50_fpn\"\nnum_classes = {}\nbase_channels = {}\n\
+             head_channels = {}\nfrozen_batch_norm = true\ntransform_size = {}\nweights = {:?}\n\
+             [data]\nformat = \"coco\"\nroot = {:?}\ntrain_split = \"train\"\nval_split = \"val\"\n\
+             label_map = \"coco_ids\"\nimage_size = [64, 64]\n[eval]\nresize = \"original\"\n",
+            det["num_classes"],
+            det["base_channels"],
+            det["head_channels"],
+            det["transform_size"],
+            s(&fixtures.join("maskrcnn.weights.safetensors")),
+            s(&fixtures.join("coco")),
+        ),
+    )
+    .unwrap();
+    let (ok, text) = zoo(&["eval", s(&config), "--json"]);
+    assert!(ok, "{text}");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON figures");
+    for (ours, theirs, what) in [("box_ap", "bbox", "box"), ("mask_ap", "segm", "mask")] {
+        for (i, name) in ["AP", "AP50", "AP75"].iter().enumerate() {
+            close(&report[ours][i], &det[theirs][i], &format!("{what} {name}"));
+        }
+    }
     // Neither a checkpoint nor weights: said, naming the flag.
     let bare = dir.join("bare.toml");
     std::fs::write(&bare, TINY_UNET).unwrap();

@@ -38,13 +38,15 @@ pub struct ImageBatch {
 
 impl RcnnTransformConfig {
     /// The resized `[height, width]` of an image: scale `min(min_size / short,
-    /// max_size / long)` in f32, sides `floor(side · scale)` — as torchvision with
-    /// `recompute_scale_factor = True`.
+    /// max_size / long)` in f64, sides `floor(side · scale)` — as torchvision's eager
+    /// `_resize_image_and_masks` (Python floats) with `recompute_scale_factor = True`. (Its
+    /// scripted / traced branch computes the scale in f32, which gives one pixel less where
+    /// the product lands on an integer: 50 × 64/50 is 64 in f64, 63.99… in f32.)
     pub fn resized_size(&self, size: [usize; 2]) -> [usize; 2] {
-        let short = size[0].min(size[1]) as f32;
-        let long = size[0].max(size[1]) as f32;
-        let scale = (self.min_size as f32 / short).min(self.max_size as f32 / long);
-        size.map(|s| ((s as f64) * scale as f64).floor() as usize)
+        let short = size[0].min(size[1]) as f64;
+        let long = size[0].max(size[1]) as f64;
+        let scale = (self.min_size as f64 / short).min(self.max_size as f64 / long);
+        size.map(|s| ((s as f64) * scale).floor() as usize)
     }
 
     /// Normalises, resizes (bilinear) and pads a list of `[3, H_i, W_i]` images.
@@ -188,4 +190,33 @@ fn bilinear(src: &[f32], from: [usize; 2], to: [usize; 2]) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sizes torchvision 0.24's eager transform gives (read back from
+    /// `GeneralizedRCNNTransform(64, 112, …)` and the default 800 / 1333).
+    #[test]
+    fn resized_sizes_are_torchvisions() {
+        let small = RcnnTransformConfig::new()
+            .with_min_size(64)
+            .with_max_size(112);
+        assert_eq!(small.resized_size([60, 80]), [64, 85]);
+        assert_eq!(small.resized_size([72, 56]), [82, 64]);
+        assert_eq!(
+            small.resized_size([50, 50]),
+            [64, 64],
+            "64/50 in f64, not f32"
+        );
+        assert_eq!(
+            small.resized_size([20, 100]),
+            [22, 112],
+            "bounded by max_size"
+        );
+        let default = RcnnTransformConfig::new();
+        assert_eq!(default.resized_size([480, 640]), [800, 1066]);
+        assert_eq!(default.resized_size([375, 500]), [800, 1066]);
+    }
 }
