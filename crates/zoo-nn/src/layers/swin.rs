@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Distribution, TensorData};
 
-use crate::ops::gelu;
+use crate::ops::{gelu, linear_layer};
 
 /// Configuration of [`WindowAttention`].
 #[derive(Config, Debug)]
@@ -191,9 +191,7 @@ impl WindowAttention {
         let heads = self.num_heads;
         let attn_dim = self.proj.weight.dims()[0];
         let head_dim = attn_dim / heads;
-        let qkv: Tensor<5> = self
-            .qkv
-            .forward(x)
+        let qkv: Tensor<5> = linear_layer(&self.qkv, x)
             .reshape([b, n, 3, heads, head_dim])
             .permute([2, 0, 3, 1, 4]);
         let [q, k, v]: [Tensor<5>; 3] =
@@ -217,7 +215,7 @@ impl WindowAttention {
         }
         let attn = self.attn_drop.forward(softmax(attn, 3));
         let out = attn.matmul(v).swap_dims(1, 2).reshape([b, n, attn_dim]);
-        self.proj_drop.forward(self.proj.forward(out))
+        self.proj_drop.forward(linear_layer(&self.proj, out))
     }
 }
 
@@ -360,8 +358,8 @@ impl Mlp {
     /// # Shapes
     /// - input: `[..., dim]`; output: `[..., dim]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let x = self.drop.forward(gelu(self.fc1.forward(x)));
-        self.drop.forward(self.fc2.forward(x))
+        let x = self.drop.forward(gelu(linear_layer(&self.fc1, x)));
+        self.drop.forward(linear_layer(&self.fc2, x))
     }
 }
 
