@@ -570,6 +570,21 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         no_double_backward("zoo_last_dim_sum")
     }
 
+    fn zoo_window_attention(
+        _qkv: FloatTensor<Self>,
+        _qkv_bias: FloatTensor<Self>,
+        _rel_bias: FloatTensor<Self>,
+        _heads: usize,
+        _window: [usize; 2],
+        _shift: [usize; 2],
+        _scale: f32,
+    ) -> FloatTensor<Self> {
+        panic!(
+            "zoo kernels: zoo_window_attention is inference-only; under autodiff \
+             ops::window_attention composes Burn's operations"
+        )
+    }
+
     fn zoo_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match Gelu.prepare::<C>([x.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {

@@ -13,6 +13,7 @@ use super::linear;
 use super::norm::{self, Planes};
 use super::resize;
 use super::roi::{self, RoiTaps};
+use super::window_attention::{self, Windows};
 use crate::ops::ResizeOptions;
 use crate::ops::resize::host_taps;
 use std::sync::Arc;
@@ -396,6 +397,50 @@ impl ZooKernels for Flex {
         let dy = contiguous(output_grad);
         let d_out = *dims(&dy).last().expect("rank ≥ 1");
         tensor(linear::bias_backward(slice(&dy), d_out), vec![d_out])
+    }
+
+    fn zoo_window_attention(
+        qkv: FlexTensor,
+        qkv_bias: FlexTensor,
+        rel_bias: FlexTensor,
+        heads: usize,
+        window: [usize; 2],
+        shift: [usize; 2],
+        scale: f32,
+    ) -> FlexTensor {
+        let (qkv, qkv_bias, rel_bias) =
+            (contiguous(qkv), contiguous(qkv_bias), contiguous(rel_bias));
+        let &[b, h, w, c3] = dims(&qkv) else {
+            panic!(
+                "window attention: qkv must be [B, H, W, 3·A], got {:?}",
+                dims(&qkv)
+            );
+        };
+        let n = window[0] * window[1];
+        assert!(
+            heads > 0 && c3 % (3 * heads) == 0,
+            "window attention: qkv's last dimension ({c3}) must be 3·heads·head_dim with heads = {heads}"
+        );
+        assert_eq!(
+            dims(&qkv_bias),
+            [c3],
+            "window attention: qkv_bias must be [{c3}]"
+        );
+        assert_eq!(
+            dims(&rel_bias),
+            [heads, n, n],
+            "window attention: rel_bias must be [heads, wh·ww, wh·ww]"
+        );
+        let g = Windows {
+            map: [b, h, w],
+            heads,
+            head_dim: c3 / (3 * heads),
+            window,
+            shift,
+            scale,
+        };
+        let y = window_attention::forward(slice(&qkv), slice(&qkv_bias), slice(&rel_bias), g);
+        tensor(y, vec![b, h, w, c3 / 3])
     }
 
     fn zoo_gelu(x: FlexTensor) -> FlexTensor {

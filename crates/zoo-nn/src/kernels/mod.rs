@@ -22,6 +22,7 @@ mod linear;
 mod norm;
 mod resize;
 mod roi;
+mod window_attention;
 
 pub(crate) use resize::AxisTaps;
 pub use roi::RoiTaps;
@@ -189,6 +190,20 @@ pub trait ZooKernels: Backend {
     /// Sum of `output_grad` (`[…, d_out]`) over every dimension but the last: the bias
     /// gradient of a linear layer, `[d_out]`.
     fn zoo_last_dim_sum(output_grad: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Swin's (shifted) window attention at inference, as [`crate::ops::window_attention`]:
+    /// `qkv` `[B, H, W, 3·heads·head_dim]`, `qkv_bias` `[3·heads·head_dim]`, `rel_bias`
+    /// `[heads, wh·ww, wh·ww]` → `[B, H, W, heads·head_dim]`. No backward: under autodiff the
+    /// op composes Burn's operations instead.
+    fn zoo_window_attention(
+        qkv: FloatTensor<Self>,
+        qkv_bias: FloatTensor<Self>,
+        rel_bias: FloatTensor<Self>,
+        heads: usize,
+        window: [usize; 2],
+        shift: [usize; 2],
+        scale: f32,
+    ) -> FloatTensor<Self>;
 
     /// Gradient of [`zoo_resize`](ZooKernels::zoo_resize) from an input of spatial size
     /// `input_size`.

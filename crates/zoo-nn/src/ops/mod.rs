@@ -19,6 +19,7 @@ mod roi_align;
 mod roi_pool;
 mod sampling;
 mod unpool;
+mod window_attention;
 
 pub use activation::gelu;
 pub use boxes::{BoxCoder, box_area, box_iou, clip_boxes_to_image, remove_small_boxes};
@@ -34,3 +35,6 @@ pub use resize::{ResizeMode, ResizeOptions, resize};
 pub use roi_align::{RoiAlignOptions, roi_align};
 pub use roi_pool::{RoiPoolOptions, roi_pool};
 pub use unpool::max_unpool2d;
+pub use window_attention::{
+    WindowAttentionOptions, shifted_window_mask, window_attention, window_partition, window_reverse,
+};

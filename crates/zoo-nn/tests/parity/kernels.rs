@@ -777,3 +777,69 @@ fn linear_kernel_equals_burns_linear_forward_and_backward() {
         "linear rank 2 (no autodiff)",
     );
 }
+
+#[test]
+fn window_attention_kernel_equals_the_composed_operations() {
+    // The kernel runs on flex outside autodiff; the reference is the same op composed of
+    // Burn's operations (roll, pad, partition, matmul, softmax, reverse) on ndarray, which
+    // the timm fixtures of SwinBlock also check.
+    use zoo_nn::ops::{WindowAttentionOptions, window_attention};
+    let mut r = Shapes(17);
+    // (batch, h, w, window, shift, heads, head_dim): Swin's stage shapes, unshifted and
+    // shifted, then random ones (odd sizes, padding, asymmetric windows and shifts).
+    let mut cases = vec![
+        (1, 14, 14, [7, 7], [0, 0], 3, 32),
+        (1, 14, 14, [7, 7], [3, 3], 3, 32),
+        (2, 7, 7, [7, 7], [0, 0], 2, 16),
+        (1, 9, 11, [7, 7], [3, 3], 2, 8),
+    ];
+    for _ in 0..10 {
+        let window = [r.next(1, 6), r.next(1, 6)];
+        cases.push((
+            r.next(1, 2),
+            r.next(1, 13),
+            r.next(1, 13),
+            window,
+            [r.next(0, window[0] - 1), r.next(0, window[1] - 1)],
+            r.next(1, 4),
+            r.next(1, 20),
+        ));
+    }
+    for (i, (b, h, w, window, shift, heads, hd)) in cases.into_iter().enumerate() {
+        let c3 = 3 * heads * hd;
+        let n = window[0] * window[1];
+        let data = |shape: Vec<usize>, seed: usize, spread: f32| {
+            let len: usize = shape.iter().product();
+            TensorData::new(
+                (0..len)
+                    .map(|j| (((j + seed) * 7919) % 211) as f32 / 105.0 * spread - spread)
+                    .collect::<Vec<f32>>(),
+                shape,
+            )
+        };
+        let qkv = data(vec![b, h, w, c3], i, 2.0);
+        let bias = data(vec![c3], 3 * i + 1, 1.0);
+        let rel = data(vec![heads, n, n], 5 * i + 2, 1.0);
+        let options = WindowAttentionOptions::new(heads, window, shift, (hd as f64).powf(-0.5));
+        let run = |device: Device| {
+            window_attention(
+                Tensor::<4>::from_data(qkv.clone(), &device),
+                Tensor::<1>::from_data(bias.clone(), &device),
+                Tensor::<3>::from_data(rel.clone(), &device),
+                options.clone(),
+            )
+            .to_data()
+        };
+        let (ours, composed) = (run(Device::flex()), run(Device::ndarray()));
+        let flex = Device::flex();
+        assert_close(
+            Tensor::<4>::from_data(ours, &flex),
+            Tensor::<4>::from_data(composed, &flex),
+            1e-5,
+            &format!(
+                "window attention case {i}: {b}×{h}×{w}, window {window:?}, shift {shift:?}, \
+                 {heads} heads of {hd}"
+            ),
+        );
+    }
+}
