@@ -491,9 +491,11 @@ pub(crate) fn forward(qkv: &[f32], qkv_bias: &[f32], rel_bias: &[f32], g: Window
                     &token[a + head * hd..a + (head + 1) * hd],
                     &token[2 * a + head * hd..2 * a + (head + 1) * hd],
                 );
-                for (d, (&qv, &kv)) in qt.iter().zip(kt).enumerate() {
-                    scratch.q[t * hd + d] = qv * g.scale;
-                    scratch.kt[d * np + t] = kv;
+                for (q, &x) in scratch.q[t * hd..(t + 1) * hd].iter_mut().zip(qt) {
+                    *q = x * g.scale;
+                }
+                for (k, &x) in scratch.kt[t..].iter_mut().step_by(np).zip(kt) {
+                    *k = x;
                 }
                 scratch.v[t * hdp..t * hdp + hd].copy_from_slice(vt);
             }
