@@ -35,6 +35,8 @@ CATEGORIES = [
     ("BatchNorm forward", r"batch_norm|norm.{0,4}train_forward|affine_forward|channel_affine"),
     ("resize / upsample", r"resize|interpolate|select_add|float_select|gather"),
     ("max-pool", r"max_pool"),
+    # burn-zoo's fused Swin attention (its frames include `core::slice` iterators: before copies).
+    ("window attention (fused kernel)", r"window_attention::"),
     ("matmul (linear layers, attention)", r"matmul|\bgemm"),
     ("softmax / layer-norm / GELU", r"softmax|layer_norm|LayerNorm|gelu"),
     ("loss (log-softmax, cross-entropy)", r"log_softmax|cross_entropy|CrossEntropy"),

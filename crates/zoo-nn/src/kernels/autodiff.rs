@@ -86,6 +86,64 @@ impl<B: Backend + ZooKernels> Backward<B, 2> for Conv2dNoBias {
     }
 }
 
+/// The input and weight gradients of a linear node (`[dx, dw]`), each computed only if
+/// `needed`.
+fn linear_grads<B: Backend + ZooKernels>(
+    (x, w): (NodeId, NodeId),
+    grad: &B::FloatTensorPrimitive,
+    needed: [bool; 2],
+    checkpointer: &mut Checkpointer,
+) -> [Option<B::FloatTensorPrimitive>; 2] {
+    let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+    let w = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(w);
+    let dx = needed[0].then(|| B::zoo_linear_x_backward(w, grad.clone()));
+    let dw = needed[1].then(|| B::zoo_linear_weight_backward(x, grad.clone()));
+    [dx, dw]
+}
+
+#[derive(Debug)]
+struct LinearWithBias;
+
+impl<B: Backend + ZooKernels> Backward<B, 3> for LinearWithBias {
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let needed = [node_x.is_some(), node_w.is_some()];
+        let [dx, dw] = linear_grads::<B>(ops.state, &grad, needed, checkpointer);
+        register!(B, grads, node_x, dx.expect("needed"));
+        register!(B, grads, node_w, dw.expect("needed"));
+        register!(B, grads, node_b, B::zoo_last_dim_sum(grad));
+    }
+}
+
+#[derive(Debug)]
+struct LinearNoBias;
+
+impl<B: Backend + ZooKernels> Backward<B, 2> for LinearNoBias {
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let needed = [node_x.is_some(), node_w.is_some()];
+        let [dx, dw] = linear_grads::<B>(ops.state, &grad, needed, checkpointer);
+        register!(B, grads, node_x, dx.expect("needed"));
+        register!(B, grads, node_w, dw.expect("needed"));
+    }
+}
+
 #[derive(Debug)]
 struct BatchNormTrain;
 
@@ -446,6 +504,85 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         _input_shape: [usize; 4],
     ) -> FloatTensor<Self> {
         no_double_backward("zoo_roi_pool_backward")
+    }
+
+    fn zoo_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        match LinearNoBias
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                prep.finish(
+                    state,
+                    B::zoo_linear(x.into_primitive(), weight.into_primitive()),
+                )
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::zoo_linear(x.into_primitive(), weight.into_primitive()))
+            }
+        }
+    }
+
+    fn zoo_linear_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match LinearWithBias
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                let y = B::zoo_linear_bias(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                );
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::zoo_linear_bias(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            )),
+        }
+    }
+
+    fn zoo_linear_x_backward(
+        _weight: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        no_double_backward("zoo_linear_x_backward")
+    }
+
+    fn zoo_linear_weight_backward(
+        _x: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        no_double_backward("zoo_linear_weight_backward")
+    }
+
+    fn zoo_last_dim_sum(_output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        no_double_backward("zoo_last_dim_sum")
+    }
+
+    fn zoo_window_attention(
+        _qkv: FloatTensor<Self>,
+        _qkv_bias: FloatTensor<Self>,
+        _rel_bias: FloatTensor<Self>,
+        _heads: usize,
+        _window: [usize; 2],
+        _shift: [usize; 2],
+        _scale: f32,
+    ) -> FloatTensor<Self> {
+        panic!(
+            "zoo kernels: zoo_window_attention is inference-only; under autodiff \
+             ops::window_attention composes Burn's operations"
+        )
     }
 
     fn zoo_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {

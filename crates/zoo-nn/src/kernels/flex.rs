@@ -9,9 +9,11 @@ use burn::tensor::ops::ConvOptions;
 use super::ZooKernels;
 use super::activation;
 use super::conv::{self, Epilogue, Geometry};
+use super::linear;
 use super::norm::{self, Planes};
 use super::resize;
 use super::roi::{self, RoiTaps};
+use super::window_attention::{self, Windows};
 use crate::ops::ResizeOptions;
 use crate::ops::resize::host_taps;
 use std::sync::Arc;
@@ -150,6 +152,36 @@ fn spatial(t: &FlexTensor, op: &str) -> [usize; 2] {
         panic!("{op}: expected [N, C, H, W], got {:?}", dims(t));
     };
     [h, w]
+}
+
+/// `(d_in, d_out)` of a linear layer's `[d_in, d_out]` weight, checked against `x`'s last
+/// dimension.
+fn linear_dims(x: &FlexTensor, weight: &FlexTensor) -> (usize, usize) {
+    let &[d_in, d_out] = dims(weight) else {
+        panic!(
+            "linear: weight must be [d_in, d_out], got {:?}",
+            dims(weight)
+        );
+    };
+    assert_eq!(
+        dims(x).last(),
+        Some(&d_in),
+        "linear: x {:?} must end in d_in = {d_in}",
+        dims(x)
+    );
+    (d_in, d_out)
+}
+
+fn linear_forward(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
+    let (x, weight, bias) = (contiguous(x), contiguous(weight), bias.map(contiguous));
+    let (_, d_out) = linear_dims(&x, &weight);
+    if let Some(b) = &bias {
+        assert_eq!(dims(b), [d_out], "linear: bias must be [d_out = {d_out}]");
+    }
+    let y = linear::forward(slice(&x), slice(&weight), bias.as_ref().map(slice), d_out);
+    let mut shape = dims(&x).to_vec();
+    *shape.last_mut().expect("rank ≥ 1") = d_out;
+    tensor(y, shape)
 }
 
 impl ZooKernels for Flex {
@@ -329,6 +361,86 @@ impl ZooKernels for Flex {
         let dy = contiguous(output_grad);
         let dx = roi::backward(slice(&dy), input_shape, &taps);
         tensor(dx, input_shape.to_vec())
+    }
+
+    fn zoo_linear(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        linear_forward(x, weight, None)
+    }
+
+    fn zoo_linear_bias(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        linear_forward(x, weight, Some(bias))
+    }
+
+    fn zoo_linear_x_backward(weight: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let (weight, dy) = (contiguous(weight), contiguous(output_grad));
+        let &[d_in, _] = dims(&weight) else {
+            panic!(
+                "linear backward: weight must be [d_in, d_out], got {:?}",
+                dims(&weight)
+            );
+        };
+        let dx = linear::x_backward(slice(&weight), slice(&dy), d_in);
+        let mut shape = dims(&dy).to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = d_in;
+        tensor(dx, shape)
+    }
+
+    fn zoo_linear_weight_backward(x: FlexTensor, output_grad: FlexTensor) -> FlexTensor {
+        let (x, dy) = (contiguous(x), contiguous(output_grad));
+        let d_in = *dims(&x).last().expect("rank ≥ 1");
+        let d_out = *dims(&dy).last().expect("rank ≥ 1");
+        let dw = linear::weight_backward(slice(&x), slice(&dy), d_in, d_out);
+        tensor(dw, vec![d_in, d_out])
+    }
+
+    fn zoo_last_dim_sum(output_grad: FlexTensor) -> FlexTensor {
+        let dy = contiguous(output_grad);
+        let d_out = *dims(&dy).last().expect("rank ≥ 1");
+        tensor(linear::bias_backward(slice(&dy), d_out), vec![d_out])
+    }
+
+    fn zoo_window_attention(
+        qkv: FlexTensor,
+        qkv_bias: FlexTensor,
+        rel_bias: FlexTensor,
+        heads: usize,
+        window: [usize; 2],
+        shift: [usize; 2],
+        scale: f32,
+    ) -> FlexTensor {
+        let (qkv, qkv_bias, rel_bias) =
+            (contiguous(qkv), contiguous(qkv_bias), contiguous(rel_bias));
+        let &[b, h, w, c3] = dims(&qkv) else {
+            panic!(
+                "window attention: qkv must be [B, H, W, 3·A], got {:?}",
+                dims(&qkv)
+            );
+        };
+        let n = window[0] * window[1];
+        assert!(
+            heads > 0 && c3 % (3 * heads) == 0,
+            "window attention: qkv's last dimension ({c3}) must be 3·heads·head_dim with heads = {heads}"
+        );
+        assert_eq!(
+            dims(&qkv_bias),
+            [c3],
+            "window attention: qkv_bias must be [{c3}]"
+        );
+        assert_eq!(
+            dims(&rel_bias),
+            [heads, n, n],
+            "window attention: rel_bias must be [heads, wh·ww, wh·ww]"
+        );
+        let g = Windows {
+            map: [b, h, w],
+            heads,
+            head_dim: c3 / (3 * heads),
+            window,
+            shift,
+            scale,
+        };
+        let y = window_attention::forward(slice(&qkv), slice(&qkv_bias), slice(&rel_bias), g);
+        tensor(y, vec![b, h, w, c3 / 3])
     }
 
     fn zoo_gelu(x: FlexTensor) -> FlexTensor {

@@ -18,9 +18,11 @@ mod autodiff;
 mod conv;
 mod flex;
 mod gemm;
+mod linear;
 mod norm;
 mod resize;
 mod roi;
+mod window_attention;
 
 pub(crate) use resize::AxisTaps;
 pub use roi::RoiTaps;
@@ -157,6 +159,50 @@ pub trait ZooKernels: Backend {
         output_grad: FloatTensor<Self>,
         taps: Arc<RoiTaps>,
         input_shape: [usize; 4],
+    ) -> FloatTensor<Self>;
+
+    /// A linear layer without bias, as Burn's `linear`: `x · weight` over the last dimension
+    /// (`x` `[…, d_in]`, `weight` `[d_in, d_out]`, output `[…, d_out]`), one product over
+    /// all leading dimensions.
+    fn zoo_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// [`zoo_linear`](ZooKernels::zoo_linear) plus `bias` (`[d_out]`).
+    fn zoo_linear_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradient of [`zoo_linear`](ZooKernels::zoo_linear) with respect to `x`:
+    /// `output_grad · weightᵀ`, `[…, d_in]`.
+    fn zoo_linear_x_backward(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradient of [`zoo_linear`](ZooKernels::zoo_linear) with respect to `weight`:
+    /// `xᵀ · output_grad` over all leading dimensions, `[d_in, d_out]`.
+    fn zoo_linear_weight_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Sum of `output_grad` (`[…, d_out]`) over every dimension but the last: the bias
+    /// gradient of a linear layer, `[d_out]`.
+    fn zoo_last_dim_sum(output_grad: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Swin's (shifted) window attention at inference, as [`crate::ops::window_attention`]:
+    /// `qkv` `[B, H, W, 3·heads·head_dim]`, `qkv_bias` `[3·heads·head_dim]`, `rel_bias`
+    /// `[heads, wh·ww, wh·ww]` → `[B, H, W, heads·head_dim]`. No backward: under autodiff the
+    /// op composes Burn's operations instead.
+    fn zoo_window_attention(
+        qkv: FloatTensor<Self>,
+        qkv_bias: FloatTensor<Self>,
+        rel_bias: FloatTensor<Self>,
+        heads: usize,
+        window: [usize; 2],
+        shift: [usize; 2],
+        scale: f32,
     ) -> FloatTensor<Self>;
 
     /// Gradient of [`zoo_resize`](ZooKernels::zoo_resize) from an input of spatial size

@@ -68,6 +68,6 @@ impl PatchMerging {
             .reshape([b * h2, 2, w2, 2, c]) // [.., dy, x2, dx, c]
             .permute([0, 2, 3, 1, 4]) // [.., x2, dx, dy, c]: concat index dx·2 + dy
             .reshape([b, h2, w2, 4 * c]);
-        self.reduction.forward(self.norm.forward(merged))
+        crate::ops::linear_layer(&self.reduction, self.norm.forward(merged))
     }
 }

@@ -1,15 +1,14 @@
 //! Swin Transformer's window attention and block (Liu et al. 2021), as timm's
 //! `WindowAttention` and `SwinTransformerBlock` (same key names, same window/shift rules).
 
-use std::ops::Range;
-
 use burn::module::{Content, Flag, ModuleDisplay, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Distribution, TensorData};
 
-use crate::ops::gelu;
+use crate::ops::{WindowAttentionOptions, gelu, linear_layer, window_attention};
+pub use crate::ops::{shifted_window_mask, window_partition, window_reverse};
 
 /// Configuration of [`WindowAttention`].
 #[derive(Config, Debug)]
@@ -172,6 +171,33 @@ impl WindowAttention {
             .permute([2, 0, 1])
     }
 
+    /// Attention over the (shifted) windows of a whole map, through
+    /// [`window_attention`](crate::ops::window_attention): the q/k/v projection of every
+    /// token, the attention of each window, the output projection. The same result as
+    /// rolling by `−shift`, padding with zeros, [`window_partition`], [`forward`](Self::forward)
+    /// with timm's mask, [`window_reverse`], cropping and rolling back — but without
+    /// dropout on the attention weights.
+    ///
+    /// # Shapes
+    /// - x: `[batch, h, w, dim]`; output: `[batch, h, w, dim]`
+    pub fn forward_map(&self, x: Tensor<4>, shift: [usize; 2]) -> Tensor<4> {
+        let qkv = linear_layer(&self.qkv, x);
+        let c3 = qkv.dims()[3];
+        let qkv_bias = match &self.qkv.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([c3], &qkv.device()),
+        };
+        let head_dim = self.proj.weight.dims()[0] / self.num_heads;
+        let options = WindowAttentionOptions::new(
+            self.num_heads,
+            self.window_size,
+            shift,
+            (head_dim as f64).powf(-0.5),
+        );
+        let out = window_attention(qkv, qkv_bias, self.relative_position_bias(), options);
+        self.proj_drop.forward(linear_layer(&self.proj, out))
+    }
+
     /// # Shapes
     /// - x: `[batch · num_windows, N, dim]`, `N = wh·ww` tokens of each window, row-major
     /// - mask: `[num_windows, N, N]` added to the logits of every batch element's windows
@@ -191,9 +217,7 @@ impl WindowAttention {
         let heads = self.num_heads;
         let attn_dim = self.proj.weight.dims()[0];
         let head_dim = attn_dim / heads;
-        let qkv: Tensor<5> = self
-            .qkv
-            .forward(x)
+        let qkv: Tensor<5> = linear_layer(&self.qkv, x)
             .reshape([b, n, 3, heads, head_dim])
             .permute([2, 0, 3, 1, 4]);
         let [q, k, v]: [Tensor<5>; 3] =
@@ -217,7 +241,7 @@ impl WindowAttention {
         }
         let attn = self.attn_drop.forward(softmax(attn, 3));
         let out = attn.matmul(v).swap_dims(1, 2).reshape([b, n, attn_dim]);
-        self.proj_drop.forward(self.proj.forward(out))
+        self.proj_drop.forward(linear_layer(&self.proj, out))
     }
 }
 
@@ -360,8 +384,8 @@ impl Mlp {
     /// # Shapes
     /// - input: `[..., dim]`; output: `[..., dim]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let x = self.drop.forward(gelu(self.fc1.forward(x)));
-        self.drop.forward(self.fc2.forward(x))
+        let x = self.drop.forward(gelu(linear_layer(&self.fc1, x)));
+        self.drop.forward(linear_layer(&self.fc2, x))
     }
 }
 
@@ -462,6 +486,11 @@ impl SwinBlock {
 
     /// Shift, pad, partition, attend, merge, crop, unshift.
     fn window_attention(&self, x: Tensor<4>) -> Tensor<4> {
+        // One operation over the map, except where attention dropout is live (training on
+        // an autodiff device), which it does not apply.
+        if self.attn.attn_drop.prob == 0.0 || !x.device().is_autodiff() {
+            return self.attn.forward_map(x, self.shift_size);
+        }
         let [b, h, w, c] = x.dims();
         let [wh, ww] = self.window_size();
         let [sh, sw] = self.shift_size.map(|s| s as i64);
@@ -494,69 +523,4 @@ impl SwinBlock {
             x
         }
     }
-}
-
-/// Splits `[B, H, W, C]` into non-overlapping windows `[B · nW, wh·ww, C]` (windows row-major,
-/// tokens row-major inside each window; `H`, `W` multiples of the window).
-pub fn window_partition(x: Tensor<4>, window: [usize; 2]) -> Tensor<3> {
-    let [b, h, w, c] = x.dims();
-    let [wh, ww] = window;
-    x.reshape([b, h / wh, wh, w / ww, ww, c])
-        .permute([0, 1, 3, 2, 4, 5])
-        .reshape([b * (h / wh) * (w / ww), wh * ww, c])
-}
-
-/// Inverse of [`window_partition`]: `[B · nW, wh·ww, C]` back to `[B, H, W, C]`.
-pub fn window_reverse(windows: Tensor<3>, window: [usize; 2], size: [usize; 2]) -> Tensor<4> {
-    let [bn, _, c] = windows.dims();
-    let [wh, ww] = window;
-    let [h, w] = size;
-    let b = bn / ((h / wh) * (w / ww));
-    windows
-        .reshape([b, h / wh, w / ww, wh, ww, c])
-        .permute([0, 1, 3, 2, 4, 5])
-        .reshape([b, h, w, c])
-}
-
-/// The SW-MSA mask of timm's `get_attn_mask` for a padded map of `size`: the map is cut into
-/// up to 3×3 regions by the slices `[0, −window)`, `[−window, −shift)`, `[−shift, end)` of
-/// each axis (Python semantics, so a zero shift leaves one region along that axis), and
-/// tokens of one window in different regions get −100. `[nW, N, N]`, flattened.
-pub fn shifted_window_mask(size: [usize; 2], window: [usize; 2], shift: [usize; 2]) -> Vec<f32> {
-    let regions = |len: usize, window: usize, shift: usize| -> Vec<usize> {
-        let (len, window, shift) = (len as isize, window as isize, shift as isize);
-        let mut label = vec![0usize; len as usize];
-        let slices = [(0, Some(-window)), (-window, Some(-shift)), (-shift, None)];
-        for (i, (start, end)) in slices.into_iter().enumerate() {
-            for j in py_range(start, end, len) {
-                label[j] = i;
-            }
-        }
-        label
-    };
-    let [h, w] = size;
-    let rows = regions(h, window[0], shift[0]);
-    let cols = regions(w, window[1], shift[1]);
-    let [wh, ww] = window;
-    let mut mask = Vec::with_capacity((h / wh) * (w / ww) * (wh * ww).pow(2));
-    for wy in 0..h / wh {
-        for wx in 0..w / ww {
-            let labels: Vec<usize> = (0..wh)
-                .flat_map(|y| (0..ww).map(move |x| (wy * wh + y, wx * ww + x)))
-                .map(|(y, x)| rows[y] * 3 + cols[x])
-                .collect();
-            for &a in &labels {
-                mask.extend(labels.iter().map(|&b| if a == b { 0.0 } else { -100.0 }));
-            }
-        }
-    }
-    mask
-}
-
-/// The indices a Python slice `[start:end]` selects from a sequence of `len` items.
-fn py_range(start: isize, end: Option<isize>, len: isize) -> Range<usize> {
-    let resolve = |i: isize| if i < 0 { (len + i).max(0) } else { i.min(len) };
-    let start = resolve(start);
-    let end = end.map_or(len, resolve);
-    start as usize..end.max(start) as usize
 }

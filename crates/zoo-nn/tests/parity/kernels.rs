@@ -695,3 +695,151 @@ fn gelu_kernel_equals_burns_gelu_forward_and_backward() {
         );
     }
 }
+
+#[test]
+fn linear_kernel_equals_burns_linear_forward_and_backward() {
+    use zoo_nn::ops::linear;
+    let device = Device::flex().autodiff();
+    let mut r = Shapes(11);
+    // (leading dims, d_in, d_out): batch 1, one row, odd sizes, and enough rows (> 512) for
+    // the row tiles of the product.
+    let mut cases: Vec<(Vec<usize>, usize, usize)> = vec![
+        (vec![1, 1], 1, 1),
+        (vec![1, 49], 96, 288),
+        (vec![3, 217], 13, 7),
+        (vec![2, 99], 5, 17),
+        (vec![1, 49], 768, 31),
+    ];
+    for _ in 0..6 {
+        cases.push((
+            vec![r.next(1, 4), r.next(1, 150)],
+            r.next(1, 70),
+            r.next(1, 70),
+        ));
+    }
+    for (i, (lead, d_in, d_out)) in cases.into_iter().enumerate() {
+        for with_bias in [true, false] {
+            let rows: usize = lead.iter().product();
+            let x = Tensor::<2>::random([rows, d_in], Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<2>::random([d_in, d_out], Distribution::Normal(0.0, 0.5), &device);
+            let b = Tensor::<1>::random([d_out], Distribution::Normal(0.0, 1.0), &device);
+            let upstream =
+                Tensor::<2>::random([rows, d_out], Distribution::Normal(0.0, 1.0), &device);
+            let what = format!("linear case {i} {lead:?}×{d_in} → {d_out}, bias {with_bias}");
+            let run = |ours: bool| {
+                let (x, w, b) = (
+                    x.clone().require_grad(),
+                    w.clone().require_grad(),
+                    b.clone().require_grad(),
+                );
+                let shape = [lead[0], lead[1], d_in];
+                let x3 = x.clone().reshape(shape);
+                let bias = with_bias.then(|| b.clone());
+                let y = if ours {
+                    linear(x3, w.clone(), bias)
+                } else {
+                    burn::tensor::module::linear(x3, w.clone(), bias)
+                };
+                let y = y.reshape([rows, d_out]);
+                let grads = (y.clone() * upstream.clone()).sum().backward();
+                (
+                    y,
+                    x.grad(&grads).expect("x grad"),
+                    w.grad(&grads).expect("w grad"),
+                    with_bias.then(|| b.grad(&grads).expect("b grad")),
+                )
+            };
+            let (ours, burn) = (run(true), run(false));
+            assert_close(ours.0, burn.0, 1e-4, &format!("{what}: output"));
+            assert_close(ours.1, burn.1, 1e-4, &format!("{what}: grad x"));
+            assert_close(ours.2, burn.2, 1e-4, &format!("{what}: grad weight"));
+            if let (Some(a), Some(b)) = (ours.3, burn.3) {
+                assert_close(a, b, 1e-4, &format!("{what}: grad bias"));
+            }
+        }
+    }
+    // Without autodiff, rank 4 and rank 2.
+    let device = Device::flex();
+    let x = Tensor::<4>::random([1, 9, 13, 96], Distribution::Normal(0.0, 1.0), &device);
+    let w = Tensor::<2>::random([96, 384], Distribution::Normal(0.0, 0.1), &device);
+    let b = Tensor::<1>::random([384], Distribution::Normal(0.0, 1.0), &device);
+    assert_close(
+        linear(x.clone(), w.clone(), Some(b.clone())),
+        burn::tensor::module::linear(x, w.clone(), Some(b.clone())),
+        1e-4,
+        "linear rank 4 (no autodiff)",
+    );
+    let x = Tensor::<2>::random([600, 96], Distribution::Normal(0.0, 1.0), &device);
+    assert_close(
+        linear(x.clone(), w.clone(), None),
+        burn::tensor::module::linear(x, w, None),
+        1e-4,
+        "linear rank 2 (no autodiff)",
+    );
+}
+
+#[test]
+fn window_attention_kernel_equals_the_composed_operations() {
+    // The kernel runs on flex outside autodiff; the reference is the same op composed of
+    // Burn's operations (roll, pad, partition, matmul, softmax, reverse) on ndarray, which
+    // the timm fixtures of SwinBlock also check.
+    use zoo_nn::ops::{WindowAttentionOptions, window_attention};
+    let mut r = Shapes(17);
+    // (batch, h, w, window, shift, heads, head_dim): Swin's stage shapes, unshifted and
+    // shifted, then random ones (odd sizes, padding, asymmetric windows and shifts).
+    let mut cases = vec![
+        (1, 14, 14, [7, 7], [0, 0], 3, 32),
+        (1, 14, 14, [7, 7], [3, 3], 3, 32),
+        (2, 7, 7, [7, 7], [0, 0], 2, 16),
+        (1, 9, 11, [7, 7], [3, 3], 2, 8),
+    ];
+    for _ in 0..10 {
+        let window = [r.next(1, 6), r.next(1, 6)];
+        cases.push((
+            r.next(1, 2),
+            r.next(1, 13),
+            r.next(1, 13),
+            window,
+            [r.next(0, window[0] - 1), r.next(0, window[1] - 1)],
+            r.next(1, 4),
+            r.next(1, 20),
+        ));
+    }
+    for (i, (b, h, w, window, shift, heads, hd)) in cases.into_iter().enumerate() {
+        let c3 = 3 * heads * hd;
+        let n = window[0] * window[1];
+        let data = |shape: Vec<usize>, seed: usize, spread: f32| {
+            let len: usize = shape.iter().product();
+            TensorData::new(
+                (0..len)
+                    .map(|j| (((j + seed) * 7919) % 211) as f32 / 105.0 * spread - spread)
+                    .collect::<Vec<f32>>(),
+                shape,
+            )
+        };
+        let qkv = data(vec![b, h, w, c3], i, 2.0);
+        let bias = data(vec![c3], 3 * i + 1, 1.0);
+        let rel = data(vec![heads, n, n], 5 * i + 2, 1.0);
+        let options = WindowAttentionOptions::new(heads, window, shift, (hd as f64).powf(-0.5));
+        let run = |device: Device| {
+            window_attention(
+                Tensor::<4>::from_data(qkv.clone(), &device),
+                Tensor::<1>::from_data(bias.clone(), &device),
+                Tensor::<3>::from_data(rel.clone(), &device),
+                options.clone(),
+            )
+            .to_data()
+        };
+        let (ours, composed) = (run(Device::flex()), run(Device::ndarray()));
+        let flex = Device::flex();
+        assert_close(
+            Tensor::<4>::from_data(ours, &flex),
+            Tensor::<4>::from_data(composed, &flex),
+            1e-5,
+            &format!(
+                "window attention case {i}: {b}×{h}×{w}, window {window:?}, shift {shift:?}, \
+                 {heads} heads of {hd}"
+            ),
+        );
+    }
+}
