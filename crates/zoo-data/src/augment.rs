@@ -480,13 +480,18 @@ pub fn augment(sample: &Sample, config: &AugmentConfig, seed: u64) -> Sample {
         .zip(masks)
         .filter_map(|(o, mask)| {
             let bbox = mask_box(&mask, size[1])?;
+            // An annotated area follows the mask's pixel count through resize and crop.
+            let before = o.mask.iter().filter(|&&m| m).count();
+            let after = mask.iter().filter(|&&m| m).count();
             Some(Object {
                 class: o.class,
                 bbox,
-                mask,
                 crowd: o.crowd,
-                // Cropped and rescaled: the mask's pixel count.
-                area: None,
+                area: o
+                    .area
+                    .filter(|_| before > 0)
+                    .map(|a| a * after as f32 / before as f32),
+                mask,
             })
         })
         .collect();

@@ -1054,7 +1054,8 @@ fn augment_hflip_flips_image_masks_and_boxes_together() {
 
     // Through the whole pipeline (resize, flip, crop with padding), class and object masks
     // stay consistent: each object pixel carries the class of the last object (in file order)
-    // covering it, other pixels are background or 255 (crowd, padding), and every box is its
+    // covering it (255 for a crowd region), other pixels are background or 255 (padding), and
+    // every box is its
     // mask's tight box.
     let full = AugmentConfig {
         hflip: 0.5,
@@ -1070,6 +1071,7 @@ fn augment_hflip_flips_image_masks_and_boxes_together() {
         for (i, &c) in a.class_mask.iter().enumerate() {
             let top = a.objects.iter().rev().find(|o| o.mask[i]);
             match top {
+                Some(o) if o.crowd => assert_eq!(c, 255, "seed {seed}: crowd pixel {i}"),
                 Some(o) => assert_eq!(usize::from(c), o.class, "seed {seed}: pixel {i}"),
                 None => assert!(c == 0 || c == 255, "seed {seed}: pixel {i} is {c}"),
             }
@@ -1119,10 +1121,11 @@ fn coco_raw_category_ids_are_torchvision_labels() {
         names.iter().filter(|n| n.as_str() == "N/A").count() == 87,
         "{names:?}"
     );
-    // Image 2 (a.png) holds a toothbrush (id 90) and a car (id 3); its crowd cat is left out.
+    // Image 2 (a.png) holds a toothbrush (id 90), a car (id 3) and a crowd of cats (17).
     let a = coco.get(0).expect("image 2 is the first by id");
     let classes: Vec<usize> = a.objects.iter().map(|o| o.class).collect();
-    assert_eq!(classes, [90, 3]);
+    assert_eq!(classes, [90, 3, 17]);
+    assert!(a.objects[2].crowd);
     assert!(a.class_mask.contains(&90) && a.class_mask.contains(&3));
     assert!(coco.check_classes(91).is_ok());
     let e = coco.check_classes(81).unwrap_err().to_string();
