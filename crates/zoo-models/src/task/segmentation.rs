@@ -60,6 +60,15 @@ pub fn masked_cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tenso
     picked.mul(weight).sum().neg().div(count)
 }
 
+/// The pixels of `batch` that [`loss`] averages over: those of its class masks that are not
+/// [`IGNORE`] (masks of the wrong size are [`loss`]'s to refuse).
+pub(crate) fn loss_count(batch: &[Sample]) -> usize {
+    batch
+        .iter()
+        .map(|s| s.class_mask.iter().filter(|&&c| c != IGNORE).count())
+        .sum()
+}
+
 /// `[B, C, H, W]` → `[B·H·W, C]`.
 fn per_pixel(x: Tensor<4>) -> Tensor<2> {
     let [b, c, h, w] = x.dims();
