@@ -925,15 +925,23 @@ mod tests {
 
     #[test]
     fn train_devices_are_distinct_and_no_more_than_a_batch() {
-        let c = RunConfig::parse(MINIMAL, Path::new("d.toml"), &["train.devices=[0, 1]".into()])
-            .unwrap();
+        let c = RunConfig::parse(
+            MINIMAL,
+            Path::new("d.toml"),
+            &["train.devices=[0, 1]".into()],
+        )
+        .unwrap();
         assert_eq!(c.train.devices, vec![0, 1]);
         // An empty list (the default) is not written to the resolved run file.
         assert!(!parse(MINIMAL).to_toml().contains("devices"));
         assert!(c.to_toml().contains("devices = ["), "{}", c.to_toml());
-        let e = RunConfig::parse(MINIMAL, Path::new("d.toml"), &["train.devices=[0, 1, 0]".into()])
-            .unwrap_err()
-            .to_string();
+        let e = RunConfig::parse(
+            MINIMAL,
+            Path::new("d.toml"),
+            &["train.devices=[0, 1, 0]".into()],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("train.devices") && e.contains("device 0 is listed twice"),
             "{e}"
@@ -941,7 +949,10 @@ mod tests {
         let e = RunConfig::parse(
             MINIMAL,
             Path::new("d.toml"),
-            &["train.devices=[0, 1, 2]".into(), "train.batch_size=2".into()],
+            &[
+                "train.devices=[0, 1, 2]".into(),
+                "train.batch_size=2".into(),
+            ],
         )
         .unwrap_err()
         .to_string();

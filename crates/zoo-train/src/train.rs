@@ -401,6 +401,25 @@ fn grad_norm(model: &ZooModel, grads: &GradientsParams) -> f64 {
     visitor.sum.map_or(0.0, |s| s.into_scalar::<f64>().sqrt())
 }
 
+/// Reads every parameter once: Burn draws a parameter's initial value when it is first used
+/// (lazily), so without this a fresh model's weights would come from whatever the device's
+/// generator holds at the first forward pass and the order that pass uses them in. Drawn
+/// here, right after seeding with `train.seed`, they are the same whatever runs next — one
+/// device, or data-parallel replicas forked from this model.
+struct Draw;
+
+impl burn::module::ModuleVisitor for Draw {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        drop(param.val());
+    }
+}
+
+/// `model` with every parameter drawn (see [`Draw`]).
+fn drawn(model: ZooModel) -> ZooModel {
+    model.visit(&mut Draw);
+    model
+}
+
 /// Where a run starts: a fresh model or the last committed checkpoint of `out`.
 fn resume(
     config: &RunConfig,
@@ -468,7 +487,7 @@ pub fn train(
         Start::Resume => None,
         _ => {
             ad.seed(t.seed);
-            Some(initial_model(config, &ad)?)
+            Some(initial_model(config, &ad)?).map(|(model, weights)| (drawn(model), weights))
         }
     };
 
@@ -521,13 +540,8 @@ pub fn train(
     // Replica 0 is the loop's model; the others start on their devices and threads.
     let mut replicas = match &options.parallel {
         Some(parallel) => {
-            let (replicas, first) = Replicas::start(
-                model,
-                &optim,
-                parallel,
-                preprocessing,
-                family.num_classes(),
-            )?;
+            let (replicas, first) =
+                Replicas::start(model, &optim, parallel, preprocessing, family.num_classes())?;
             model = first;
             Some(replicas)
         }
