@@ -102,7 +102,7 @@ impl Backend {
 
     /// The devices `indices` name (`arg`: the flag or key they come from), the first being
     /// also Burn's default device; the backend's device alone when `indices` is empty.
-    fn devices(self, indices: &[usize], arg: &str) -> Result<Vec<Device>, String> {
+    fn devices(self, indices: &[usize], arg: &'static str) -> Result<Vec<Device>, String> {
         let device = self.device()?;
         if indices.is_empty() {
             return Ok(vec![device]);
@@ -117,8 +117,8 @@ impl Backend {
         };
         if available.len() == 1 && indices.len() > 1 {
             return Err(DevicesError::OneDevice {
-                arg: arg.into(),
-                backend: self.name().into(),
+                arg,
+                backend: self.name(),
                 given: indices.to_vec(),
             }
             .to_string());
@@ -128,8 +128,8 @@ impl Backend {
             .map(|&index| {
                 available.get(index).cloned().ok_or_else(|| {
                     DevicesError::NoSuchDevice {
-                        arg: arg.into(),
-                        backend: self.name().into(),
+                        arg,
+                        backend: self.name(),
                         index,
                         available: available.len(),
                     }

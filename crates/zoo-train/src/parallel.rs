@@ -92,9 +92,9 @@ pub enum DevicesError {
     )]
     OneDevice {
         /// The argument or key (`--devices`, `train.devices`).
-        arg: String,
+        arg: &'static str,
         /// The backend.
-        backend: String,
+        backend: &'static str,
         /// The indices given.
         given: Vec<usize>,
     },
@@ -102,9 +102,9 @@ pub enum DevicesError {
     #[error("{arg}: no device {index} on {backend}, which has {available} (indices 0 to {})", available.saturating_sub(1))]
     NoSuchDevice {
         /// The argument or key.
-        arg: String,
+        arg: &'static str,
         /// The backend.
-        backend: String,
+        backend: &'static str,
         /// The index asked for.
         index: usize,
         /// Devices the backend has.
@@ -127,12 +127,12 @@ pub enum DevicesError {
         batch_size: usize,
     },
     /// The first device is not the one the run trains and validates on.
-    #[error("the first data-parallel device ({first:?}) must be the run's device ({device:?})")]
+    #[error("the first data-parallel device ({first}) must be the run's device ({device})")]
     FirstDevice {
         /// The first of the devices.
-        first: Device,
+        first: String,
         /// The run's device.
-        device: Device,
+        device: String,
     },
 }
 
@@ -208,7 +208,7 @@ enum Command {
     Forward(Work),
     Backward { lr: f64 },
     Skip,
-    Weights(ZooModel),
+    Weights(Box<ZooModel>),
     Stop,
 }
 
@@ -317,7 +317,7 @@ fn replica_loop(
                 continue;
             }
             Command::Weights(weights) => {
-                model = weights;
+                model = *weights;
                 continue;
             }
             Command::Stop => return,
@@ -655,7 +655,10 @@ impl Replicas {
                 let started = Instant::now();
                 for rank in 1..=self.workers.len() {
                     let device = self.workers[rank - 1].device.clone();
-                    self.send(rank, Command::Weights(model.clone().fork(&device)))?;
+                    self.send(
+                        rank,
+                        Command::Weights(Box::new(model.clone().fork(&device))),
+                    )?;
                 }
                 sync_seconds += started.elapsed().as_secs_f64();
                 Ok(Update {

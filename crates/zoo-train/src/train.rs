@@ -792,8 +792,8 @@ fn check_devices(
     }
     if &parallel.devices[0] != device {
         return Err(DevicesError::FirstDevice {
-            first: parallel.devices[0].clone(),
-            device: device.clone(),
+            first: format!("{:?}", parallel.devices[0]),
+            device: format!("{device:?}"),
         });
     }
     Ok(())
