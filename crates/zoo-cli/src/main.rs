@@ -194,7 +194,7 @@ struct TrainArgs {
     /// Devices of the backend, by index (`0,1,2,3`; sets `train.devices`): one selects it;
     /// several train data-parallel, one model replica per device, each fed its part of every
     /// batch of `train.batch_size` (the same batches as on one device).
-    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_delimiter = ',')]
     devices: Vec<usize>,
     /// Run directory (default: runs/{config file stem}).
     #[arg(long)]
