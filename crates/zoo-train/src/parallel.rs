@@ -126,6 +126,15 @@ pub enum DevicesError {
         /// The batch size.
         batch_size: usize,
     },
+    /// Burn refused to start its collective engine on these devices (in Burn 0.22.1 only
+    /// CUDA devices have one).
+    #[error(
+        "the collective all-reduce is not available on these devices: {message} (Burn 0.22.1 runs it on CUDA devices only; use the gather mode elsewhere)"
+    )]
+    NoCollective {
+        /// Burn's message.
+        message: String,
+    },
     /// The first device is not the one the run trains and validates on.
     #[error("the first data-parallel device ({first}) must be the run's device ({device})")]
     FirstDevice {
@@ -390,14 +399,29 @@ impl Replicas {
             .into());
         }
         let collective = parallel.mode == SyncMode::Collective;
-        let context = collective.then(|| {
-            DistributedContext::init(
-                devices.clone(),
-                DistributedConfig {
-                    all_reduce_op: ReduceOperation::Sum,
-                },
-            )
-        });
+        let context = if collective {
+            // Burn panics on a backend without a collective engine (flex, ndarray: "Distributed
+            // operations are not supported"), before it starts anything.
+            let init = std::panic::catch_unwind(|| {
+                DistributedContext::init(
+                    devices.clone(),
+                    DistributedConfig {
+                        all_reduce_op: ReduceOperation::Sum,
+                    },
+                )
+            });
+            Some(init.map_err(|panic| {
+                DevicesError::NoCollective {
+                    message: panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "Burn panicked".into()),
+                }
+            })?)
+        } else {
+            None
+        };
         let setup = |device: &Device| Setup {
             device: device.clone(),
             preprocessing,
