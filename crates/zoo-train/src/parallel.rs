@@ -241,13 +241,9 @@ struct Setup {
     touch: bool,
 }
 
-/// Replica `model`'s weighted loss on `work` (the tensor to backpropagate and its host
-/// values), with errors naming the sample by its place in the whole batch.
-fn shard_loss(
-    model: &ZooModel,
-    work: &Work,
-    setup: &Setup,
-) -> Result<(Tensor<1>, Values), TaskError> {
+/// Replica `model`'s weighted loss on `work`, issued but not read back (the device may still
+/// be computing it), with errors naming the sample by its place in the whole batch.
+fn shard_loss(model: &ZooModel, work: &Work, setup: &Setup) -> Result<Issued, TaskError> {
     setup.device.seed(work.seed);
     let context = Context {
         device: &setup.device,
@@ -277,15 +273,35 @@ fn shard_loss(
             total = total + sum.mul_scalar(0.0);
         }
     }
-    let values = Values {
-        total: total.clone().into_scalar::<f64>(),
-        terms: loss
-            .terms
-            .into_iter()
-            .map(|(name, t)| (name, t.into_scalar::<f64>() * work.weight))
-            .collect(),
-    };
-    Ok((total, values))
+    Ok(Issued {
+        total,
+        terms: loss.terms,
+        weight: work.weight,
+    })
+}
+
+/// A replica's weighted loss, issued.
+struct Issued {
+    /// What it backpropagates.
+    total: Tensor<1>,
+    /// The loss's terms, unweighted.
+    terms: Vec<(&'static str, Tensor<1>)>,
+    weight: f64,
+}
+
+impl Issued {
+    /// The loss to backpropagate, and its values read back from the device.
+    fn read(self) -> (Tensor<1>, Values) {
+        let values = Values {
+            total: self.total.clone().into_scalar::<f64>(),
+            terms: self
+                .terms
+                .into_iter()
+                .map(|(name, t)| (name, t.into_scalar::<f64>() * self.weight))
+                .collect(),
+        };
+        (self.total, values)
+    }
 }
 
 /// Replica `1..W`'s thread: forward on command, then backward (and, Collective, its own
@@ -305,7 +321,8 @@ fn replica_loop(
                 if replies.send(Reply::Issued).is_err() {
                     return;
                 }
-                Reply::Loss(loss.map(|(loss, values)| {
+                Reply::Loss(loss.map(|issued| {
+                    let (loss, values) = issued.read();
                     pending = Some(loss);
                     values
                 }))
@@ -576,7 +593,7 @@ impl Replicas {
                 }
             }
         };
-        match first {
+        match first.map(|issued| issued.map(Issued::read)) {
             Ok(Some((loss, values))) => {
                 self.pending = Some(loss);
                 add(values);
