@@ -239,6 +239,50 @@ fn data_parallel_batchnorm_unet_is_per_replica_and_resumes_exactly() {
     }
 }
 
+/// A non-finite loss is decided for the whole batch before any replica backpropagates:
+/// `nonfinite = "stop"` ends the run naming the step, `"skip"` skips the update on every
+/// replica and goes on (or stops once the weights are non-finite); no replica is left waiting.
+#[test]
+fn data_parallel_non_finite_steps_stop_or_skip_on_every_replica() {
+    let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let text = "[model]\nname = \"unet_resnet18\"\nnum_classes = 5\nbase_channels = 4\n\
+                decoder_channels = [16, 8, 8, 8, 8]\n\
+                [data]\nimage_size = [32, 32]\ntrain_len = 16\nval_len = 2\n\
+                [train]\nepochs = 3\nbatch_size = 8\nlr = 1e12\n";
+    for (nonfinite, out) in [
+        ("stop", temp("nonfinite-stop")),
+        ("skip", temp("nonfinite-skip")),
+    ] {
+        let config = config(text, &[&format!("train.nonfinite={nonfinite}")]);
+        let options = TrainOptions {
+            parallel: two_on_flex(),
+            ..TrainOptions::default()
+        };
+        let mut skipped = 0;
+        let result = train(&config, &Device::flex(), &out, options, |e| {
+            if let Event::Step(s) = e {
+                skipped += usize::from(s.skipped);
+            }
+        });
+        match (nonfinite, result) {
+            ("stop", Err(e)) => assert!(
+                matches!(e, zoo_train::Error::Diverged { .. }) && e.to_string().contains("step"),
+                "{e}"
+            ),
+            ("skip", Ok(o)) => {
+                assert!(skipped > 0, "lr 1e12 made no loss non-finite");
+                assert!(o.history.iter().all(|r| r.val.primary().is_finite()));
+            }
+            ("skip", Err(e)) => {
+                assert!(matches!(e, zoo_train::Error::Diverged { .. }), "{e}");
+                assert!(skipped > 0, "{e}");
+            }
+            (_, r) => panic!("{nonfinite}: {r:?}"),
+        }
+        std::fs::remove_dir_all(out).ok();
+    }
+}
+
 /// The evidence for running the equivalence tests in the gather mode: Burn 0.22.1 has no
 /// collective engine for a CPU backend. On flex, `DistributedContext::init` refuses (Burn's
 /// dispatch lists CUDA and remote devices only), and `train` says so, naming the mode.
