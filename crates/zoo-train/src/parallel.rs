@@ -76,8 +76,9 @@ impl SyncMode {
 /// is given) and how their gradients are summed.
 #[derive(Debug, Clone)]
 pub struct DataParallel {
-    /// One replica per device (without `.autodiff()`; `train` adds it). Several entries may be
-    /// the same device (replicas sharing it: no speed-up, for tests and measurements).
+    /// One replica per device (without `.autodiff()`; `train` adds it). In the gather mode
+    /// several entries may be the same device (replicas sharing it: no speed-up, for tests
+    /// and measurements).
     pub devices: Vec<Device>,
     /// How gradients are summed.
     pub mode: SyncMode,
@@ -125,6 +126,13 @@ pub enum DevicesError {
         devices: usize,
         /// The batch size.
         batch_size: usize,
+    },
+    /// A device listed twice for the collective mode (each replica needs a device of its
+    /// own for Burn's all-reduce; the gather mode allows replicas to share one).
+    #[error("the collective all-reduce needs distinct devices, got {device} twice")]
+    SharedInCollective {
+        /// The device.
+        device: String,
     },
     /// Burn refused to start its collective engine on these devices (in Burn 0.22.1 only
     /// CUDA devices have one).

@@ -38,7 +38,7 @@ use crate::eval::evaluate;
 use crate::history::{self, EpochReport};
 use crate::order::{epoch_order, epoch_seed, step_seed};
 use crate::panels::sample_panels;
-use crate::parallel::{DataParallel, DevicesError, Replicas};
+use crate::parallel::{DataParallel, DevicesError, Replicas, SyncMode};
 use crate::plot::save_png;
 use crate::rundir::{RunDir, Start};
 use crate::schedule::{learning_rate, optimizer};
@@ -774,7 +774,7 @@ pub fn train(
 }
 
 /// Data-parallel devices `train` can use: at least two, the first being the run's device,
-/// no more than the images of a batch.
+/// no more than the images of a batch, each once for the collective mode.
 fn check_devices(
     parallel: &DataParallel,
     device: &Device,
@@ -788,6 +788,17 @@ fn check_devices(
         return Err(DevicesError::MoreThanBatch {
             devices,
             batch_size,
+        });
+    }
+    if parallel.mode == SyncMode::Collective
+        && let Some(d) = parallel
+            .devices
+            .iter()
+            .enumerate()
+            .find_map(|(i, d)| parallel.devices[..i].contains(d).then_some(d))
+    {
+        return Err(DevicesError::SharedInCollective {
+            device: format!("{d:?}"),
         });
     }
     if &parallel.devices[0] != device {

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use burn::prelude::Device;
+use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 use zoo_train::config::RunConfig;
 use zoo_train::parallel::{DataParallel, SyncMode};
 use zoo_train::rundir::Start;
@@ -284,8 +285,9 @@ fn data_parallel_non_finite_steps_stop_or_skip_on_every_replica() {
 }
 
 /// The evidence for running the equivalence tests in the gather mode: Burn 0.22.1 has no
-/// collective engine for a CPU backend. On flex, `DistributedContext::init` refuses (Burn's
-/// dispatch lists CUDA and remote devices only), and `train` says so, naming the mode.
+/// collective engine for a CPU backend. On flex, `DistributedContext::init` panics (Burn's
+/// dispatch lists CUDA and remote devices only; flex has one device anyway), and `train`
+/// refuses the collective mode on replicas sharing a device, before writing anything.
 #[test]
 fn data_parallel_collective_mode_is_refused_on_flex_by_burn() {
     let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
@@ -304,13 +306,30 @@ fn data_parallel_collective_mode_is_refused_on_flex_by_burn() {
         }),
         ..TrainOptions::default()
     };
+    // Two replicas on one device are the gather mode's alone.
     let e = train(&unet, &Device::flex(), &out, options, |_| {})
         .unwrap_err()
         .to_string();
+    assert!(e.contains("needs distinct devices"), "{e}");
+    assert!(!out.exists(), "nothing is written");
+    // Burn's own refusal on flex, before anything starts.
+    let refused = std::panic::catch_unwind(|| {
+        DistributedContext::init(
+            vec![Device::flex().autodiff(), Device::flex().autodiff()],
+            DistributedConfig {
+                all_reduce_op: ReduceOperation::Sum,
+            },
+        )
+    })
+    .map(drop)
+    .unwrap_err();
+    let message = refused
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        e.contains("collective all-reduce is not available")
-            && e.contains("Distributed operations are not supported"),
-        "{e}"
+        message.contains("Distributed operations are not supported"),
+        "{message:?}"
     );
     std::fs::remove_dir_all(out).ok();
 }
