@@ -3,17 +3,32 @@
 //! 0.22.1's wgpu has no device transport), which two replicas on flex's one device cannot
 //! show. On a CPU-only machine both are logical devices of Mesa's lavapipe adapter
 //! (`DeviceKind::DefaultDevice` and `DeviceKind::Cpu`). Skipped when `ZOO_TEST_DEVICES` leaves
-//! wgpu out. A binary of its own (Burn's generators are per backend).
+//! wgpu out. A binary of its own (Burn's generators are per backend), its tests taking turns
+//! ([`TURN`]: no `backward()` may run while Burn's sync server for wgpu lives).
 
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::DeviceKind;
+use burn::tensor::distributed::{
+    DistributedConfig, DistributedContext, ReduceOperation, all_reduce,
+};
 use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::parallel::{DataParallel, SyncMode};
 use zoo_train::train::{TrainOptions, train};
+
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn wgpu_wanted() -> bool {
+    let wanted = std::env::var("ZOO_TEST_DEVICES")
+        .map_or(true, |d| d.split(',').any(|d| d.trim() == "wgpu"));
+    if !wanted {
+        eprintln!("ZOO_TEST_DEVICES leaves wgpu out: not run");
+    }
+    wanted
+}
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("zoo-dp-wgpu-{name}-{}", std::process::id()));
@@ -41,8 +56,8 @@ fn weights(run: &Path) -> Vec<Vec<f32>> {
 /// a batch each, give the weights of one with the whole batch.
 #[test]
 fn data_parallel_gather_between_two_wgpu_devices_equals_one_device() {
-    if std::env::var("ZOO_TEST_DEVICES").is_ok_and(|d| !d.split(',').any(|d| d == "wgpu")) {
-        eprintln!("ZOO_TEST_DEVICES leaves wgpu out: not run");
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    if !wgpu_wanted() {
         return;
     }
     let config = RunConfig::parse(
@@ -83,4 +98,46 @@ fn data_parallel_gather_between_two_wgpu_devices_equals_one_device() {
     eprintln!("gather, 2 wgpu devices vs 1: max |Δθ| = {worst:.3e}");
     std::fs::remove_dir_all(one).ok();
     std::fs::remove_dir_all(two).ok();
+}
+
+/// Why the collective mode is CUDA's alone: Burn 0.22.1 starts its sync server for two wgpu
+/// devices, but its all-reduce between them panics, on each device's thread ("no transport
+/// between its devices", cubecl-runtime).
+#[test]
+fn data_parallel_collective_all_reduce_has_no_transport_on_wgpu() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    if !wgpu_wanted() {
+        return;
+    }
+    let devices = vec![
+        Device::wgpu(DeviceKind::DefaultDevice),
+        Device::wgpu(DeviceKind::Cpu),
+    ];
+    let _context = DistributedContext::init(
+        devices.clone(),
+        DistributedConfig {
+            all_reduce_op: ReduceOperation::Sum,
+        },
+    );
+    let threads: Vec<_> = devices
+        .iter()
+        .cloned()
+        .map(|device| {
+            let all = devices.clone();
+            std::thread::spawn(move || {
+                let tensor = Tensor::<1>::from_floats([1.0, 2.0], &device);
+                all_reduce(tensor, ReduceOperation::Sum, all)
+                    .resolve()
+                    .into_data()
+            })
+        })
+        .collect();
+    for thread in threads {
+        let panic = thread.join().expect_err("all_reduce between wgpu devices");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("no transport between its devices"),
+            "{message:?}"
+        );
+    }
 }
