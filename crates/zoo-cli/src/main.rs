@@ -1,7 +1,7 @@
 //! `zoo`: train, evaluate and use burn-zoo models from TOML run files.
 //!
 //! ```text
-//! zoo train CONFIG.toml [--backend flex|wgpu|cuda] [--out DIR] [--force | --resume] [--quiet] [--log-every N] [key=value ...]
+//! zoo train CONFIG.toml [--backend flex|wgpu|cuda] [--devices 0,1,…] [--out DIR] [--force | --resume] [--quiet] [--log-every N] [key=value ...]
 //! zoo eval CONFIG.toml --checkpoint CKPT [--json] [key=value ...]
 //! zoo predict --checkpoint CKPT IMAGE... [--out DIR]
 //! zoo import --arch NAME WEIGHTS.(pth|safetensors) --out CKPT [--num-classes N] [--image-size N]
@@ -21,6 +21,7 @@ use zoo_train::bench::{BenchSpec, bench};
 use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::eval::evaluate;
+use zoo_train::parallel::{DataParallel, DevicesError, SyncMode};
 use zoo_train::rundir::Start;
 
 mod report;
@@ -99,6 +100,55 @@ impl Backend {
         }
     }
 
+    /// The devices `indices` name (`arg`: the flag or key they come from), the first being
+    /// also Burn's default device; the backend's device alone when `indices` is empty.
+    fn devices(self, indices: &[usize], arg: &'static str) -> Result<Vec<Device>, String> {
+        let device = self.device()?;
+        if indices.is_empty() {
+            return Ok(vec![device]);
+        }
+        let available: Vec<Device> = match self {
+            Backend::Flex | Backend::Ndarray => vec![device],
+            Backend::Wgpu => Device::enumerate(burn::tensor::DeviceType::Wgpu).into_vec(),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Device::enumerate(burn::tensor::DeviceType::Cuda).into_vec(),
+            #[cfg(not(feature = "cuda"))]
+            Backend::Cuda => unreachable!("Backend::device refuses cuda without the feature"),
+        };
+        if available.len() == 1 && indices.len() > 1 {
+            return Err(DevicesError::OneDevice {
+                arg,
+                backend: self.name(),
+                given: indices.to_vec(),
+            }
+            .to_string());
+        }
+        indices
+            .iter()
+            .map(|&index| {
+                available.get(index).cloned().ok_or_else(|| {
+                    DevicesError::NoSuchDevice {
+                        arg,
+                        backend: self.name(),
+                        index,
+                        available: available.len(),
+                    }
+                    .to_string()
+                })
+            })
+            .collect()
+    }
+
+    /// How replicas on this backend's devices sum their gradients: Burn's all-reduce where
+    /// Burn 0.22.1 has a device transport (CUDA, NCCL), gathered on the first device
+    /// elsewhere.
+    fn sync_mode(self) -> SyncMode {
+        match self {
+            Backend::Cuda => SyncMode::Collective,
+            Backend::Flex | Backend::Ndarray | Backend::Wgpu => SyncMode::Gather,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Backend::Flex => "flex",
@@ -141,6 +191,11 @@ struct TrainArgs {
     /// Backend to train on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Devices of the backend, by index (`0,1,2,3`; sets `train.devices`): one selects it;
+    /// several train data-parallel, one model replica per device, each fed its part of every
+    /// batch of `train.batch_size` (the same batches as on one device).
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<usize>,
     /// Run directory (default: runs/{config file stem}).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -175,11 +230,37 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
 }
 
 fn train_command(a: TrainArgs) -> Result<ExitCode, String> {
-    let run = RunConfig::load(&a.config, &a.overrides).map_err(text)?;
+    let mut overrides = a.overrides.clone();
+    if !a.devices.is_empty() {
+        overrides.push(format!("train.devices={:?}", a.devices));
+    }
+    let run = RunConfig::load(&a.config, &overrides).map_err(text)?;
     let out = a
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(a.config.file_stem().unwrap_or_default()));
-    let device = a.backend.device()?;
+    let arg = if a.devices.is_empty() {
+        "train.devices"
+    } else {
+        "--devices"
+    };
+    let mut devices = a.backend.devices(&run.train.devices, arg)?;
+    let device = devices[0].clone();
+    let on = match devices.len() {
+        1 if run.train.devices.is_empty() => a.backend.name().to_string(),
+        1 => format!("{} device {}", a.backend.name(), run.train.devices[0]),
+        n => format!(
+            "{} devices {:?} ({} data-parallel, {} images per device of each batch of {})",
+            a.backend.name(),
+            run.train.devices,
+            a.backend.sync_mode().name(),
+            run.train.batch_size.div_ceil(n),
+            run.train.batch_size
+        ),
+    };
+    let parallel = (devices.len() > 1).then(|| DataParallel {
+        devices: std::mem::take(&mut devices),
+        mode: a.backend.sync_mode(),
+    });
     let task = run.model_config().map_err(text)?.family().task();
     let start = match (a.resume, a.force) {
         (true, _) => Start::Resume,
@@ -191,6 +272,7 @@ fn train_command(a: TrainArgs) -> Result<ExitCode, String> {
         start,
         stop_after: None,
         interrupt: Some(interrupt.clone()),
+        parallel,
     };
     let mut report = Reporter::new(a.quiet, a.log_every as usize);
     let mut told = false;
@@ -199,17 +281,15 @@ fn train_command(a: TrainArgs) -> Result<ExitCode, String> {
             report.log_to(&out);
             let line = match resumed {
                 Some(at) => format!(
-                    "resuming {} ({}) on {} in {} from its checkpoint at {at}",
+                    "resuming {} ({}) on {on} in {} from its checkpoint at {at}",
                     run.model.name,
                     task.name(),
-                    a.backend.name(),
                     out.display()
                 ),
                 None => format!(
-                    "training {} ({}) on {} → {}",
+                    "training {} ({}) on {on} → {}",
                     run.model.name,
                     task.name(),
-                    a.backend.name(),
                     out.display()
                 ),
             };
@@ -237,9 +317,21 @@ fn train_command(a: TrainArgs) -> Result<ExitCode, String> {
     if let Some(at) = &outcome.stopped {
         report.line(
             &format!(
-                "stopped at {at}; checkpoint committed. Continue with: zoo train {} --out {} --resume{}",
+                "stopped at {at}; checkpoint committed. Continue with: zoo train {} --out {} --resume{}{}",
                 a.config.display(),
                 out.display(),
+                if a.devices.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " --devices {}",
+                        a.devices
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )
+                },
                 a.overrides
                     .iter()
                     .map(|o| format!(" {o}"))

@@ -863,3 +863,34 @@ fn fine_tune_eval_and_predict_on_voc_coco_and_image_folder() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `--devices` a backend cannot serve is refused before anything is written, naming the
+/// argument (data-parallel training itself: `crates/zoo-train/tests/data_parallel.rs`).
+#[test]
+fn train_devices_that_do_not_fit_are_refused_naming_the_argument() {
+    let dir = scratch("devices");
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, TINY_UNET).unwrap();
+    let run = dir.join("run");
+    let (c, r) = (s(&config), s(&run));
+    for (args, expected) in [
+        (&["--devices", "0,1"][..], "--devices: flex has one device"),
+        (&["--devices", "2"][..], "--devices: no device 2 on flex"),
+        (
+            &["--devices", "0,0"][..],
+            "train.devices: device 0 is listed twice",
+        ),
+        (
+            &["--devices", "0,1", "train.batch_size=1"][..],
+            "train.devices: 2 devices but train.batch_size = 1",
+        ),
+        (
+            &["train.devices=[0, 1]"][..],
+            "train.devices: flex has one device",
+        ),
+    ] {
+        let (ok, text) = zoo(&[&["train", c, "--out", r][..], args].concat());
+        assert!(!ok && text.contains(expected), "{args:?}: {text}");
+        assert!(!run.exists(), "{args:?} wrote {}", run.display());
+    }
+}

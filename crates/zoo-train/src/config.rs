@@ -414,6 +414,12 @@ pub struct TrainSection {
     /// What a step with a non-finite loss does: stop the run (`"stop"`, an error naming the
     /// step; the last checkpoint stays) or skip that step's update (`"skip"`).
     pub nonfinite: NonFinite,
+    /// Devices of the backend to train on, by index (`zoo train --devices 0,1`): one device
+    /// selects it; several train data-parallel, one model replica per device, each fed its
+    /// part of every batch of `batch_size` (the same batches as on one device; see
+    /// [`crate::parallel`]). Empty: the backend's default device. A resumed run may change it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<usize>,
 }
 
 /// What a training step with a non-finite (NaN or infinite) loss does.
@@ -452,6 +458,7 @@ impl Default for TrainSection {
             checkpoint_every_steps: 0,
             keep_last: 0,
             nonfinite: NonFinite::Stop,
+            devices: Vec::new(),
         }
     }
 }
@@ -675,6 +682,32 @@ impl RunConfig {
                 return invalid(key, "must be positive, got 0".into());
             }
         }
+        if let Some((i, d)) = t
+            .devices
+            .iter()
+            .enumerate()
+            .find(|&(i, d)| t.devices[..i].contains(d))
+        {
+            return invalid(
+                "train.devices",
+                format!(
+                    "device {d} is listed twice (entries {} and {}), got {:?}",
+                    t.devices.iter().position(|x| x == d).unwrap_or(0) + 1,
+                    i + 1,
+                    t.devices
+                ),
+            );
+        }
+        if t.devices.len() > t.batch_size {
+            return invalid(
+                "train.devices",
+                format!(
+                    "{} devices but train.batch_size = {}: each device needs at least one image of a batch",
+                    t.devices.len(),
+                    t.batch_size
+                ),
+            );
+        }
         if !(t.lr > 0.0 && t.lr.is_finite()) {
             return invalid(
                 "train.lr",
@@ -885,6 +918,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("key=value"), "{e}");
+    }
+
+    #[test]
+    fn train_devices_are_distinct_and_no_more_than_a_batch() {
+        let c = RunConfig::parse(
+            MINIMAL,
+            Path::new("d.toml"),
+            &["train.devices=[0, 1]".into()],
+        )
+        .unwrap();
+        assert_eq!(c.train.devices, vec![0, 1]);
+        // An empty list (the default) is not written to the resolved run file.
+        assert!(!parse(MINIMAL).to_toml().contains("devices"));
+        assert!(c.to_toml().contains("devices = ["), "{}", c.to_toml());
+        let e = RunConfig::parse(
+            MINIMAL,
+            Path::new("d.toml"),
+            &["train.devices=[0, 1, 0]".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("train.devices") && e.contains("device 0 is listed twice"),
+            "{e}"
+        );
+        let e = RunConfig::parse(
+            MINIMAL,
+            Path::new("d.toml"),
+            &[
+                "train.devices=[0, 1, 2]".into(),
+                "train.batch_size=2".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("train.devices") && e.contains("3 devices but train.batch_size = 2"),
+            "{e}"
+        );
     }
 
     fn parse(extra: &str) -> RunConfig {

@@ -130,7 +130,7 @@ pub enum Error {
     },
     /// `--resume` with a run file other than the run's.
     #[error(
-        "--resume: the run file differs from the one {} was trained with ({}); only train.epochs may change",
+        "--resume: the run file differs from the one {} was trained with ({}); only train.epochs may change (and train.devices: the batches stay the same)",
         run.display(),
         resolved.display()
     )]
@@ -139,6 +139,17 @@ pub enum Error {
         run: PathBuf,
         /// The run's resolved run file.
         resolved: PathBuf,
+    },
+    /// Devices that data-parallel training cannot use.
+    #[error(transparent)]
+    Devices(#[from] crate::parallel::DevicesError),
+    /// A data-parallel replica stopped (its thread panicked or ended).
+    #[error("data-parallel replica {rank}: {message}")]
+    Replica {
+        /// The replica (0 is the first device's).
+        rank: usize,
+        /// What happened, on which device.
+        message: String,
     },
     /// A file of the run directory could not be read or written.
     #[error("{}: {source}", path.display())]

@@ -12,6 +12,8 @@
 //!   cosine / multistep schedules with warmup, gradient clipping) and [`order`] (seeded data order); a
 //!   run directory with the resolved config, [`history`] (metrics CSV, JSON, curves),
 //!   [`panels`] of validation samples and checkpoints, and an exact `--resume`.
+//! - [`parallel`]: data-parallel training on several devices (Burn's all-reduce on CUDA,
+//!   gradients gathered on the first device elsewhere), the same global batches as on one.
 //! - [`eval`]: a model's validation figures over a dataset.
 //! - [`checkpoint`]: `.bpk` checkpoints that carry their architecture and run file.
 //! - [`rundir`], [`state`]: the run directory under its lock, and the one commit point of a
@@ -30,6 +32,7 @@ pub mod eval;
 pub mod history;
 pub mod order;
 pub mod panels;
+pub mod parallel;
 pub mod plot;
 pub mod predict;
 pub mod rundir;

@@ -38,6 +38,7 @@ use crate::eval::evaluate;
 use crate::history::{self, EpochReport};
 use crate::order::{epoch_order, epoch_seed, step_seed};
 use crate::panels::sample_panels;
+use crate::parallel::{DataParallel, DevicesError, Replicas, SyncMode};
 use crate::plot::save_png;
 use crate::rundir::{RunDir, Start};
 use crate::schedule::{learning_rate, optimizer};
@@ -56,6 +57,10 @@ pub struct TrainOptions {
     /// Set (e.g. by a SIGINT handler) to stop after the current step: a checkpoint is
     /// committed there and the run returns, resumable.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Data-parallel training on several devices (the first being `train`'s device): one
+    /// replica each, each fed its part of every batch ([`crate::parallel`]). `None`: one
+    /// device.
+    pub parallel: Option<DataParallel>,
 }
 
 /// A point to stop a run at (see [`TrainOptions::stop_after`]).
@@ -132,6 +137,11 @@ pub struct StepReport {
     pub data_wait_seconds: f64,
     /// Whether the update was skipped (non-finite loss with `train.nonfinite = "skip"`).
     pub skipped: bool,
+    /// Data-parallel runs: seconds of the step spent combining the replicas' gradients
+    /// outside their backward passes (gather: moving them to the first device, summing them
+    /// and sending the updated weights back; collective: 0, Burn's all-reduce runs inside
+    /// the backward passes). 0 on one device.
+    pub sync_seconds: f64,
 }
 
 /// How a run ended.
@@ -391,6 +401,25 @@ fn grad_norm(model: &ZooModel, grads: &GradientsParams) -> f64 {
     visitor.sum.map_or(0.0, |s| s.into_scalar::<f64>().sqrt())
 }
 
+/// Reads every parameter once: Burn draws a parameter's initial value when it is first used
+/// (lazily), so without this a fresh model's weights would come from whatever the device's
+/// generator holds at the first forward pass and the order that pass uses them in. Drawn
+/// here, right after seeding with `train.seed`, they are the same whatever runs next — one
+/// device, or data-parallel replicas forked from this model.
+struct Draw;
+
+impl burn::module::ModuleVisitor for Draw {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        drop(param.val());
+    }
+}
+
+/// `model` with every parameter drawn (see [`Draw`]).
+fn drawn(model: ZooModel) -> ZooModel {
+    model.visit(&mut Draw);
+    model
+}
+
 /// Where a run starts: a fresh model or the last committed checkpoint of `out`.
 fn resume(
     config: &RunConfig,
@@ -403,6 +432,8 @@ fn resume(
     let info = checkpoint::read_info(&model_path)?;
     let mut same = info.config.clone();
     same.train.epochs = config.train.epochs;
+    // The same global batches on other devices: the run goes on as it would have.
+    same.train.devices = config.train.devices.clone();
     if &same != config {
         return Err(Error::ResumeChanged {
             run: run.root().to_path_buf(),
@@ -446,6 +477,9 @@ pub fn train(
     let t = &config.train;
     let steps_per_epoch = train_data.len().div_ceil(t.batch_size);
     let total = steps_per_epoch * t.epochs;
+    if let Some(parallel) = &options.parallel {
+        check_devices(parallel, device, t.batch_size)?;
+    }
 
     // A fresh run's model, with its upstream weights, before anything is written.
     let ad = device.clone().autodiff();
@@ -453,7 +487,7 @@ pub fn train(
         Start::Resume => None,
         _ => {
             ad.seed(t.seed);
-            Some(initial_model(config, &ad)?)
+            Some(initial_model(config, &ad)?).map(|(model, weights)| (drawn(model), weights))
         }
     };
 
@@ -502,6 +536,16 @@ pub fn train(
             };
             (model, optimizer(config), fresh_state)
         }
+    };
+    // Replica 0 is the loop's model; the others start on their devices and threads.
+    let mut replicas = match &options.parallel {
+        Some(parallel) => {
+            let (replicas, first) =
+                Replicas::start(model, &optim, parallel, preprocessing, family.num_classes())?;
+            model = first;
+            Some(replicas)
+        }
+        None => None,
     };
     let mut step_log = StepLog::open(
         run.root(),
@@ -553,24 +597,45 @@ pub fn train(
             let started = Instant::now();
             let batch = loader.next()?;
             let data_wait_seconds = started.elapsed().as_secs_f64();
-            ad.seed(step_seed(seed, b));
             let loss_options = LossOptions {
                 aux_weight: t.aux_weight,
                 seed: seed ^ ((current.step as u64) << 20),
             };
-            let zoo_models::family::Loss { total: loss, terms } = model
-                .family()
-                .loss_terms(&batch, &training, &loss_options)
-                .map_err(|e| name_sample(e, "train", train_data.as_ref(), chunk))?;
-            let value = loss.clone().into_scalar::<f64>();
-            let terms: Vec<(&'static str, f64)> = terms
-                .into_iter()
-                .map(|(name, term)| (name, term.into_scalar::<f64>()))
-                .collect();
+            let named = |e| name_sample(e, "train", train_data.as_ref(), chunk);
+            // One device: the batch's loss to backpropagate. Several: each replica holds its
+            // own, and the loop gets the batch's value.
+            let (loss, value, terms) = match replicas.as_mut() {
+                None => {
+                    ad.seed(step_seed(seed, b));
+                    let zoo_models::family::Loss { total: loss, terms } = model
+                        .family()
+                        .loss_terms(&batch, &training, &loss_options)
+                        .map_err(named)?;
+                    let value = loss.clone().into_scalar::<f64>();
+                    let terms: Vec<(&'static str, f64)> = terms
+                        .into_iter()
+                        .map(|(name, term)| (name, term.into_scalar::<f64>()))
+                        .collect();
+                    (Some(loss), value, terms)
+                }
+                Some(replicas) => {
+                    let loss = replicas
+                        .forward(&model, &batch, step_seed(seed, b), &loss_options)
+                        .map_err(|e| match e {
+                            Error::Batch(e) => named(e),
+                            e => e,
+                        })?;
+                    (None, loss.total, loss.terms)
+                }
+            };
             lr = learning_rate(config, current.step, total);
             let skipped = !value.is_finite();
             let mut norm = f64::NAN;
+            let mut sync_seconds = 0.0;
             if skipped {
+                if let Some(replicas) = replicas.as_mut() {
+                    replicas.skip()?;
+                }
                 if t.nonfinite == NonFinite::Stop {
                     return Err(Error::Diverged {
                         at: format!(
@@ -585,9 +650,19 @@ pub fn train(
                 current.skipped += 1;
             } else {
                 loss_sum += value;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                norm = grad_norm(&model, &grads);
-                model = optim.step(lr, model, grads);
+                match (loss, replicas.as_mut()) {
+                    (Some(loss), _) => {
+                        let grads = GradientsParams::from_grads(loss.backward(), &model);
+                        norm = grad_norm(&model, &grads);
+                        model = optim.step(lr, model, grads);
+                    }
+                    (None, Some(replicas)) => {
+                        let update = replicas.update(model, &mut optim, lr, grad_norm)?;
+                        (model, norm, sync_seconds) =
+                            (update.model, update.grad_norm, update.sync_seconds);
+                    }
+                    (None, None) => unreachable!("one device has the batch's loss"),
+                }
             }
             current.step += 1;
             current.batch = b + 1;
@@ -605,6 +680,7 @@ pub fn train(
                 seconds: started.elapsed().as_secs_f64(),
                 data_wait_seconds,
                 skipped,
+                sync_seconds,
             };
             step_log.log(&report)?;
             on_event(Event::Step(&report));
@@ -695,6 +771,43 @@ pub fn train(
         history: current.history,
         stopped: None,
     })
+}
+
+/// Data-parallel devices `train` can use: at least two, the first being the run's device,
+/// no more than the images of a batch, each once for the collective mode.
+fn check_devices(
+    parallel: &DataParallel,
+    device: &Device,
+    batch_size: usize,
+) -> Result<(), DevicesError> {
+    let devices = parallel.devices.len();
+    if devices < 2 {
+        return Err(DevicesError::TooFew { given: devices });
+    }
+    if devices > batch_size {
+        return Err(DevicesError::MoreThanBatch {
+            devices,
+            batch_size,
+        });
+    }
+    if parallel.mode == SyncMode::Collective
+        && let Some(d) = parallel
+            .devices
+            .iter()
+            .enumerate()
+            .find_map(|(i, d)| parallel.devices[..i].contains(d).then_some(d))
+    {
+        return Err(DevicesError::SharedInCollective {
+            device: format!("{d:?}"),
+        });
+    }
+    if &parallel.devices[0] != device {
+        return Err(DevicesError::FirstDevice {
+            first: format!("{:?}", parallel.devices[0]),
+            device: format!("{device:?}"),
+        });
+    }
+    Ok(())
 }
 
 /// Upstream weights loaded into a fresh model ([`initial_model`]).

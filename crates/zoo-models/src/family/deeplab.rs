@@ -91,6 +91,10 @@ impl Family for DeepLabV3 {
         segmentation::loss(batch, context, options, |x| self.forward(x))
     }
 
+    fn loss_count(&self, batch: &[Sample]) -> usize {
+        segmentation::loss_count(batch)
+    }
+
     fn predict(&self, batch: &[Sample], context: &Context) -> Result<Vec<Prediction>, TaskError> {
         segmentation::predict(batch, context, |x| self.forward(x).out)
     }
@@ -172,6 +176,10 @@ impl Family for DeepLabV3Plus {
         options: &LossOptions,
     ) -> Result<Tensor<1>, TaskError> {
         segmentation::loss(batch, context, options, |x| self.forward(x).into())
+    }
+
+    fn loss_count(&self, batch: &[Sample]) -> usize {
+        segmentation::loss_count(batch)
     }
 
     fn predict(&self, batch: &[Sample], context: &Context) -> Result<Vec<Prediction>, TaskError> {

@@ -98,6 +98,17 @@ pub trait Family {
         })
     }
 
+    /// What [`Self::loss`] of `batch` is a mean over, counted on the host: a batch split into
+    /// parts (data-parallel training) weighs each part's loss by its share of this count, so
+    /// that the weighted sum of the parts' losses, and of their gradients, is the loss of the
+    /// whole batch. The default is the number of images (losses averaged over images);
+    /// semantic segmentation counts the pixels that are not ignored. A loss averaged over
+    /// what the model itself samples (Mask R-CNN's anchors and proposals) keeps the default:
+    /// its parts are then weighed by their images, as data-parallel PyTorch averages them.
+    fn loss_count(&self, batch: &[Sample]) -> usize {
+        batch.len()
+    }
+
     /// The predictions on a batch, one per sample, on the host (call it on a model in
     /// inference mode).
     ///

@@ -83,6 +83,10 @@ impl Family for Unet {
         segmentation::loss(batch, context, options, |x| self.forward(x).into())
     }
 
+    fn loss_count(&self, batch: &[Sample]) -> usize {
+        segmentation::loss_count(batch)
+    }
+
     fn predict(&self, batch: &[Sample], context: &Context) -> Result<Vec<Prediction>, TaskError> {
         segmentation::predict(batch, context, |x| self.forward(x))
     }

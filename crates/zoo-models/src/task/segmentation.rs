@@ -60,6 +60,15 @@ pub fn masked_cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tenso
     picked.mul(weight).sum().neg().div(count)
 }
 
+/// The pixels of `batch` that [`loss`] averages over: those of its class masks that are not
+/// [`IGNORE`] (masks of the wrong size are [`loss`]'s to refuse).
+pub(crate) fn loss_count(batch: &[Sample]) -> usize {
+    batch
+        .iter()
+        .map(|s| s.class_mask.iter().filter(|&&c| c != IGNORE).count())
+        .sum()
+}
+
 /// `[B, C, H, W]` → `[B·H·W, C]`.
 fn per_pixel(x: Tensor<4>) -> Tensor<2> {
     let [b, c, h, w] = x.dims();
@@ -204,6 +213,43 @@ impl Evaluator for SegmentationEvaluator {
 mod tests {
     use super::*;
     use burn::nn::loss::CrossEntropyLossConfig;
+
+    /// A batch split in two, each part's loss weighted by its share of [`loss_count`], gives
+    /// the loss of the whole batch (what data-parallel training sums).
+    #[test]
+    fn parts_weighted_by_their_loss_count_sum_to_the_whole_batch_loss() {
+        let device = Device::flex();
+        let masks: [&[u8]; 3] = [&[0, 255, 1, 2], &[255, 255, 255, 1], &[2, 2, 0, 255]];
+        let samples: Vec<Sample> = masks
+            .iter()
+            .map(|m| Sample {
+                class_mask: m.to_vec(),
+                ..Sample::unannotated(vec![0.0; 12], [2, 2])
+            })
+            .collect();
+        assert_eq!(loss_count(&samples), 7);
+        let logits: Vec<f32> = (0..36).map(|i| ((i * 7) % 11) as f32 / 5.0 - 1.0).collect();
+        let loss = |parts: &[Sample], rows: std::ops::Range<usize>| {
+            let targets: Vec<i64> = parts
+                .iter()
+                .flat_map(|s| s.class_mask.iter().map(|&c| i64::from(c)))
+                .collect();
+            let n = targets.len();
+            masked_cross_entropy(
+                Tensor::<2>::from_data(
+                    TensorData::new(logits[rows.start * 3..rows.end * 3].to_vec(), [n, 3]),
+                    &device,
+                ),
+                Tensor::from_data(TensorData::new(targets, [n]), &device),
+            )
+            .into_scalar::<f64>()
+        };
+        let whole = loss(&samples, 0..12);
+        let (a, b) = samples.split_at(1);
+        let weighted = loss(a, 0..4) * loss_count(a) as f64 / 7.0
+            + loss(b, 4..12) * loss_count(b) as f64 / 7.0;
+        assert!((whole - weighted).abs() < 1e-6, "{whole} vs {weighted}");
+    }
 
     #[test]
     fn masked_cross_entropy_skips_ignored_targets() {
