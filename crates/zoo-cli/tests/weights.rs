@@ -153,7 +153,8 @@ fn import_by_registry_name_brings_classes_and_names() {
         info.config.eval_protocol(),
         zoo_train::config::EvalProtocol::ShorterSide {
             size: 248,
-            crop: Some(224)
+            crop: Some(224),
+            filter: zoo_data::Filter::Bicubic,
         }
     );
     let png = home.join("x.png");

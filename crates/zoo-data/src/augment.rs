@@ -284,6 +284,17 @@ fn resize_objects(objects: &[Object], from: [usize; 2], to: [usize; 2]) -> Vec<O
 /// # Panics
 /// If `size` has a zero side, or the sample's vectors do not match its `size`.
 pub fn resize(sample: &Sample, size: [usize; 2]) -> Sample {
+    resized(sample, size, |image, from| {
+        resize_bilinear(image, 3, from, size)
+    })
+}
+
+/// [`resize`] with the image resampled by `image(pixels, from)`.
+fn resized(
+    sample: &Sample,
+    size: [usize; 2],
+    image: impl FnOnce(&[f32], [usize; 2]) -> Vec<f32>,
+) -> Sample {
     assert!(
         size[0] > 0 && size[1] > 0,
         "resize: size must be positive, got {size:?}"
@@ -294,7 +305,7 @@ pub fn resize(sample: &Sample, size: [usize; 2]) -> Sample {
         return sample.clone();
     }
     Sample {
-        image: resize_bilinear(&sample.image, 3, from, size),
+        image: image(&sample.image, from),
         size,
         class_mask: if sample.class_mask.is_empty() {
             Vec::new()
@@ -304,6 +315,125 @@ pub fn resize(sample: &Sample, size: [usize; 2]) -> Sample {
         objects: resize_objects(&sample.objects, from, size),
         label: sample.label,
     }
+}
+
+/// Resampling filter of [`resize_antialiased`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filter {
+    /// Triangle (bilinear), support 1.
+    #[default]
+    Bilinear,
+    /// Keys cubic with `a = −0.5` (PIL's and torchvision's antialiased bicubic), support 2.
+    Bicubic,
+}
+
+impl Filter {
+    fn support(self) -> f64 {
+        match self {
+            Filter::Bilinear => 1.0,
+            Filter::Bicubic => 2.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        let x = x.abs();
+        match self {
+            Filter::Bilinear => (1.0 - x).max(0.0),
+            Filter::Bicubic => {
+                const A: f64 = -0.5;
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// For each of `n_out` outputs along an axis of `n_in`: the first input it reads and the
+    /// normalised weights (PIL's `precompute_coeffs`, torchvision's antialiased kernels: the
+    /// filter stretched by the downscaling factor).
+    fn taps(self, n_in: usize, n_out: usize) -> Vec<(usize, Vec<f32>)> {
+        let scale = n_in as f64 / n_out as f64;
+        let stretch = scale.max(1.0);
+        let support = self.support() * stretch;
+        (0..n_out)
+            .map(|i| {
+                let center = (i as f64 + 0.5) * scale;
+                let lo = ((center - support + 0.5).floor().max(0.0) as usize).min(n_in - 1);
+                let hi = ((center + support + 0.5).floor() as usize).clamp(lo + 1, n_in);
+                let raw: Vec<f64> = (lo..hi)
+                    .map(|j| self.weight((j as f64 - center + 0.5) / stretch))
+                    .collect();
+                let total: f64 = raw.iter().sum();
+                let weights = raw
+                    .iter()
+                    .map(|w| {
+                        if total == 0.0 {
+                            0.0
+                        } else {
+                            (w / total) as f32
+                        }
+                    })
+                    .collect();
+                (lo, weights)
+            })
+            .collect()
+    }
+}
+
+/// Resizes `[C, H, W]` planes to `[oh, ow]` with `filter`, antialiased: the filter widens
+/// by the factor when downscaling (as PIL's resize and torchvision's `resize(...,
+/// antialias=True)`), rows first, then columns.
+pub fn resize_antialiased(
+    src: &[f32],
+    channels: usize,
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    filter: Filter,
+) -> Vec<f32> {
+    if [h, w] == [oh, ow] {
+        return src.to_vec();
+    }
+    let xs = filter.taps(w, ow);
+    let ys = filter.taps(h, oh);
+    let mut out = vec![0f32; channels * oh * ow];
+    let mut rows = vec![0f32; h * ow];
+    for ch in 0..channels {
+        let plane = &src[ch * h * w..(ch + 1) * h * w];
+        // Horizontal pass: [h, w] → [h, ow].
+        for (y, row) in rows.chunks_mut(ow).enumerate() {
+            let line = &plane[y * w..(y + 1) * w];
+            for (v, (lo, weights)) in row.iter_mut().zip(&xs) {
+                *v = weights.iter().zip(&line[*lo..]).map(|(a, b)| a * b).sum();
+            }
+        }
+        // Vertical pass: [h, ow] → [oh, ow].
+        let dst = &mut out[ch * oh * ow..(ch + 1) * oh * ow];
+        for (oy, (lo, weights)) in ys.iter().enumerate() {
+            let row = &mut dst[oy * ow..(oy + 1) * ow];
+            for (k, wgt) in weights.iter().enumerate() {
+                let srow = &rows[(lo + k) * ow..(lo + k + 1) * ow];
+                for (d, v) in row.iter_mut().zip(srow) {
+                    *d += wgt * v;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [`resize`] with the image resampled by [`resize_antialiased`] (`filter`) instead of plain
+/// bilinear interpolation; class and object masks nearest, boxes and areas scaled.
+///
+/// # Panics
+/// As [`resize`].
+pub fn resize_with(sample: &Sample, size: [usize; 2], filter: Filter) -> Sample {
+    resized(sample, size, |image, from| {
+        resize_antialiased(image, 3, from, size, filter)
+    })
 }
 
 /// The size torchvision's `resize(image, side)` gives a `[h, w]` image: the shorter side

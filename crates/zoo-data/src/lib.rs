@@ -38,7 +38,10 @@ pub mod shapes;
 pub mod source;
 pub mod voc;
 
-pub use augment::{AugmentConfig, augment, center_crop, load_batch, resize, shorter_side_size};
+pub use augment::{
+    AugmentConfig, Filter, augment, center_crop, load_batch, resize, resize_antialiased,
+    resize_with, shorter_side_size,
+};
 pub use coco::Coco;
 pub use dataset::ImageDataset;
 pub use error::{AugmentConfigError, DataError};

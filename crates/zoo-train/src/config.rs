@@ -44,6 +44,28 @@ pub struct EvalSection {
     pub size: Option<usize>,
     /// Side of the centre crop after a `"shorter_side"` resize.
     pub crop: Option<usize>,
+    /// The `"shorter_side"` resize's filter, antialiased as torchvision's and PIL's:
+    /// `"bilinear"` or `"bicubic"` (timm's Swin weights).
+    pub interpolation: Option<Interpolation>,
+}
+
+/// See [`EvalSection::interpolation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interpolation {
+    /// Antialiased bilinear (triangle filter).
+    Bilinear,
+    /// Antialiased bicubic (Keys, a = −0.5).
+    Bicubic,
+}
+
+impl From<Interpolation> for zoo_data::Filter {
+    fn from(i: Interpolation) -> Self {
+        match i {
+            Interpolation::Bilinear => zoo_data::Filter::Bilinear,
+            Interpolation::Bicubic => zoo_data::Filter::Bicubic,
+        }
+    }
 }
 
 /// See [`EvalSection::resize`].
@@ -63,12 +85,15 @@ pub enum EvalResize {
 pub enum EvalProtocol {
     /// Every image resized to `[height, width]`.
     Fixed([usize; 2]),
-    /// Shorter side to `size` (torchvision's rounding), then a centre `crop × crop` if set.
+    /// Shorter side to `size` (torchvision's rounding, antialiased `filter`), then a centre
+    /// `crop × crop` if set.
     ShorterSide {
         /// The shorter side.
         size: usize,
         /// Side of the centre crop.
         crop: Option<usize>,
+        /// The resize's filter.
+        filter: zoo_data::Filter,
     },
     /// Images at their own size.
     Original,
@@ -580,6 +605,10 @@ impl RunConfig {
             zoo_models::hub::Resize::MinMax { .. } => Some((EvalResize::Original, None, None)),
         });
         let (resize, size, crop) = from_weights.unwrap_or((EvalResize::Fixed, None, None));
+        let filter = published.map_or(Interpolation::Bilinear, |t| match t.interpolation {
+            zoo_models::hub::Interpolation::Bilinear => Interpolation::Bilinear,
+            zoo_models::hub::Interpolation::Bicubic => Interpolation::Bicubic,
+        });
         let e = &self.eval;
         match e.resize.unwrap_or(resize) {
             EvalResize::Fixed => EvalProtocol::Fixed(self.data.image_size),
@@ -590,6 +619,7 @@ impl RunConfig {
                     .or(size)
                     .unwrap_or(self.data.image_size[0].min(self.data.image_size[1])),
                 crop: e.crop.or(if e.resize.is_some() { None } else { crop }),
+                filter: e.interpolation.unwrap_or(filter).into(),
             },
         }
     }
@@ -717,7 +747,7 @@ impl RunConfig {
         if self.data.workers == 0 {
             return invalid("data.workers", "must be positive, got 0".into());
         }
-        if let EvalProtocol::ShorterSide { size, crop } = self.eval_protocol() {
+        if let EvalProtocol::ShorterSide { size, crop, .. } = self.eval_protocol() {
             if size == 0 || size > MAX_IMAGE_SIDE {
                 return invalid(
                     "eval.size",
@@ -731,7 +761,9 @@ impl RunConfig {
                 );
             }
         }
-        if (self.eval.size.is_some() || self.eval.crop.is_some())
+        if (self.eval.size.is_some()
+            || self.eval.crop.is_some()
+            || self.eval.interpolation.is_some())
             && self
                 .eval
                 .resize
@@ -739,7 +771,8 @@ impl RunConfig {
         {
             return invalid(
                 "eval.size",
-                "eval.size and eval.crop go with eval.resize = \"shorter_side\"".into(),
+                "eval.size, eval.crop and eval.interpolation go with eval.resize = \"shorter_side\""
+                    .into(),
             );
         }
         if let Err(e) = self.data.augment.validate() {
@@ -979,7 +1012,8 @@ mod tests {
             parse(seg).eval_protocol(),
             EvalProtocol::ShorterSide {
                 size: 520,
-                crop: None
+                crop: None,
+                filter: zoo_data::Filter::Bilinear,
             }
         );
         let c = RunConfig::parse(
@@ -998,7 +1032,8 @@ mod tests {
             parse(cls).eval_protocol(),
             EvalProtocol::ShorterSide {
                 size: 232,
-                crop: Some(224)
+                crop: Some(224),
+                filter: zoo_data::Filter::Bilinear,
             }
         );
         let det = "[model]\nname = \"maskrcnn_resnet50_fpn\"\nnum_classes = 91\n\

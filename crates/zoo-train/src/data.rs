@@ -3,7 +3,7 @@
 
 use zoo_data::{
     Annotation, AugmentConfig, ImageDataset, Sample, Shapes, Source, center_crop, load_batch,
-    resize, shorter_side_size,
+    resize, resize_with, shorter_side_size,
 };
 
 use crate::Error;
@@ -117,12 +117,16 @@ pub fn eval_samples(
 pub fn sized(sample: Sample, protocol: EvalProtocol, crop: bool) -> Sample {
     match protocol {
         EvalProtocol::Fixed(size) if sample.size != size => resize(&sample, size),
-        EvalProtocol::ShorterSide { size, crop: side } => {
+        EvalProtocol::ShorterSide {
+            size,
+            crop: side,
+            filter,
+        } => {
             let to = shorter_side_size(sample.size, size);
             let s = if sample.size == to {
                 sample
             } else {
-                resize(&sample, to)
+                resize_with(&sample, to, filter)
             };
             match side.filter(|_| crop) {
                 Some(side) => center_crop(&s, side),

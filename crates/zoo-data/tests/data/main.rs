@@ -4,3 +4,4 @@
 mod coco_masks;
 mod formats;
 mod fuzz;
+mod resize;
