@@ -907,6 +907,26 @@ mod tests {
         dir
     }
 
+    /// A validation image whose evaluated size the model does not take (U-Net: multiples of
+    /// 32) is an error naming the sample and the `[eval]` keys, not a panic.
+    #[test]
+    fn an_evaluated_size_the_model_refuses_names_the_sample() {
+        let config = tiny(&["eval.resize=shorter_side", "eval.size=40"]);
+        let model = config.model_config().unwrap().init(&Device::flex());
+        let data = validation_data(&config).unwrap();
+        let e = evaluate(&model, &config, data.as_ref(), &Device::flex())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sample 0") && e.contains("multiples of 32") && e.contains("eval.resize"),
+            "{e}"
+        );
+        // At a size it takes, the same protocol evaluates.
+        let config = tiny(&["eval.resize=shorter_side", "eval.size=64"]);
+        let report = evaluate(&model, &config, data.as_ref(), &Device::flex()).unwrap();
+        assert_eq!(report.samples, 8);
+    }
+
     #[test]
     fn a_short_run_writes_its_directory_and_learns() {
         let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
