@@ -422,21 +422,60 @@ unsafe fn attend_avx2(s: &mut Scratch, n: usize, np: usize, hd: usize, b: &[f32]
     unsafe { attend::<x86::Avx2>(s, n, np, hd, b, m) }
 }
 
-fn attend_dispatch(s: &mut Scratch, n: usize, np: usize, hd: usize, b: &[f32], m: bool) {
+/// The widest vector instructions the micro-kernel may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Isa {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+/// What this CPU has.
+fn detected() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { attend_avx512(s, n, np, hd, b, m) };
+            return Isa::Avx512;
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: as above.
-            return unsafe { attend_avx2(s, n, np, hd, b, m) };
+            return Isa::Avx2;
         }
     }
-    // SAFETY: portable lanes need no feature.
-    unsafe { attend::<Portable>(s, n, np, hd, b, m) }
+    Isa::Portable
+}
+
+/// Tests lower the level to run every path on one machine (0: none; else `Isa as u8 + 1`).
+#[cfg(test)]
+static CAP: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// The level the kernel runs at: [`detected`], capped in tests.
+fn isa() -> Isa {
+    #[cfg(test)]
+    {
+        let cap = match CAP.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Some(Isa::Portable),
+            2 => Some(Isa::Avx2),
+            _ => None,
+        };
+        if let Some(cap) = cap {
+            return detected().min(cap);
+        }
+    }
+    detected()
+}
+
+fn attend_dispatch(s: &mut Scratch, n: usize, np: usize, hd: usize, b: &[f32], m: bool) {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has the features the function is compiled for (`detected`).
+        Isa::Avx512 => unsafe { attend_avx512(s, n, np, hd, b, m) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { attend_avx2(s, n, np, hd, b, m) },
+        // SAFETY: portable lanes need no feature.
+        _ => unsafe { attend::<Portable>(s, n, np, hd, b, m) },
+    }
 }
 
 /// The attention of every window and head.
@@ -556,6 +595,56 @@ mod tests {
         }
         assert!(worst < 1e-6, "max relative error {worst:e}");
         assert!(super::exp(-1000.0) < 1e-37);
+    }
+
+    /// Every instruction-set path this CPU can run (AVX-512, AVX2 + FMA, portable) gives the
+    /// same attention, shifted and padded windows included, so a CPU without AVX-512 (AMD
+    /// EPYC) or without AVX2 runs a path that is tested here too.
+    #[test]
+    fn every_instruction_set_path_gives_the_same_attention() {
+        use std::sync::atomic::Ordering;
+        let g = super::Windows {
+            map: [2, 9, 11],
+            heads: 3,
+            head_dim: 5,
+            window: [4, 4],
+            shift: [2, 2],
+            scale: 0.3,
+        };
+        let [b, h, w] = g.map;
+        let c = g.heads * g.head_dim;
+        let n = g.window[0] * g.window[1];
+        let mut state = 7u64;
+        let mut rand = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect()
+        };
+        let qkv = rand(b * h * w * 3 * c);
+        let qkv_bias = rand(3 * c);
+        let rel_bias = rand(g.heads * n * n);
+        let run = |cap: u8| {
+            super::CAP.store(cap, Ordering::Relaxed);
+            let out = super::forward(&qkv, &qkv_bias, &rel_bias, g);
+            super::CAP.store(0, Ordering::Relaxed);
+            out
+        };
+        let portable = run(1);
+        assert_eq!(portable.len(), b * h * w * c);
+        for (cap, name) in [(2, "AVX2"), (0, "detected")] {
+            let out = run(cap);
+            let worst = out
+                .iter()
+                .zip(&portable)
+                .map(|(a, p)| (a - p).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{name} vs portable: max difference {worst}");
+        }
     }
 
     #[test]
