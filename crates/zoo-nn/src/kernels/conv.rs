@@ -1074,8 +1074,10 @@ fn weight_grad_shifted_tiled(g: &Geometry, x: &[f32], dy: &[f32], tile_rows: usi
                 // pixel-major (NHWC), so each tap's right operand is row-major for the GEMM's
                 // packing instead of one channel plane apart per column (4×128×64×64 → 32:
                 // 16.9 → 9.7 ms, 4×32×128×128 → 16: 11.7 → 6.2 ms, 2×256×64×64 → 256: 65 →
-                // 56 ms; with 16 channels it was slower: 2.8 → 3.6–7.9 ms).
-                let nhwc = cpg >= 32;
+                // 56 ms; with 16 channels it was slower: 2.8 → 3.6–7.9 ms). Not where the
+                // taps' halo outweighs the tile (atrous rates 12–36 on a 32×32 map: the
+                // transposed rows would be 13× the tile; ASPP's step went 1.1 → 1.7 s).
+                let nhwc = cpg >= 32 && ext_len <= 2 * tile_len;
                 for grp in 0..g.groups {
                     let dy_g = &dy[(n * g.c_out + grp * opg) * plane..][..opg * plane];
                     let x_at = (n * g.c_in + grp * cpg) * g.in_plane();
