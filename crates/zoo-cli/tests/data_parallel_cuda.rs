@@ -18,7 +18,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::DeviceType;
 use zoo_train::checkpoint;
@@ -32,21 +31,18 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
-/// Every parameter of a model, in visiting order.
-struct Values(Vec<Vec<f32>>);
-
-impl ModuleVisitor for Values {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0
-            .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-    }
-}
-
+/// The tensors of a run's `last.bpk` as f32, by name.
 fn weights(run: &Path) -> Vec<Vec<f32>> {
-    let (model, _) = checkpoint::load(&run.join("checkpoints/last.bpk"), &Device::flex()).unwrap();
-    let mut values = Values(Vec::new());
-    model.visit(&mut values);
-    values.0
+    checkpoint::tensors(&run.join("checkpoints/last.bpk"))
+        .unwrap()
+        .into_iter()
+        .map(|(_, bytes)| {
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+        .collect()
 }
 
 /// A LayerNorm-only Swin, three SGD steps with batches of 4 (the last of 3): two CUDA devices

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use burn::store::burn_pack::Reader;
-
 mod common;
 use common::{TINY_UNET, s, scratch, write_png, zoo};
 
@@ -32,19 +30,7 @@ fn text(out: &Output) -> String {
 
 /// Every tensor of a checkpoint, by name.
 fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let reader = Reader::from_file(path).unwrap();
-    let names: Vec<String> = reader
-        .tensor_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    names
-        .into_iter()
-        .map(|n| {
-            let data = reader.tensor_data(&n).unwrap();
-            (n, data)
-        })
-        .collect()
+    zoo_train::checkpoint::tensors(path).unwrap()
 }
 
 /// The step column of `steps.csv`.

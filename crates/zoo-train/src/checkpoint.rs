@@ -29,6 +29,31 @@ const EPOCH: &str = "zoo.epoch";
 const STEP: &str = "zoo.step";
 const CLASSES: &str = "zoo.class_names";
 
+/// Every tensor of a checkpoint by name, names sorted, each as its stored little-endian bytes
+/// (compare runs by name: parameter ids differ between runs).
+///
+/// # Errors
+/// A file that is missing or not a burnpack, or a tensor that cannot be read.
+pub fn tensors(path: &Path) -> Result<Vec<(String, Vec<u8>)>, CheckpointError> {
+    let reader = Reader::from_file(path).map_err(|e| CheckpointError::NotBurnpack {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut names: Vec<String> = reader
+        .tensor_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let data = reader.tensor_data(&n).map_err(|e| store_error(path, e))?;
+            Ok((n, data))
+        })
+        .collect()
+}
+
 /// What a checkpoint says about itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointInfo {

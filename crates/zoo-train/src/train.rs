@@ -1109,28 +1109,10 @@ mod tests {
         std::fs::remove_dir_all(out).ok();
     }
 
-    /// Every tensor of a checkpoint, by name (parameter ids differ between runs).
-    fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
-        let reader = burn::store::burn_pack::Reader::from_file(path).unwrap();
-        let mut names: Vec<String> = reader
-            .tensor_names()
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        names.sort();
-        names
-            .into_iter()
-            .map(|n| {
-                let data = reader.tensor_data(&n).unwrap();
-                (n, data)
-            })
-            .collect()
-    }
-
     fn same_tensors(a: &Path, b: &Path, label: &str) {
         let (a, b) = (
-            tensors(&a.join("checkpoints/last.bpk")),
-            tensors(&b.join("checkpoints/last.bpk")),
+            checkpoint::tensors(&a.join("checkpoints/last.bpk")).unwrap(),
+            checkpoint::tensors(&b.join("checkpoints/last.bpk")).unwrap(),
         );
         assert_eq!(a.len(), b.len());
         let differ: Vec<&str> = a

@@ -70,24 +70,17 @@ fn run(
 
 /// The tensors of a run's `last.bpk`, by name, as f32.
 fn weights(run: &Path) -> Vec<(String, Vec<f32>)> {
-    let reader =
-        burn::store::burn_pack::Reader::from_file(run.join("checkpoints/last.bpk")).unwrap();
-    let mut names: Vec<String> = reader
-        .tensor_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    names.sort();
-    names
+    zoo_train::checkpoint::tensors(&run.join("checkpoints/last.bpk"))
+        .unwrap()
         .into_iter()
-        .map(|n| {
-            let bytes = reader.tensor_data(&n).unwrap();
-            let values = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (n, values)
-        })
+        .map(|(n, bytes)| (n, f32s(&bytes)))
+        .collect()
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
 }
 
