@@ -590,6 +590,22 @@ fn shifted_forward(g: &Geometry) -> bool {
         && (g.opg() <= 64 || g.cpg() <= 32)
 }
 
+/// Tiles of `tile_rows` output rows (the last one shorter).
+fn row_tiles(g: &Geometry, tile_rows: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+    (0..g.oh)
+        .step_by(tile_rows)
+        .map(move |r| r..(r + tile_rows).min(g.oh))
+}
+
+/// The input rows any tap of the output rows `rows` reads, as `(start, length)` in the
+/// flattened plane of a [`shifted`] convolution.
+fn input_span(g: &Geometry, rows: &Range<usize>) -> (usize, usize) {
+    let lo = (rows.start as isize - g.pad[0] as isize).max(0) as usize;
+    let hi = ((rows.end - 1 + (g.kh - 1) * g.dilation[0]) as isize - g.pad[0] as isize + 1)
+        .clamp(0, g.h as isize) as usize;
+    (lo * g.w, hi.max(lo) * g.w - lo * g.w)
+}
+
 /// Output rows per tile of [`forward_shifted_tiled`]: about [`WGRAD_TILE_FLOATS`] input
 /// floats per tile.
 fn forward_tile_rows(g: &Geometry) -> usize {
@@ -619,21 +635,14 @@ fn forward_shifted_tiled(
     let dst = SharedMut(out.as_mut_ptr());
     let jobs: Vec<(usize, usize, Range<usize>)> = (0..g.n)
         .flat_map(|n| {
-            (0..g.groups).flat_map(move |grp| {
-                (0..g.oh)
-                    .step_by(tile_rows)
-                    .map(move |r| (n, grp, r..(r + tile_rows).min(g.oh)))
-            })
+            (0..g.groups)
+                .flat_map(move |grp| row_tiles(g, tile_rows).map(move |rows| (n, grp, rows)))
         })
         .collect();
     jobs.par_iter().for_each(|(n, grp, rows)| {
         let (n, grp) = (*n, *grp);
         let x_g = &x[(n * g.c_in + grp * cpg) * g.in_plane()..][..cpg * g.in_plane()];
-        // Input rows any tap of the tile reads.
-        let lo = (rows.start as isize - g.pad[0] as isize).max(0) as usize;
-        let hi = ((rows.end - 1 + (g.kh - 1) * g.dilation[0]) as isize - g.pad[0] as isize + 1)
-            .clamp(0, g.h as isize) as usize;
-        let (ext_at, ext_len) = (lo * g.w, hi.max(lo) * g.w - lo * g.w);
+        let (ext_at, ext_len) = input_span(g, rows);
         for kj in 0..g.kw {
             let dc = (kj * g.dilation[1]) as isize - g.pad[1] as isize;
             let masked = dc != 0;
@@ -1050,11 +1059,7 @@ fn weight_grad_shifted(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 fn weight_grad_shifted_tiled(g: &Geometry, x: &[f32], dy: &[f32], tile_rows: usize) -> Vec<f32> {
     let (opg, cpg, plane, full) = (g.opg(), g.cpg(), g.out_plane(), g.cpg() * g.kh * g.kw);
     let jobs: Vec<(usize, Range<usize>)> = (0..g.n)
-        .flat_map(|n| {
-            (0..g.oh)
-                .step_by(tile_rows)
-                .map(move |r| (n, r..(r + tile_rows).min(g.oh)))
-        })
+        .flat_map(|n| row_tiles(g, tile_rows).map(move |rows| (n, rows)))
         .collect();
     let per_thread = jobs.len().div_ceil(rayon::current_num_threads());
     let partials: Vec<Vec<f32>> = jobs
@@ -1065,12 +1070,7 @@ fn weight_grad_shifted_tiled(g: &Geometry, x: &[f32], dy: &[f32], tile_rows: usi
             for (n, rows) in chunk {
                 let tile_at = rows.start * g.w;
                 let tile_len = rows.len() * g.w;
-                // Input rows any tap of the tile reads.
-                let lo = (rows.start as isize - g.pad[0] as isize).max(0) as usize;
-                let hi = ((rows.end - 1 + (g.kh - 1) * g.dilation[0]) as isize - g.pad[0] as isize
-                    + 1)
-                .clamp(0, g.h as isize) as usize;
-                let (ext_at, ext_len) = (lo * g.w, hi.max(lo) * g.w - lo * g.w);
+                let (ext_at, ext_len) = input_span(g, rows);
                 // With 32 input channels or more, the tile's rows are transposed once to
                 // pixel-major (NHWC), so each tap's right operand is row-major for the GEMM's
                 // packing instead of one channel plane apart per column (4×128×64×64 → 32:
@@ -1229,41 +1229,39 @@ fn weight_grad_shifted_taps(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    /// Direct (six nested loops) convolution, the definition the kernels must match.
-    fn reference(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-        let mut out = vec![0.0f32; g.n * g.c_out * g.oh * g.ow];
+    /// Calls `f(output index, input index, weight index)` for every term of the convolution's
+    /// definition (taps that read padding left out).
+    fn for_each_term(g: &Geometry, mut f: impl FnMut(usize, usize, usize)) {
         let (cpg, opg) = (g.cpg(), g.opg());
         for n in 0..g.n {
             for co in 0..g.c_out {
                 let grp = co / opg;
-                for oh in 0..g.oh {
-                    for ow in 0..g.ow {
-                        let mut acc = 0.0f64;
-                        for ci in 0..cpg {
-                            for ki in 0..g.kh {
-                                for kj in 0..g.kw {
-                                    let ih = (oh * g.stride[0] + ki * g.dilation[0]) as isize
-                                        - g.pad[0] as isize;
-                                    let iw = (ow * g.stride[1] + kj * g.dilation[1]) as isize
-                                        - g.pad[1] as isize;
-                                    if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize
-                                    {
-                                        continue;
-                                    }
-                                    let xv = x[((n * g.c_in + grp * cpg + ci) * g.h + ih as usize)
-                                        * g.w
-                                        + iw as usize];
-                                    let wv = w[((co * cpg + ci) * g.kh + ki) * g.kw + kj];
-                                    acc += xv as f64 * wv as f64;
-                                }
-                            }
+                for (oh, ow) in (0..g.oh).flat_map(|oh| (0..g.ow).map(move |ow| (oh, ow))) {
+                    let out = ((n * g.c_out + co) * g.oh + oh) * g.ow + ow;
+                    for (ci, ki, kj) in (0..cpg).flat_map(|ci| {
+                        (0..g.kh).flat_map(move |ki| (0..g.kw).map(move |kj| (ci, ki, kj)))
+                    }) {
+                        let ih =
+                            (oh * g.stride[0] + ki * g.dilation[0]) as isize - g.pad[0] as isize;
+                        let iw =
+                            (ow * g.stride[1] + kj * g.dilation[1]) as isize - g.pad[1] as isize;
+                        if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize {
+                            continue;
                         }
-                        out[((n * g.c_out + co) * g.oh + oh) * g.ow + ow] = acc as f32;
+                        let input =
+                            ((n * g.c_in + grp * cpg + ci) * g.h + ih as usize) * g.w + iw as usize;
+                        f(out, input, ((co * cpg + ci) * g.kh + ki) * g.kw + kj);
                     }
                 }
             }
         }
-        out
+    }
+
+    /// The convolution's definition, the one the kernels must match.
+    fn reference(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f64; g.n * g.c_out * g.oh * g.ow];
+        for_each_term(g, |o, i, k| out[o] += x[i] as f64 * w[k] as f64);
+        out.into_iter().map(|v| v as f32).collect()
     }
 
     fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -1397,43 +1395,9 @@ mod tests {
                 (lhs - via_w).abs() < 1e-3 * (1.0 + lhs.abs()),
                 "{g:?}: {lhs} vs {via_w}"
             );
-            // Element by element against the unfolding path's input gradient: the adjoint of
-            // the definition, computed directly.
+            // Element by element against the definition's adjoint.
             let mut want = vec![0.0f64; dx.len()];
-            let (cpg, opg) = (g.cpg(), g.opg());
-            for n in 0..g.n {
-                for co in 0..g.c_out {
-                    let grp = co / opg;
-                    for oh in 0..g.oh {
-                        for ow in 0..g.ow {
-                            let d = dy[((n * g.c_out + co) * g.oh + oh) * g.ow + ow] as f64;
-                            for ci in 0..cpg {
-                                for ki in 0..g.kh {
-                                    for kj in 0..g.kw {
-                                        let ih =
-                                            (oh + ki * g.dilation[0]) as isize - g.pad[0] as isize;
-                                        let iw =
-                                            (ow + kj * g.dilation[1]) as isize - g.pad[1] as isize;
-                                        if ih < 0
-                                            || iw < 0
-                                            || ih >= g.h as isize
-                                            || iw >= g.w as isize
-                                        {
-                                            continue;
-                                        }
-                                        let wv =
-                                            w[((co * cpg + ci) * g.kh + ki) * g.kw + kj] as f64;
-                                        want[((n * g.c_in + grp * cpg + ci) * g.h
-                                            + ih as usize)
-                                            * g.w
-                                            + iw as usize] += d * wv;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            for_each_term(&g, |o, i, k| want[i] += dy[o] as f64 * w[k] as f64);
             let want: Vec<f32> = want.into_iter().map(|v| v as f32).collect();
             close(&dx, &want, &format!("{g:?} input gradient"));
         }
