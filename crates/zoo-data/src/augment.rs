@@ -499,10 +499,11 @@ pub fn center_crop(sample: &Sample, side: usize) -> Sample {
                 let mask = crop(&o.mask);
                 let bbox = mask_box(&mask, side)?;
                 Some(Object {
+                    class: o.class,
                     bbox,
                     mask,
+                    crowd: o.crowd,
                     area: None,
-                    ..o.clone()
                 })
             })
             .collect(),
