@@ -54,13 +54,9 @@ pub fn evaluate(
                     })?;
             }
         }
-        let mut rest = loaded.as_slice();
-        while let Some(first) = rest.first() {
-            let n = rest.iter().take_while(|s| s.size == first.size).count();
-            let (batch, tail) = rest.split_at(n);
+        for batch in loaded.chunk_by(|a, b| a.size == b.size) {
             let predictions = model.family().predict(batch, &context)?;
             evaluator.add(batch, &predictions)?;
-            rest = tail;
         }
     }
     Ok(evaluator.report())
