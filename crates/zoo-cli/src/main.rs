@@ -695,6 +695,7 @@ fn list() {
 }
 
 fn main() -> ExitCode {
+    zoo_nn::kernels::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => match train_command(a) {

@@ -202,6 +202,8 @@ const UNET_CONVS: [(&str, [usize; 4], usize, usize, usize); 10] = [
 ];
 
 fn main() {
+    // As `zoo` does: freed kernel outputs stay in the heap for the next step.
+    zoo_nn::kernels::keep_freed_memory();
     let s = settings();
     let wanted =
         |id: &str| s.filters.is_empty() || s.filters.iter().any(|f| id.contains(f.as_str()));
