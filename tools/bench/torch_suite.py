@@ -96,7 +96,7 @@ def sgd_step(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor):
     return step
 
 
-UNET_CONVS = [
+LAYER_CONVS = [
     ("stem", (4, 3, 128, 128), 64, 7, 2),
     ("enc1", (4, 64, 32, 32), 64, 3, 1),
     ("enc2", (4, 128, 16, 16), 128, 3, 1),
@@ -107,6 +107,12 @@ UNET_CONVS = [
     ("dec4a", (4, 32, 128, 128), 16, 3, 1),
     ("dec4b", (4, 16, 128, 128), 16, 3, 1),
     ("head", (4, 16, 128, 128), 2, 3, 1),
+    ("r50_1x1_56", (8, 64, 56, 56), 256, 1, 1),
+    ("r50_3x3_28", (8, 128, 28, 28), 128, 3, 1),
+    ("r50_3x3_14", (8, 256, 14, 14), 256, 3, 1),
+    ("r50_1x1_14", (8, 256, 14, 14), 1024, 1, 1),
+    ("r50_1x1_14r", (8, 1024, 14, 14), 256, 1, 1),
+    ("r50_3x3_7", (8, 512, 7, 7), 512, 3, 1),
 ]
 
 
@@ -151,10 +157,10 @@ def main() -> None:
         flop, what = (3 * conv_flop, "fwd+bwd (x, w)") if train else (conv_flop, "fwd")
         s.report(wid, f"conv2d 3×3 2×256×64×64 → 256, pad 1, {what}", flop, s.time(fn))
 
-    # The convolutions of the U-Net(resnet18) step, each on its own (diagnostic rows, run only
+    # The convolutions of the U-Net(resnet18) and ResNet-50 steps, each on its own (diagnostic rows, run only
     # when asked for by name; suite.rs has the same list).
     if any(f.startswith("layer_") for f in args.filters):
-        for name, shape, c_out, k, stride in UNET_CONVS:
+        for name, shape, c_out, k, stride in LAYER_CONVS:
             x = torch.randn(*shape)
             w = torch.randn(c_out, shape[1], k, k)
             y = F.conv2d(x, w, stride=stride, padding=k // 2)

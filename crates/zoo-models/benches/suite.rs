@@ -186,9 +186,9 @@ fn pixels(logits: Tensor<4>) -> Tensor<2> {
 }
 
 /// `(name, input shape, output channels, kernel, stride)` of the U-Net(resnet18) step's
-/// convolutions at batch 4, 128×128 (one of each kind; `tools/bench/torch_suite.py` has the
-/// same list).
-const UNET_CONVS: [(&str, [usize; 4], usize, usize, usize); 10] = [
+/// convolutions at batch 4, 128×128 and of ResNet-50's at batch 8, 224×224 (one of each
+/// kind; `tools/bench/torch_suite.py` has the same list).
+const LAYER_CONVS: [(&str, [usize; 4], usize, usize, usize); 16] = [
     ("stem", [4, 3, 128, 128], 64, 7, 2),
     ("enc1", [4, 64, 32, 32], 64, 3, 1),
     ("enc2", [4, 128, 16, 16], 128, 3, 1),
@@ -199,6 +199,12 @@ const UNET_CONVS: [(&str, [usize; 4], usize, usize, usize); 10] = [
     ("dec4a", [4, 32, 128, 128], 16, 3, 1),
     ("dec4b", [4, 16, 128, 128], 16, 3, 1),
     ("head", [4, 16, 128, 128], 2, 3, 1),
+    ("r50_1x1_56", [8, 64, 56, 56], 256, 1, 1),
+    ("r50_3x3_28", [8, 128, 28, 28], 128, 3, 1),
+    ("r50_3x3_14", [8, 256, 14, 14], 256, 3, 1),
+    ("r50_1x1_14", [8, 256, 14, 14], 1024, 1, 1),
+    ("r50_1x1_14r", [8, 1024, 14, 14], 256, 1, 1),
+    ("r50_3x3_7", [8, 512, 7, 7], 512, 3, 1),
 ];
 
 fn main() {
@@ -305,7 +311,7 @@ fn main() {
         use burn::backend::Dispatch;
         use burn::tensor::ops::ConvOptions;
         use zoo_nn::kernels::ZooKernels;
-        for (name, x_shape, c_out, k, stride) in UNET_CONVS {
+        for (name, x_shape, c_out, k, stride) in LAYER_CONVS {
             let pad = k / 2;
             let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
             let x = rand(x_shape, &dev);
