@@ -122,12 +122,12 @@ impl Geometry {
     }
 }
 
-/// How one convolution is computed: which taps take part and how the pixels are tiled.
 /// Whether the image is its own `col` (1×1, stride 1, no padding).
 fn pointwise(g: &Geometry) -> bool {
     g.kh == 1 && g.kw == 1 && g.stride == [1, 1] && g.pad == [0, 0] && g.oh == g.h && g.ow == g.w
 }
 
+/// How one convolution is computed: which taps take part and how the pixels are tiled.
 struct Plan {
     g: Geometry,
     /// `(ki, kj)` of the taps that read the image for at least one output pixel.
@@ -270,6 +270,44 @@ impl Plan {
         std::borrow::Cow::Owned(packed)
     }
 
+    /// What each tap reads for the tile, the same for every channel: computed once per tile
+    /// instead of once per channel and tap (on 4×4–16×16 maps a row is 4–16 pixels, and
+    /// working out each row's bounds cost more than copying it).
+    fn runs(&self, tile: &Range<usize>) -> Vec<TapRuns> {
+        let g = &self.g;
+        let segments = self.segments(tile);
+        let [sh, sw] = g.stride;
+        self.taps
+            .iter()
+            .map(|&(ki, kj)| {
+                let (_, _, row_offset) = g.rows(ki);
+                let (lo, hi, col_offset) = g.columns(kj);
+                let mut runs = TapRuns::default();
+                for &(n, oh, c0, c1, at) in &segments {
+                    let ih = (oh * sh) as isize + row_offset;
+                    let (lo, hi) = (lo.clamp(c0, c1), hi.clamp(c0, c1));
+                    if ih < 0 || ih >= g.h as isize || lo >= hi {
+                        runs.zeros.push(at..at + c1 - c0);
+                        continue;
+                    }
+                    if lo > c0 {
+                        runs.zeros.push(at..at + lo - c0);
+                    }
+                    if hi < c1 {
+                        runs.zeros.push(at + hi - c0..at + c1 - c0);
+                    }
+                    let start = ((lo * sw) as isize + col_offset) as usize;
+                    runs.copies.push(Run {
+                        at: at + lo - c0,
+                        src: n * g.c_in * g.in_plane() + ih as usize * g.w + start,
+                        len: hi - lo,
+                    });
+                }
+                runs
+            })
+            .collect()
+    }
+
     /// Unfolds the tile's receptive fields of group `grp`, rows `channels` of `K` (whole input
     /// channels), into `col` (`[channels.len() · taps, P]`).
     fn im2col(
@@ -282,32 +320,23 @@ impl Plan {
     ) {
         let g = &self.g;
         let p = tile.len();
-        let segments = self.segments(tile);
-        let [sh, sw] = g.stride;
+        let sw = g.stride[1];
+        let runs = self.runs(tile);
         for (r, ci) in channels.enumerate() {
-            for (t, &(ki, kj)) in self.taps.iter().enumerate() {
-                let dst_row = &mut col[(r * self.taps.len() + t) * p..][..p];
-                let (_, _, row_offset) = g.rows(ki);
-                let (lo, hi, col_offset) = g.columns(kj);
-                for &(n, oh, c0, c1, at) in &segments {
-                    let dst = &mut dst_row[at..at + c1 - c0];
-                    let ih = (oh * sh) as isize + row_offset;
-                    let (lo, hi) = (lo.clamp(c0, c1), hi.clamp(c0, c1));
-                    if ih < 0 || ih >= g.h as isize || lo >= hi {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    let plane = (n * g.c_in + grp * g.cpg() + ci) * g.in_plane();
-                    let src = &x[plane + ih as usize * g.w..][..g.w];
-                    dst[..lo - c0].fill(0.0);
-                    dst[hi - c0..].fill(0.0);
-                    let start = ((lo * sw) as isize + col_offset) as usize;
-                    let dst = &mut dst[lo - c0..hi - c0];
+            let channel = (grp * g.cpg() + ci) * g.in_plane();
+            for (t, tap) in runs.iter().enumerate() {
+                let dst_row = &mut col[(r * runs.len() + t) * p..][..p];
+                for zero in &tap.zeros {
+                    dst_row[zero.clone()].fill(0.0);
+                }
+                for run in &tap.copies {
+                    let dst = &mut dst_row[run.at..run.at + run.len];
+                    let src = &x[channel + run.src..];
                     if sw == 1 {
-                        dst.copy_from_slice(&src[start..start + dst.len()]);
+                        copy_short(dst, &src[..run.len]);
                     } else {
                         for (o, d) in dst.iter_mut().enumerate() {
-                            *d = src[start + o * sw];
+                            *d = src[o * sw];
                         }
                     }
                 }
@@ -331,31 +360,23 @@ impl Plan {
     ) {
         let g = &self.g;
         let p = tile.len();
-        let segments = self.segments(tile);
-        let [sh, sw] = g.stride;
+        let sw = g.stride[1];
+        let runs = self.runs(tile);
         for (r, ci) in channels.enumerate() {
-            for (t, &(ki, kj)) in self.taps.iter().enumerate() {
-                let src_row = &dcol[(r * self.taps.len() + t) * p..][..p];
-                let (_, _, row_offset) = g.rows(ki);
-                let (lo, hi, col_offset) = g.columns(kj);
-                for &(n, oh, c0, c1, at) in &segments {
-                    let ih = (oh * sh) as isize + row_offset;
-                    let (lo, hi) = (lo.clamp(c0, c1), hi.clamp(c0, c1));
-                    if ih < 0 || ih >= g.h as isize || lo >= hi {
-                        continue;
-                    }
-                    let plane = (n * g.c_in + grp * g.cpg() + ci) * g.in_plane();
-                    // SAFETY: one row of one channel this caller owns (see the contract).
-                    let dst = unsafe { dx.slice(plane + ih as usize * g.w, g.w) };
-                    let src = &src_row[at + lo - c0..at + hi - c0];
-                    let start = ((lo * sw) as isize + col_offset) as usize;
+            let channel = (grp * g.cpg() + ci) * g.in_plane();
+            for (t, tap) in runs.iter().enumerate() {
+                let src_row = &dcol[(r * runs.len() + t) * p..][..p];
+                for run in &tap.copies {
+                    let src = &src_row[run.at..run.at + run.len];
+                    // SAFETY: part of one row of one channel this caller owns (the contract).
+                    let dst = unsafe { dx.slice(channel + run.src, (run.len - 1) * sw + 1) };
                     if sw == 1 {
-                        for (d, s) in dst[start..start + src.len()].iter_mut().zip(src) {
+                        for (d, s) in dst.iter_mut().zip(src) {
                             *d += s;
                         }
                     } else {
                         for (o, s) in src.iter().enumerate() {
-                            dst[start + o * sw] += s;
+                            dst[o * sw] += s;
                         }
                     }
                 }
@@ -373,6 +394,33 @@ impl Plan {
                 dst[co * p + at..co * p + at + c1 - c0].copy_from_slice(&t[src + c0..src + c1]);
             }
         }
+    }
+}
+
+/// `len` input values from `src` (plus the channel's plane offset) to tile position `at` of
+/// one tap's row of `col`.
+struct Run {
+    at: usize,
+    src: usize,
+    len: usize,
+}
+
+/// One tap's [`Run`]s for a tile, and the tile positions it leaves zero (padding).
+#[derive(Default)]
+struct TapRuns {
+    copies: Vec<Run>,
+    zeros: Vec<Range<usize>>,
+}
+
+/// `dst.copy_from_slice(src)` without a `memcpy` call for the few floats of a small map's
+/// row.
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    if dst.len() <= 16 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
