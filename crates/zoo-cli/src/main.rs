@@ -697,14 +697,6 @@ fn list() {
 fn main() -> ExitCode {
     zoo_nn::kernels::keep_freed_memory();
     let cli = Cli::parse();
-    // The kernels' parallel loops are shared out from a pool worker (see `run_on_pool`).
-    zoo_nn::kernels::run_on_pool(|| run(cli)).unwrap_or_else(|e| {
-        eprintln!("error: could not start the compute threads: {e}");
-        ExitCode::FAILURE
-    })
-}
-
-fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => match train_command(a) {
             Ok(code) => return code,

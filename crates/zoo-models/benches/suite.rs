@@ -210,11 +210,6 @@ const LAYER_CONVS: [(&str, [usize; 4], usize, usize, usize); 16] = [
 fn main() {
     // As `zoo` does: freed kernel outputs stay in the heap for the next step.
     zoo_nn::kernels::keep_freed_memory();
-    // As `zoo` does: the kernels' loops shared out from a pool worker.
-    zoo_nn::kernels::run_on_pool(run).expect("a thread pool for the benchmarks");
-}
-
-fn run() {
     let s = settings();
     let wanted =
         |id: &str| s.filters.is_empty() || s.filters.iter().any(|f| id.contains(f.as_str()));

@@ -67,24 +67,6 @@ pub fn keep_freed_memory() -> bool {
     }
 }
 
-/// Runs `f` on a worker of a rayon pool of its own (rayon's default size, which follows
-/// `RAYON_NUM_THREADS`), so that the kernels' parallel loops started by `f` are shared out
-/// through the pool's work-stealing deques, as OpenMP's master thread does in PyTorch.
-/// Called from a thread outside any pool, each loop is instead injected into the global
-/// pool, waking a sleeping worker, while the caller sleeps until the loop ends: two thread
-/// wake-ups per loop, a few hundred loops per training step. `zoo` and the benchmark suite
-/// run their work this way; measured on a 2-core Xeon VM, alternating runs: U-Net(resnet18)
-/// step 325–463 → 318–397 ms, Mask R-CNN step 1751–2044 → 1657–1932 ms.
-///
-/// Threads that `f` spawns (data loaders, replicas) are outside the pool; rayon work they
-/// start goes to the global pool. Panics in `f` propagate. If the pool cannot be built (no
-/// thread can be spawned), the error is returned and `f` is not run.
-pub fn run_on_pool<R: Send>(
-    f: impl FnOnce() -> R + Send,
-) -> Result<R, rayon::ThreadPoolBuildError> {
-    Ok(rayon::ThreadPoolBuilder::new().build()?.install(f))
-}
-
 /// The operations burn-zoo computes with its own kernels. Implemented for `Flex` (the
 /// kernels) and for `Autodiff<B>` over any implementor (their backward passes).
 ///
