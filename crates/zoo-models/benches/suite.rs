@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 use zoo_models::deeplab::DeepLabV3Config;
@@ -33,6 +32,7 @@ use zoo_models::swin::SwinTransformerConfig;
 use zoo_models::unet::UnetConfig;
 use zoo_nn::layers::{AsppConfig, SwinBlockConfig};
 use zoo_nn::ops::{DeformConv2dOptions, RoiAlignOptions, deform_conv2d, roi_align};
+use zoo_nn::optim::SgdConfig;
 
 struct Settings {
     json: bool,
@@ -166,9 +166,8 @@ fn sgd_step<M: Module>(
 ) -> (f64, usize) {
     let device = x.device();
     let mut model = Some(model);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
-        .init();
+    // torch.optim.SGD(momentum=0.9), as `zoo train` runs it.
+    let mut optim = SgdConfig::new().with_momentum(0.9).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     time(s, || {
         let m = model.take().expect("model");
@@ -613,9 +612,8 @@ fn mask_rcnn(s: &Settings, device: &Device, wanted: &dyn Fn(&str) -> bool) {
     }
     let ad = device.clone().autodiff();
     let mut model = Some(config.init(&ad));
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
-        .init();
+    // torch.optim.SGD(momentum=0.9), as `zoo train` runs it.
+    let mut optim = SgdConfig::new().with_momentum(0.9).init();
     let images: Vec<Tensor<3>> = (0..2)
         .map(|_| Tensor::random([3, 320, 320], Distribution::Default, &ad))
         .collect();

@@ -26,4 +26,5 @@
 pub mod kernels;
 pub mod layers;
 pub mod ops;
+pub mod optim;
 pub mod weights;

@@ -1,9 +1,7 @@
 //! The optimiser and the learning-rate schedule of a run file's `[train]` section.
 
-use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamWConfig, ModuleOptimizer};
 
 use crate::config::{Optimizer, RunConfig, Schedule};
 
@@ -31,16 +29,26 @@ pub fn learning_rate(config: &RunConfig, step: usize, total: usize) -> f64 {
 
 /// SGD with momentum or AdamW, with the run's weight decay and gradient clipping (global
 /// norm).
+///
+/// SGD is `torch.optim.SGD`'s (dampening 0, as the torchvision and mmseg recipes the run
+/// files follow assume; Burn's `MomentumConfig` defaults to 0.1), through
+/// [`zoo_nn::optim::Sgd`], whose update is one fused pass on flex.
 pub fn optimizer(config: &RunConfig) -> ModuleOptimizer {
     let t = &config.train;
-    let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
     let clip = (t.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip));
     match t.optimizer {
-        Optimizer::Sgd => SgdConfig::new()
-            .with_momentum(Some(MomentumConfig::new().with_momentum(t.momentum)))
-            .with_weight_decay(decay)
-            .with_gradient_clipping(clip)
-            .init(),
+        Optimizer::Sgd => {
+            let sgd = zoo_nn::optim::SgdConfig::new().with_momentum(t.momentum);
+            let sgd = match t.weight_decay > 0.0 {
+                true => sgd.with_weight_decay(t.weight_decay as f32),
+                false => sgd,
+            };
+            match clip {
+                Some(clip) => sgd.with_gradient_clipping(clip),
+                None => sgd,
+            }
+            .init()
+        }
         // ε = 1e-8 as `torch.optim.AdamW` (Burn's default is 1e-5, which damps the small
         // gradients of deep layers early in a from-scratch run).
         Optimizer::AdamW => AdamWConfig::new()

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::{RoiTaps, ZooKernels};
 use crate::ops::ResizeOptions;
+use crate::ops::SgdStep;
 
 /// Registers the gradient `$grad` (evaluated only then) for the parent `$node` if it is
 /// tracked.
@@ -583,6 +584,23 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
             "zoo kernels: zoo_window_attention is inference-only; under autodiff \
              ops::window_attention composes Burn's operations"
         )
+    }
+
+    fn zoo_sgd_momentum(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        step: SgdStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        // An optimiser step: nothing to track.
+        let (p, v) = B::zoo_sgd_momentum(
+            param.into_primitive(),
+            grad.into_primitive(),
+            velocity.into_primitive(),
+            step,
+        );
+        let lift = <Self as AutodiffBackend>::from_inner;
+        (lift(p), lift(v))
     }
 
     fn zoo_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -11,10 +11,12 @@ use super::activation;
 use super::conv::{self, Epilogue, Geometry};
 use super::linear;
 use super::norm::{self, Planes};
+use super::optim;
 use super::resize;
 use super::roi::{self, RoiTaps};
 use super::window_attention::{self, Windows};
 use crate::ops::ResizeOptions;
+use crate::ops::SgdStep;
 use crate::ops::resize::host_taps;
 use std::sync::Arc;
 
@@ -29,6 +31,24 @@ fn contiguous(t: FlexTensor) -> FlexTensor {
 fn slice(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>()
         .expect("zoo kernels: f32 contiguous tensor (checked by the caller)")
+}
+
+/// `t` contiguous and the sole owner of its buffer (copied if shared), to be written in place.
+fn owned(t: FlexTensor) -> FlexTensor {
+    let mut t = contiguous(t);
+    if t.try_storage_mut::<f32>().is_none() {
+        t = tensor(slice(&t).to_vec(), dims(&t).to_vec());
+    }
+    t
+}
+
+/// The values of an [`owned`] tensor, writable.
+fn slice_mut(t: &mut FlexTensor) -> &mut [f32] {
+    let (start, end) = t
+        .layout()
+        .contiguous_offsets()
+        .expect("zoo kernels: contiguous tensor (made so by `owned`)");
+    &mut t.storage_mut::<f32>()[start..end]
 }
 
 fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
@@ -441,6 +461,29 @@ impl ZooKernels for Flex {
         };
         let y = window_attention::forward(slice(&qkv), slice(&qkv_bias), slice(&rel_bias), g);
         tensor(y, vec![b, h, w, c3 / 3])
+    }
+
+    fn zoo_sgd_momentum(
+        param: FlexTensor,
+        grad: FlexTensor,
+        velocity: FlexTensor,
+        step: SgdStep,
+    ) -> (FlexTensor, FlexTensor) {
+        let (mut param, grad, mut velocity) = (owned(param), contiguous(grad), owned(velocity));
+        assert!(
+            dims(&grad) == dims(&param) && dims(&velocity) == dims(&param),
+            "sgd: parameter {:?}, gradient {:?} and momentum {:?} must have one shape",
+            dims(&param),
+            dims(&grad),
+            dims(&velocity)
+        );
+        optim::sgd_momentum(
+            slice_mut(&mut param),
+            slice_mut(&mut velocity),
+            slice(&grad),
+            step,
+        );
+        (param, velocity)
     }
 
     fn zoo_gelu(x: FlexTensor) -> FlexTensor {

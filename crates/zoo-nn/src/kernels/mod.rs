@@ -20,6 +20,7 @@ mod flex;
 mod gemm;
 mod linear;
 mod norm;
+mod optim;
 mod resize;
 mod roi;
 mod window_attention;
@@ -34,7 +35,7 @@ use burn::tensor::ops::ConvOptions;
 
 use std::sync::Arc;
 
-use crate::ops::ResizeOptions;
+use crate::ops::{ResizeOptions, SgdStep};
 
 /// Makes this process's allocator keep the memory it frees for reuse instead of returning
 /// it to the operating system; a binary that trains or runs models on flex calls it once at
@@ -166,6 +167,17 @@ pub trait ZooKernels: Backend {
         scale: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// One SGD-with-momentum update of a parameter of any shape, as `burn::optim::Sgd` does
+    /// it from its second step on: `g = grad (+ weight_decay · param)`, `v = (1 − dampening) ·
+    /// g + momentum · velocity`, returns `(param − lr · (nesterov ? g + momentum · v : v), v)`.
+    /// Not differentiable (an optimiser step).
+    fn zoo_sgd_momentum(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        step: SgdStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Exact GELU, `x · Φ(x)`, any shape.
     fn zoo_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;

@@ -18,6 +18,7 @@ pub(crate) mod resize;
 mod roi_align;
 mod roi_pool;
 mod sampling;
+mod sgd;
 mod unpool;
 mod window_attention;
 
@@ -34,6 +35,7 @@ pub use ps_roi::{PsRoiAlignOptions, PsRoiPoolOptions, ps_roi_align, ps_roi_pool}
 pub use resize::{ResizeMode, ResizeOptions, resize};
 pub use roi_align::{RoiAlignOptions, roi_align};
 pub use roi_pool::{RoiPoolOptions, roi_pool};
+pub use sgd::{SgdStep, sgd_momentum};
 pub use unpool::max_unpool2d;
 pub use window_attention::{
     WindowAttentionOptions, shifted_window_mask, window_attention, window_partition, window_reverse,

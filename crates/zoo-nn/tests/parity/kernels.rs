@@ -843,3 +843,115 @@ fn window_attention_kernel_equals_the_composed_operations() {
         );
     }
 }
+
+/// `zoo_nn::optim::Sgd` against `burn::optim::Sgd`: the same parameters to the bit after
+/// several steps (the first step is Burn's operations, the later ones the fused update on
+/// flex and Burn's operations on ndarray), with dampening, Nesterov momentum and weight
+/// decay; and a checkpoint of Burn's optimiser resumes with burn-zoo's and back.
+#[test]
+fn fused_sgd_equals_burns_sgd_step_by_step() {
+    use burn::module::{Module, Param};
+    use burn::optim::decay::WeightDecayConfig;
+    use burn::optim::momentum::MomentumConfig;
+    use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+
+    #[derive(Module, Debug)]
+    struct Params {
+        conv: Param<Tensor<4>>,
+        bias: Param<Tensor<1>>,
+    }
+
+    fn loss(p: &Params, x: &Tensor<4>) -> Tensor<1> {
+        let y = burn::tensor::module::conv2d(
+            x.clone(),
+            p.conv.val(),
+            Some(p.bias.val()),
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        );
+        (y.clone() * y).sum()
+    }
+
+    fn step(optim: &mut ModuleOptimizer, p: Params, x: &Tensor<4>) -> Params {
+        let grads = GradientsParams::from_grads(loss(&p, x).backward(), &p);
+        optim.step(0.05, p, grads)
+    }
+
+    fn values(p: &Params) -> Vec<TensorData> {
+        vec![p.conv.val().into_data(), p.bias.val().into_data()]
+    }
+
+    for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+        for (dampening, nesterov, decay) in [
+            (0.0, false, None),
+            (0.1, false, Some(1e-2)),
+            (0.0, true, Some(5e-3)),
+        ] {
+            let what =
+                format!("{device:?}, dampening {dampening}, nesterov {nesterov}, decay {decay:?}");
+            // 70 000 weights: more than one parallel chunk of the fused update.
+            let params = || Params {
+                conv: Param::from_tensor(Tensor::random(
+                    [70, 111, 3, 3],
+                    Distribution::Default,
+                    &device,
+                )),
+                bias: Param::from_tensor(Tensor::random([70], Distribution::Default, &device)),
+            };
+            let x = Tensor::<4>::random([2, 111, 5, 4], Distribution::Default, &device);
+            let theirs_config = SgdConfig::new()
+                .with_momentum(Some(
+                    MomentumConfig::new()
+                        .with_momentum(0.9)
+                        .with_dampening(dampening)
+                        .with_nesterov(nesterov),
+                ))
+                .with_weight_decay(decay.map(WeightDecayConfig::new));
+            let ours_config =
+                zoo_nn::optim::SgdConfig::new().with_momentum_settings(0.9, dampening, nesterov);
+            let ours_config = match decay {
+                Some(d) => ours_config.with_weight_decay(d),
+                None => ours_config,
+            };
+            let start = params();
+            let mut theirs = theirs_config.init();
+            let mut ours = ours_config.init();
+            let (mut a, mut b) = (start.clone(), start.clone());
+            for i in 0..4 {
+                // The update runs in place on buffers it owns alone (steps 2 and 4); a clone
+                // shares them (step 3), and must be left as it was.
+                let kept = (i == 2).then(|| {
+                    let kept = b.clone();
+                    let kept_values = values(&kept);
+                    (kept, kept_values)
+                });
+                a = step(&mut theirs, a, &x);
+                b = step(&mut ours, b, &x);
+                assert_eq!(values(&a), values(&b), "{what}, step {i}");
+                if let Some((kept, kept_values)) = kept {
+                    assert_eq!(values(&kept), kept_values, "{what}: a clone changed");
+                }
+            }
+            // Each resumes from the other's state.
+            let (mut theirs_resumed, mut ours_resumed) = (
+                theirs_config.init().load_record(ours.to_record()),
+                ours_config.init().load_record(theirs.to_record()),
+            );
+            let (a2, b2) = (
+                step(&mut theirs_resumed, a.clone(), &x),
+                step(&mut ours_resumed, b.clone(), &x),
+            );
+            let (a, b) = (step(&mut theirs, a, &x), step(&mut ours, b, &x));
+            assert_eq!(values(&a), values(&b), "{what}");
+            assert_eq!(
+                values(&a2),
+                values(&a),
+                "{what}: Burn's optimiser resumed from burn-zoo's state"
+            );
+            assert_eq!(
+                values(&b2),
+                values(&a),
+                "{what}: burn-zoo's optimiser resumed from Burn's state"
+            );
+        }
+    }
+}
