@@ -446,7 +446,7 @@ enum Download {
 }
 
 /// Downloads registry weights `name` (or a model's default weights, see
-/// [`find`](super::find)) into the cache the environment names, with a progress line on a
+/// [`find`]) into the cache the environment names, with a progress line on a
 /// terminal; returns the cached path.
 ///
 /// # Errors
