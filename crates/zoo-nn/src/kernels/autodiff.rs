@@ -264,6 +264,32 @@ fn linear<B: Backend, C: CheckpointStrategy, S: Clone + Send + std::fmt::Debug +
     }
 }
 
+/// Runs `forward` on the inner tensors of `inputs` under `op`'s node. When the node is
+/// tracked, the first two inputs are kept for the backward (checkpointed) and `state` makes
+/// the backward's state of their ids: the shape of every op here whose gradients need its
+/// input and its weight (convolutions, linear layers, the per-channel affine map).
+fn keeping_first_two<B, C, O, S, const N: usize>(
+    op: O,
+    inputs: [FloatTensor<Autodiff<B, C>>; N],
+    state: impl FnOnce(NodeId, NodeId) -> S,
+    forward: impl FnOnce([B::FloatTensorPrimitive; N]) -> B::FloatTensorPrimitive,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: Backend,
+    C: CheckpointStrategy,
+    O: Backward<B, N, State = S>,
+    S: Clone + Send + std::fmt::Debug + 'static,
+{
+    let nodes = inputs.each_ref().map(|t| t.node());
+    match op.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(mut prep) => {
+            let state = state(prep.checkpoint(&inputs[0]), prep.checkpoint(&inputs[1]));
+            prep.finish(state, forward(inputs.map(|t| t.into_primitive())))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(inputs.map(|t| t.into_primitive()))),
+    }
+}
+
 /// `relu(y)` when `relu`, else `y`.
 fn relu_if<B: Backend>(relu: bool, y: FloatTensor<B>) -> FloatTensor<B> {
     if relu { B::relu(y) } else { y }
@@ -279,28 +305,13 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        match Conv2dNoBias
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (
-                    prep.checkpoint(&x),
-                    prep.checkpoint(&weight),
-                    options.clone(),
-                );
-                prep.finish(
-                    state,
-                    B::zoo_conv2d(x.into_primitive(), weight.into_primitive(), options),
-                )
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::zoo_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                options,
-            )),
-        }
+        let kept = options.clone();
+        keeping_first_two::<B, C, _, _, _>(
+            Conv2dNoBias,
+            [x, weight],
+            |x, w| (x, w, kept),
+            |[x, w]| B::zoo_conv2d(x, w, options),
+        )
     }
 
     fn zoo_conv2d_bias(
@@ -309,32 +320,13 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        match Conv2dWithBias
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (
-                    prep.checkpoint(&x),
-                    prep.checkpoint(&weight),
-                    options.clone(),
-                );
-                let out = B::zoo_conv2d_bias(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                    options,
-                );
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::zoo_conv2d_bias(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.into_primitive(),
-                options,
-            )),
-        }
+        let kept = options.clone();
+        keeping_first_two::<B, C, _, _, _>(
+            Conv2dWithBias,
+            [x, weight, bias],
+            |x, w| (x, w, kept),
+            |[x, w, b]| B::zoo_conv2d_bias(x, w, b, options),
+        )
     }
 
     fn zoo_conv2d_affine(
@@ -435,26 +427,12 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         scale: FloatTensor<Self>,
         shift: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match ChannelAffine
-            .prepare::<C>([x.node(), scale.node(), shift.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&scale));
-                let y = B::zoo_channel_affine(
-                    x.into_primitive(),
-                    scale.into_primitive(),
-                    shift.into_primitive(),
-                );
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::zoo_channel_affine(
-                x.into_primitive(),
-                scale.into_primitive(),
-                shift.into_primitive(),
-            )),
-        }
+        keeping_first_two::<B, C, _, _, _>(
+            ChannelAffine,
+            [x, scale, shift],
+            |x, scale| (x, scale),
+            |[x, scale, shift]| B::zoo_channel_affine(x, scale, shift),
+        )
     }
 
     fn zoo_channel_affine_backward(
@@ -508,22 +486,12 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
     }
 
     fn zoo_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        match LinearNoBias
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                prep.finish(
-                    state,
-                    B::zoo_linear(x.into_primitive(), weight.into_primitive()),
-                )
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::zoo_linear(x.into_primitive(), weight.into_primitive()))
-            }
-        }
+        keeping_first_two::<B, C, _, _, _>(
+            LinearNoBias,
+            [x, weight],
+            |x, w| (x, w),
+            |[x, w]| B::zoo_linear(x, w),
+        )
     }
 
     fn zoo_linear_bias(
@@ -531,26 +499,12 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match LinearWithBias
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                let y = B::zoo_linear_bias(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                );
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::zoo_linear_bias(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.into_primitive(),
-            )),
-        }
+        keeping_first_two::<B, C, _, _, _>(
+            LinearWithBias,
+            [x, weight, bias],
+            |x, w| (x, w),
+            |[x, w, b]| B::zoo_linear_bias(x, w, b),
+        )
     }
 
     fn zoo_linear_x_backward(
