@@ -16,34 +16,16 @@
 //! `backward()` on the backend counts as a replica's, so no other test may share the process.
 #![cfg(feature = "cuda")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::DeviceType;
-use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::parallel::{DataParallel, SyncMode};
 use zoo_train::train::{TrainOptions, train};
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zoo-dp-cuda-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    dir
-}
-
-/// The tensors of a run's `last.bpk` as f32, by name.
-fn weights(run: &Path) -> Vec<Vec<f32>> {
-    checkpoint::tensors(&run.join("checkpoints/last.bpk"))
-        .unwrap()
-        .into_iter()
-        .map(|(_, bytes)| {
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        })
-        .collect()
-}
+mod common;
+use common::{LAYERNORM_SWIN, assert_same_weights, scratch};
 
 /// A LayerNorm-only Swin, three SGD steps with batches of 4 (the last of 3): two CUDA devices
 /// with Burn's all-reduce give the weights of one device with the whole batch.
@@ -58,19 +40,9 @@ fn data_parallel_collective_cuda_layernorm_swin_equals_one_device() {
         );
         return;
     }
-    let config = RunConfig::parse(
-        "[model]\nname = \"swin_tiny_patch4_window7_224\"\nnum_classes = 4\nembed_dim = 8\n\
-         depths = [1, 1]\nnum_heads = [1, 2]\nwindow_size = 4\npatch_size = 4\n\
-         drop_path_rate = 0.0\n\
-         [data]\nimage_size = [32, 32]\ntrain_len = 11\nval_len = 2\nobjects = [1, 1]\n\
-         object_scale = [0.4, 0.9]\n\
-         [train]\nepochs = 1\nbatch_size = 4\nlr = 0.05\nschedule = \"constant\"\n",
-        Path::new("dp_cuda.toml"),
-        &[],
-    )
-    .unwrap();
-    let one = temp("one");
-    let two = temp("two");
+    let config = RunConfig::parse(LAYERNORM_SWIN, Path::new("dp_cuda.toml"), &[]).unwrap();
+    let dir = scratch("dp-cuda");
+    let (one, two) = (dir.join("one"), dir.join("two"));
     train(&config, &cuda[0], &one, TrainOptions::default(), |_| {}).unwrap();
     let parallel = TrainOptions {
         parallel: Some(DataParallel {
@@ -80,17 +52,7 @@ fn data_parallel_collective_cuda_layernorm_swin_equals_one_device() {
         ..TrainOptions::default()
     };
     train(&config, &cuda[0], &two, parallel, |_| {}).unwrap();
-    let (a, b) = (weights(&one), weights(&two));
-    assert_eq!(a.len(), b.len());
-    let mut worst = 0f32;
-    for (ta, tb) in a.iter().zip(&b) {
-        for (x, y) in ta.iter().zip(tb) {
-            let d = (x - y).abs();
-            assert!(d <= 1e-5 + 1e-4 * x.abs(), "{x} vs {y}");
-            worst = worst.max(d);
-        }
-    }
+    let worst = assert_same_weights(&one, &two);
     eprintln!("collective, 2 CUDA devices vs 1: max |Δθ| = {worst:.3e}");
-    std::fs::remove_dir_all(one).ok();
-    std::fs::remove_dir_all(two).ok();
+    std::fs::remove_dir_all(dir).ok();
 }

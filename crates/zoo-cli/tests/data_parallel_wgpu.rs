@@ -6,17 +6,19 @@
 //! wgpu out. A binary of its own (Burn's generators are per backend), its tests taking turns
 //! ([`TURN`]: no `backward()` may run while Burn's sync server for wgpu lives).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::DeviceKind;
 use burn::tensor::distributed::{
     DistributedConfig, DistributedContext, ReduceOperation, all_reduce,
 };
-use zoo_train::checkpoint;
 use zoo_train::config::RunConfig;
 use zoo_train::parallel::{DataParallel, SyncMode};
 use zoo_train::train::{TrainOptions, train};
+
+mod common;
+use common::{LAYERNORM_SWIN, assert_same_weights, scratch};
 
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -29,26 +31,6 @@ fn wgpu_wanted() -> bool {
     wanted
 }
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zoo-dp-wgpu-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    dir
-}
-
-/// The tensors of a run's `last.bpk` as f32, by name.
-fn weights(run: &Path) -> Vec<Vec<f32>> {
-    checkpoint::tensors(&run.join("checkpoints/last.bpk"))
-        .unwrap()
-        .into_iter()
-        .map(|(_, bytes)| {
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        })
-        .collect()
-}
-
 /// The LayerNorm Swin of `crates/zoo-train/tests/data_parallel.rs`: two wgpu devices, half
 /// a batch each, give the weights of one with the whole batch.
 #[test]
@@ -57,22 +39,12 @@ fn data_parallel_gather_between_two_wgpu_devices_equals_one_device() {
     if !wgpu_wanted() {
         return;
     }
-    let config = RunConfig::parse(
-        "[model]\nname = \"swin_tiny_patch4_window7_224\"\nnum_classes = 4\nembed_dim = 8\n\
-         depths = [1, 1]\nnum_heads = [1, 2]\nwindow_size = 4\npatch_size = 4\n\
-         drop_path_rate = 0.0\n\
-         [data]\nimage_size = [32, 32]\ntrain_len = 11\nval_len = 2\nobjects = [1, 1]\n\
-         object_scale = [0.4, 0.9]\n\
-         [train]\nepochs = 1\nbatch_size = 4\nlr = 0.05\nschedule = \"constant\"\n",
-        Path::new("dp_wgpu.toml"),
-        &[],
-    )
-    .unwrap();
+    let config = RunConfig::parse(LAYERNORM_SWIN, Path::new("dp_wgpu.toml"), &[]).unwrap();
     let first = Device::wgpu(DeviceKind::DefaultDevice);
     let second = Device::wgpu(DeviceKind::Cpu);
     assert_ne!(first, second, "two distinct wgpu devices");
-    let one = temp("one");
-    let two = temp("two");
+    let dir = scratch("dp-wgpu");
+    let (one, two) = (dir.join("one"), dir.join("two"));
     train(&config, &first, &one, TrainOptions::default(), |_| {}).unwrap();
     let parallel = TrainOptions {
         parallel: Some(DataParallel {
@@ -82,19 +54,9 @@ fn data_parallel_gather_between_two_wgpu_devices_equals_one_device() {
         ..TrainOptions::default()
     };
     train(&config, &first, &two, parallel, |_| {}).unwrap();
-    let (a, b) = (weights(&one), weights(&two));
-    assert_eq!(a.len(), b.len());
-    let mut worst = 0f32;
-    for (ta, tb) in a.iter().zip(&b) {
-        for (x, y) in ta.iter().zip(tb) {
-            let d = (x - y).abs();
-            assert!(d <= 1e-5 + 1e-4 * x.abs(), "{x} vs {y}");
-            worst = worst.max(d);
-        }
-    }
+    let worst = assert_same_weights(&one, &two);
     eprintln!("gather, 2 wgpu devices vs 1: max |Δθ| = {worst:.3e}");
-    std::fs::remove_dir_all(one).ok();
-    std::fs::remove_dir_all(two).ok();
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Why the collective mode is CUDA's alone: Burn 0.22.1 starts its sync server for two wgpu
