@@ -38,16 +38,14 @@ pub fn optimizer(config: &RunConfig) -> ModuleOptimizer {
     let clip = (t.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip));
     match t.optimizer {
         Optimizer::Sgd => {
-            let sgd = zoo_nn::optim::SgdConfig::new().with_momentum(t.momentum);
-            let sgd = match t.weight_decay > 0.0 {
-                true => sgd.with_weight_decay(t.weight_decay as f32),
-                false => sgd,
-            };
-            match clip {
-                Some(clip) => sgd.with_gradient_clipping(clip),
-                None => sgd,
+            let mut sgd = zoo_nn::optim::SgdConfig::new().with_momentum(t.momentum);
+            if t.weight_decay > 0.0 {
+                sgd = sgd.with_weight_decay(t.weight_decay as f32);
             }
-            .init()
+            if let Some(clip) = clip {
+                sgd = sgd.with_gradient_clipping(clip);
+            }
+            sgd.init()
         }
         // ε = 1e-8 as `torch.optim.AdamW` (Burn's default is 1e-5, which damps the small
         // gradients of deep layers early in a from-scratch run).

@@ -273,11 +273,12 @@ impl Plan {
     /// What each tap reads for the tile, the same for every channel: computed once per tile
     /// instead of once per channel and tap (on 4×4–16×16 maps a row is 4–16 pixels, and
     /// working out each row's bounds cost more than copying it).
-    fn runs(&self, tile: &Range<usize>) -> Vec<TapRuns> {
+    fn runs(&self, tile: &Range<usize>) -> TileRuns {
         let g = &self.g;
         let segments = self.segments(tile);
         let [sh, sw] = g.stride;
-        self.taps
+        let taps = self
+            .taps
             .iter()
             .map(|&(ki, kj)| {
                 let (_, _, row_offset) = g.rows(ki);
@@ -305,27 +306,31 @@ impl Plan {
                 }
                 runs
             })
-            .collect()
+            .collect();
+        TileRuns {
+            taps,
+            pixels: tile.len(),
+        }
     }
 
-    /// Unfolds the tile's receptive fields of group `grp`, rows `channels` of `K` (whole input
-    /// channels), into `col` (`[channels.len() · taps, P]`).
+    /// Unfolds a tile's receptive fields (`runs`: [`Plan::runs`] of the tile) of group `grp`,
+    /// rows `channels` of `K` (whole input channels), into `col` (`[channels.len() · taps,
+    /// P]`).
     fn im2col(
         &self,
         x: &[f32],
         grp: usize,
-        tile: &Range<usize>,
+        runs: &TileRuns,
         channels: Range<usize>,
         col: &mut [f32],
     ) {
         let g = &self.g;
-        let p = tile.len();
+        let p = runs.pixels;
         let sw = g.stride[1];
-        let runs = self.runs(tile);
         for (r, ci) in channels.enumerate() {
             let channel = (grp * g.cpg() + ci) * g.in_plane();
-            for (t, tap) in runs.iter().enumerate() {
-                let dst_row = &mut col[(r * runs.len() + t) * p..][..p];
+            for (t, tap) in runs.taps.iter().enumerate() {
+                let dst_row = &mut col[(r * runs.taps.len() + t) * p..][..p];
                 for zero in &tap.zeros {
                     dst_row[zero.clone()].fill(0.0);
                 }
@@ -364,8 +369,8 @@ impl Plan {
         let runs = self.runs(tile);
         for (r, ci) in channels.enumerate() {
             let channel = (grp * g.cpg() + ci) * g.in_plane();
-            for (t, tap) in runs.iter().enumerate() {
-                let src_row = &dcol[(r * runs.len() + t) * p..][..p];
+            for (t, tap) in runs.taps.iter().enumerate() {
+                let src_row = &dcol[(r * runs.taps.len() + t) * p..][..p];
                 for run in &tap.copies {
                     let src = &src_row[run.at..run.at + run.len];
                     // SAFETY: part of one row of one channel this caller owns (the contract).
@@ -403,6 +408,13 @@ struct Run {
     at: usize,
     src: usize,
     len: usize,
+}
+
+/// What every tap of a tile reads ([`Plan::runs`]).
+struct TileRuns {
+    taps: Vec<TapRuns>,
+    /// The tile's length, `P`.
+    pixels: usize,
 }
 
 /// One tap's [`Run`]s for a tile, and the tile positions it leaves zero (padding).
@@ -799,8 +811,9 @@ unsafe fn scatter(plan: &Plan, staged: &[f32], dst: SharedMut, grp: usize, tile:
 /// [`Plan::im2col`] of all channels of a group, split over the pool unless `spread`.
 fn unfold(plan: &Plan, x: &[f32], grp: usize, tile: &Range<usize>, col: &mut [f32], spread: bool) {
     let cpg = plan.g.cpg();
+    let runs = plan.runs(tile);
     if spread || cpg < 2 {
-        plan.im2col(x, grp, tile, 0..cpg, col);
+        plan.im2col(x, grp, &runs, 0..cpg, col);
         return;
     }
     let rows_per_channel = plan.taps.len() * tile.len();
@@ -814,7 +827,7 @@ fn unfold(plan: &Plan, x: &[f32], grp: usize, tile: &Range<usize>, col: &mut [f3
     }
     parts
         .into_par_iter()
-        .for_each(|(slab, part)| plan.im2col(x, grp, tile, slab.clone(), part));
+        .for_each(|(slab, part)| plan.im2col(x, grp, &runs, slab.clone(), part));
 }
 
 /// Gradient of the input: `dx = col2im(Wᵀ · dy)`.
@@ -1013,6 +1026,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 let p = tile.len();
                 let par = if spread { Parallel::No } else { Parallel::Yes };
                 let slab = (COL_BUDGET / (taps * p)).max(1);
+                let runs = plan.runs(tile);
                 let product = |lhs: Strided<*const f32>| {
                     for c0 in channels.clone().step_by(slab) {
                         let sub = c0..(c0 + slab).min(channels.end);
@@ -1029,7 +1043,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                             continue;
                         }
                         with_buffer(&SCRATCH, n_cols * p, |col| {
-                            plan.im2col(x, grp, tile, sub, col);
+                            plan.im2col(x, grp, &runs, sub, col);
                             let rhs = Strided::new_const(col.as_ptr(), 1, p as isize);
                             // SAFETY: [opg, n_cols] destination; [opg, p] and [p, n_cols]
                             // operands.
