@@ -145,18 +145,62 @@ impl<B: Backend + ZooKernels> Backward<B, 2> for LinearNoBias {
     }
 }
 
+/// A training-mode BatchNorm's output, batch mean and biased batch variance.
+type BatchNormOutput<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+/// The backward state of a training-mode BatchNorm: input and gamma checkpointed, the batch
+/// statistics as the forward computed them, the output when a ReLU ended the forward, ε.
+type BatchNormState<B> = (
+    NodeId,
+    NodeId,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    Option<FloatTensor<B>>,
+    f64,
+);
+
+/// The gradients of a training-mode BatchNorm node: `(dx, dgamma, dbeta, dresidual)`, the
+/// last when `residual_grad`.
+#[allow(clippy::type_complexity)]
+fn batch_norm_grads<B: Backend + ZooKernels>(
+    (x, gamma, mean, variance, output, epsilon): BatchNormState<B>,
+    grad: B::FloatTensorPrimitive,
+    residual_grad: bool,
+    checkpointer: &mut Checkpointer,
+) -> (
+    B::FloatTensorPrimitive,
+    B::FloatTensorPrimitive,
+    B::FloatTensorPrimitive,
+    Option<B::FloatTensorPrimitive>,
+) {
+    let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+    let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma);
+    match output {
+        Some(y) => B::zoo_batch_norm_train_relu_backward(
+            x,
+            gamma,
+            mean,
+            variance,
+            y,
+            epsilon,
+            grad,
+            residual_grad,
+        ),
+        None => {
+            let dresidual = residual_grad.then(|| grad.clone());
+            let (dx, dgamma, dbeta) =
+                B::zoo_batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+            (dx, dgamma, dbeta, dresidual)
+        }
+    }
+}
+
+/// `bn(x)`, then a ReLU if the state holds the output.
 #[derive(Debug)]
 struct BatchNormTrain;
 
 impl<B: Backend + ZooKernels> Backward<B, 3> for BatchNormTrain {
-    /// Input and gamma checkpointed; the batch statistics as the forward computed them.
-    type State = (
-        NodeId,
-        NodeId,
-        B::FloatTensorPrimitive,
-        B::FloatTensorPrimitive,
-        f64,
-    );
+    type State = BatchNormState<B>;
 
     fn backward(
         self,
@@ -166,14 +210,34 @@ impl<B: Backend + ZooKernels> Backward<B, 3> for BatchNormTrain {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x, gamma, mean, variance, epsilon) = ops.state;
-        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
-        let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma);
-        let (dx, dgamma, dbeta) =
-            B::zoo_batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+        let (dx, dgamma, dbeta, _) = batch_norm_grads::<B>(ops.state, grad, false, checkpointer);
         register!(B, grads, node_x, dx);
         register!(B, grads, node_gamma, dgamma);
         register!(B, grads, node_beta, dbeta);
+    }
+}
+
+/// `bn(x) + residual`, then a ReLU if the state holds the output.
+#[derive(Debug)]
+struct BatchNormTrainAdd;
+
+impl<B: Backend + ZooKernels> Backward<B, 4> for BatchNormTrainAdd {
+    type State = BatchNormState<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 4>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta, node_residual] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (dx, dgamma, dbeta, dresidual) =
+            batch_norm_grads::<B>(ops.state, grad, node_residual.is_some(), checkpointer);
+        register!(B, grads, node_x, dx);
+        register!(B, grads, node_gamma, dgamma);
+        register!(B, grads, node_beta, dbeta);
+        register!(B, grads, node_residual, dresidual.expect("asked for"));
     }
 }
 
@@ -290,6 +354,49 @@ where
     }
 }
 
+/// A training-mode BatchNorm node over `inputs` (x, gamma, beta, and the residual for
+/// [`BatchNormTrainAdd`]): `B`'s forward; when tracked, x and gamma are kept for the
+/// backward with the statistics and, when a ReLU ends the forward, its output (the mask).
+fn batch_norm_node<B, C, O, const N: usize>(
+    op: O,
+    inputs: [FloatTensor<Autodiff<B, C>>; N],
+    relu: bool,
+    epsilon: f64,
+) -> BatchNormOutput<Autodiff<B, C>>
+where
+    B: Backend + ZooKernels,
+    C: CheckpointStrategy,
+    O: Backward<B, N, State = BatchNormState<B>>,
+{
+    let lift = <Autodiff<B, C> as AutodiffBackend>::from_inner;
+    let forward = |inputs: [FloatTensor<Autodiff<B, C>>; N]| {
+        let mut inner = inputs.into_iter().map(|t| t.into_primitive());
+        let (x, gamma, beta) = (
+            inner.next().expect("x"),
+            inner.next().expect("gamma"),
+            inner.next().expect("beta"),
+        );
+        match inner.next() {
+            Some(residual) => B::zoo_batch_norm_train_add(x, gamma, beta, residual, relu, epsilon),
+            None => B::zoo_batch_norm_train(x, gamma, beta, relu, epsilon),
+        }
+    };
+    let nodes = inputs.each_ref().map(|t| t.node());
+    match op.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(mut prep) => {
+            let (x, gamma) = (prep.checkpoint(&inputs[0]), prep.checkpoint(&inputs[1]));
+            let (y, mean, var) = forward(inputs);
+            let output = relu.then(|| y.clone());
+            let state = (x, gamma, mean.clone(), var.clone(), output, epsilon);
+            (prep.finish(state, y), lift(mean), lift(var))
+        }
+        OpsKind::UnTracked(prep) => {
+            let (y, mean, var) = forward(inputs);
+            (prep.finish(y), lift(mean), lift(var))
+        }
+    }
+}
+
 /// `relu(y)` when `relu`, else `y`.
 fn relu_if<B: Backend>(relu: bool, y: FloatTensor<B>) -> FloatTensor<B> {
     if relu { B::relu(y) } else { y }
@@ -380,35 +487,22 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
+        relu: bool,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let lift = <Self as AutodiffBackend>::from_inner;
-        match BatchNormTrain
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
-                let (y, mean, var) = B::zoo_batch_norm_train(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                );
-                let state = (x_state, gamma_state, mean.clone(), var.clone(), epsilon);
-                (prep.finish(state, y), lift(mean), lift(var))
-            }
-            OpsKind::UnTracked(prep) => {
-                let (y, mean, var) = B::zoo_batch_norm_train(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                );
-                (prep.finish(y), lift(mean), lift(var))
-            }
-        }
+        batch_norm_node::<B, C, _, _>(BatchNormTrain, [x, gamma, beta], relu, epsilon)
+    }
+
+    fn zoo_batch_norm_train_add(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        relu: bool,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let inputs = [x, gamma, beta, residual];
+        batch_norm_node::<B, C, _, _>(BatchNormTrainAdd, inputs, relu, epsilon)
     }
 
     fn zoo_batch_norm_train_backward(
@@ -420,6 +514,24 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         _output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         no_double_backward("zoo_batch_norm_train_backward")
+    }
+
+    fn zoo_batch_norm_train_relu_backward(
+        _x: FloatTensor<Self>,
+        _gamma: FloatTensor<Self>,
+        _mean: FloatTensor<Self>,
+        _variance: FloatTensor<Self>,
+        _output: FloatTensor<Self>,
+        _epsilon: f64,
+        _output_grad: FloatTensor<Self>,
+        _residual_grad: bool,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        Option<FloatTensor<Self>>,
+    ) {
+        no_double_backward("zoo_batch_norm_train_relu_backward")
     }
 
     fn zoo_channel_affine(

@@ -53,6 +53,10 @@ const GROUP_BELOW: usize = 256;
 const POINTWISE_GROUP_BELOW: usize = 64;
 /// Fewest pixels a tile aims for, so the GEMM's packing of `W` is amortised.
 const MIN_TILE_PIXELS: usize = 256;
+/// Tiles cut from an image are a multiple of this many pixels (but the image's last): the
+/// `gemm` crate's AVX-512 micro-kernel runs over 16 pixels at a time, so a 196-pixel tile
+/// (ResNet-50's 28×28 maps in four) paid a whole 16-lane pass for its last 4 pixels.
+const TILE_MULTIPLE: usize = 16;
 
 /// Sizes of one convolution (NCHW input, OIHW weight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +176,7 @@ impl Plan {
                 .collect()
         } else {
             let parts = plane.div_ceil(target);
-            let size = plane.div_ceil(parts);
+            let size = plane.div_ceil(parts).next_multiple_of(TILE_MULTIPLE);
             (0..g.n)
                 .flat_map(|n| {
                     (0..plane)
@@ -638,7 +642,12 @@ pub(crate) fn forward(
                 }),
             }
         };
-        if plan.pointwise() && plan.single_image(tile).is_some() {
+        let in_place = plan.pointwise() && plan.single_image(tile).is_some();
+        if !spread && !in_place && split_reduction(g) {
+            let bias = bias.map(|b| &b[grp * opg..(grp + 1) * opg]);
+            // SAFETY: the tile's pixels of this group are this call's.
+            unsafe { forward_split_k(&plan, x, &weights[grp], grp, tile, bias, dst) };
+        } else if in_place {
             let (n, at) = plan.single_image(tile).expect("checked");
             let image = &x[(n * g.c_in + grp * g.cpg()) * g.in_plane() + at..];
             product(Strided::new_const(image.as_ptr(), g.in_plane() as isize, 1));
@@ -666,6 +675,80 @@ pub(crate) fn forward(
     // SAFETY: every element has been written (see above); same allocation, length and
     // capacity, and MaybeUninit<f32> has f32's layout.
     unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast(), out.len(), out.capacity()) }
+}
+
+/// Whether a tile too large for one thread alone (the tiles are few) splits its reduction
+/// over the pool, each thread unfolding its own input channels, rather than unfolding
+/// together and splitting the product's rows, where every thread packs the whole unfolded
+/// tile for itself.
+fn split_reduction(g: &Geometry) -> bool {
+    let threads = rayon::current_num_threads();
+    threads > 1 && g.cpg() >= 2 * threads
+}
+
+/// [`forward`] of one tile with its reduction split over the pool: each thread unfolds its
+/// own input channels, a cache-sized slab at a time, and sums their products into a partial
+/// `[opg, P]`; the partials are added in a fixed order, with the bias, and written out.
+/// The product's operands are then each packed once, and every unfolded slab is used while
+/// it is in its thread's cache. (The deep layers' tiles hold all their pixels, few, against a
+/// long reduction: 4×768×8×8 → 256 unfolds 7 MB, which each thread packed whole for its half
+/// of the output rows.)
+///
+/// # Safety
+/// The tile's pixels of group `grp`'s channels are written by no one else meanwhile; `w` is
+/// the group's `[opg, K]` weight ([`Plan::weight`]), `bias` its `[opg]` bias.
+unsafe fn forward_split_k(
+    plan: &Plan,
+    x: &[f32],
+    w: &[f32],
+    grp: usize,
+    tile: &Range<usize>,
+    bias: Option<&[f32]>,
+    dst: SharedMut,
+) {
+    let g = &plan.g;
+    let (k, opg, taps, p) = (plan.k(), g.opg(), plan.taps.len(), tile.len());
+    let runs = plan.runs(tile);
+    let per_slab = (COL_BUDGET / (taps * p)).max(1);
+    let mut partials: Vec<Vec<f32>> = channel_slabs(g.cpg(), rayon::current_num_threads())
+        .into_par_iter()
+        .map(|part| {
+            let mut acc = vec![0.0f32; opg * p];
+            for c0 in part.clone().step_by(per_slab) {
+                let slab = c0..(c0 + per_slab).min(part.end);
+                let rows = slab.len() * taps;
+                with_buffer(&SCRATCH, rows * p, |col| {
+                    plan.im2col(x, grp, &runs, slab.clone(), col);
+                    // SAFETY: `acc` is [opg, p]; the operands are W's columns of the slab,
+                    // [opg, rows] (row stride k), and `col`, [rows, p].
+                    unsafe {
+                        gemm(
+                            opg,
+                            p,
+                            rows,
+                            Strided::new(acc.as_mut_ptr(), p as isize, 1),
+                            true,
+                            Strided::new_const(w[slab.start * taps..].as_ptr(), k as isize, 1),
+                            Strided::new_const(col.as_ptr(), p as isize, 1),
+                            Parallel::No,
+                        )
+                    };
+                });
+            }
+            acc
+        })
+        .collect();
+    let (sum, rest) = partials.split_first_mut().expect("at least one slab");
+    for part in rest {
+        sum.iter_mut().zip(part.iter()).for_each(|(a, b)| *a += b);
+    }
+    if let Some(bias) = bias {
+        for (row, b) in sum.chunks_mut(p).zip(bias) {
+            row.iter_mut().for_each(|v| *v += b);
+        }
+    }
+    // SAFETY: per the contract.
+    unsafe { scatter(plan, sum, dst, grp, tile) };
 }
 
 /// Whether [`forward`] takes [`forward_shifted_tiled`]: a [`shifted`] convolution that is
@@ -1522,6 +1605,46 @@ mod tests {
             geometry(3, 6, [9, 10], 4, [1, 1], [1, 1], [0, 0], [1, 1], 2),
         ] {
             check_against_definition(&g, 1);
+        }
+    }
+
+    #[test]
+    fn split_reductions_and_rounded_tiles_match_the_definition_on_any_pool() {
+        let split = [
+            // One tile of both images, 12 input channels: the reduction split over the pool.
+            geometry(2, 12, [5, 5], 8, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            // Grouped, strided, dilated; and a rate that drops taps.
+            geometry(1, 16, [4, 6], 6, [3, 3], [2, 1], [1, 1], [1, 2], 2),
+            geometry(3, 10, [4, 4], 4, [3, 3], [1, 1], [5, 5], [5, 5], 1),
+        ];
+        // A 28×28 map cut into tiles of 208, 208, 208 and 160 pixels.
+        let rounded = geometry(1, 128, [28, 28], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1);
+        let lengths: Vec<usize> = Plan::new(&rounded).tiles.iter().map(|t| t.len()).collect();
+        assert_eq!(lengths, [208, 208, 208, 160]);
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            pool.install(|| {
+                for g in split.iter().chain([&rounded]) {
+                    if threads > 1 && g.n * g.out_plane() < 100 {
+                        let plan = Plan::new(g);
+                        assert!(!plan.spread() && split_reduction(g), "{g:?}");
+                    }
+                    check_against_definition(g, 3);
+                    // With a bias: the partials' sum plus the bias.
+                    let x = values(g.n * g.c_in * g.h * g.w, 5);
+                    let w = values(g.c_out * g.cpg() * g.kh * g.kw, 6);
+                    let bias = values(g.c_out, 7);
+                    let mut want = forward(g, &x, &w, None, None);
+                    for (channel, b) in want.chunks_mut(g.out_plane()).zip(bias.iter().cycle()) {
+                        channel.iter_mut().for_each(|v| *v += b);
+                    }
+                    let got = forward(g, &x, &w, Some(&bias), None);
+                    close(&got, &want, &format!("{g:?} forward with bias"));
+                }
+            });
         }
     }
 }

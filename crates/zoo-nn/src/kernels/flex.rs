@@ -204,6 +204,66 @@ fn linear_forward(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -
     tensor(y, shape)
 }
 
+/// [`norm::train_forward`] on flex tensors.
+fn batch_norm_train(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    residual: Option<FlexTensor>,
+    relu: bool,
+    epsilon: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+    let residual = residual.map(contiguous);
+    let p = planes(&x);
+    let tail = norm::Tail {
+        residual: residual.as_ref().map(slice),
+        relu,
+    };
+    let (y, mean, var) =
+        norm::train_forward(slice(&x), p, slice(&gamma), slice(&beta), tail, epsilon);
+    (
+        tensor(y, dims(&x).to_vec()),
+        tensor(mean, vec![p.channels]),
+        tensor(var, vec![p.channels]),
+    )
+}
+
+/// [`norm::train_backward`] on flex tensors.
+#[allow(clippy::too_many_arguments)]
+fn batch_norm_train_backward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    output: Option<FlexTensor>,
+    epsilon: f64,
+    output_grad: FlexTensor,
+    residual_grad: bool,
+) -> (FlexTensor, FlexTensor, FlexTensor, Option<FlexTensor>) {
+    let (x, dy) = (contiguous(x), contiguous(output_grad));
+    let (gamma, mean, var) = (contiguous(gamma), contiguous(mean), contiguous(variance));
+    let output = output.map(contiguous);
+    let p = planes(&x);
+    let (dx, dgamma, dbeta, dresidual) = norm::train_backward(
+        slice(&x),
+        slice(&dy),
+        output.as_ref().map(slice),
+        p,
+        slice(&gamma),
+        slice(&mean),
+        slice(&var),
+        residual_grad,
+        epsilon,
+    );
+    (
+        tensor(dx, dims(&x).to_vec()),
+        tensor(dgamma, vec![p.channels]),
+        tensor(dbeta, vec![p.channels]),
+        dresidual.map(|d| tensor(d, dims(&x).to_vec())),
+    )
+}
+
 impl ZooKernels for Flex {
     fn zoo_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
         conv2d(x, weight, None, options)
@@ -275,17 +335,21 @@ impl ZooKernels for Flex {
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
+        relu: bool,
         epsilon: f64,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
-        let p = planes(&x);
-        let (y, mean, var) =
-            norm::train_forward(slice(&x), p, slice(&gamma), slice(&beta), epsilon);
-        (
-            tensor(y, dims(&x).to_vec()),
-            tensor(mean, vec![p.channels]),
-            tensor(var, vec![p.channels]),
-        )
+        batch_norm_train(x, gamma, beta, None, relu, epsilon)
+    }
+
+    fn zoo_batch_norm_train_add(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        residual: FlexTensor,
+        relu: bool,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        batch_norm_train(x, gamma, beta, Some(residual), relu, epsilon)
     }
 
     fn zoo_batch_norm_train_backward(
@@ -296,22 +360,30 @@ impl ZooKernels for Flex {
         epsilon: f64,
         output_grad: FlexTensor,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (x, dy) = (contiguous(x), contiguous(output_grad));
-        let (gamma, mean, var) = (contiguous(gamma), contiguous(mean), contiguous(variance));
-        let p = planes(&x);
-        let (dx, dgamma, dbeta) = norm::train_backward(
-            slice(&x),
-            slice(&dy),
-            p,
-            slice(&gamma),
-            slice(&mean),
-            slice(&var),
+        let (dx, dgamma, dbeta, _) =
+            batch_norm_train_backward(x, gamma, mean, variance, None, epsilon, output_grad, false);
+        (dx, dgamma, dbeta)
+    }
+
+    fn zoo_batch_norm_train_relu_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        output: FlexTensor,
+        epsilon: f64,
+        output_grad: FlexTensor,
+        residual_grad: bool,
+    ) -> (FlexTensor, FlexTensor, FlexTensor, Option<FlexTensor>) {
+        batch_norm_train_backward(
+            x,
+            gamma,
+            mean,
+            variance,
+            Some(output),
             epsilon,
-        );
-        (
-            tensor(dx, dims(&x).to_vec()),
-            tensor(dgamma, vec![p.channels]),
-            tensor(dbeta, vec![p.channels]),
+            output_grad,
+            residual_grad,
         )
     }
 

@@ -134,16 +134,29 @@ pub trait ZooKernels: Backend {
     /// gradient, `[C]`.
     fn zoo_channel_sum(output_grad: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// Training-mode BatchNorm: `(output, batch mean, biased batch variance)`.
+    /// Training-mode BatchNorm, then a ReLU when `relu`, in one pass: `(output, batch mean,
+    /// biased batch variance)`.
     fn zoo_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
+        relu: bool,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
-    /// Gradients of [`zoo_batch_norm_train`](ZooKernels::zoo_batch_norm_train):
-    /// `(x, gamma, beta)`.
+    /// [`zoo_batch_norm_train`](ZooKernels::zoo_batch_norm_train) with `residual` (the
+    /// input's shape) added before the ReLU: the end of a ResNet block in training.
+    fn zoo_batch_norm_train_add(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        relu: bool,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradients of [`zoo_batch_norm_train`](ZooKernels::zoo_batch_norm_train) without a
+    /// ReLU: `(x, gamma, beta)`.
     fn zoo_batch_norm_train_backward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -152,6 +165,26 @@ pub trait ZooKernels: Backend {
         epsilon: f64,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradients of a training-mode BatchNorm that ended in a ReLU whose output is `output`
+    /// (the gradient flows where it is positive): `(x, gamma, beta, residual)`, the last
+    /// (the output gradient through the ReLU) when `residual_grad`.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn zoo_batch_norm_train_relu_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+        residual_grad: bool,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        Option<FloatTensor<Self>>,
+    );
 
     /// `x · scale[c] + shift[c]` over the channel dimension.
     fn zoo_channel_affine(

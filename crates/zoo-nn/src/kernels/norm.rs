@@ -64,7 +64,7 @@ impl SharedMut {
     }
 }
 
-/// Batch statistics of every channel: `(mean, biased variance)`, in f64.
+/// Batch statistics of every channel: `(mean, biased variance)`, in f64, from one pass.
 ///
 /// The sums are taken around the channel's first value (variance is shift-invariant), which
 /// keeps `E[x²] − E[x]²` from cancelling when the mean is large against the spread.
@@ -72,16 +72,49 @@ fn channel_stats(x: &[f32], p: Planes, c: usize) -> (f64, f64) {
     let shift = x[p.plane(0, c).start];
     let (mut s, mut q) = (0.0f64, 0.0f64);
     for n in 0..p.batch {
-        let plane = &x[p.plane(n, c)];
-        s += sum2(plane, plane, |a, _| a - shift);
-        q += sum2(plane, plane, |a, _| (a - shift) * (a - shift));
+        for block in x[p.plane(n, c)].chunks(1024) {
+            let (mut ls, mut lq) = ([0.0f32; 8], [0.0f32; 8]);
+            let lanes = block.chunks_exact(8);
+            let tail = lanes.remainder();
+            for v in lanes {
+                for i in 0..8 {
+                    let d = v[i] - shift;
+                    ls[i] += d;
+                    lq[i] += d * d;
+                }
+            }
+            let (ts, tq) = tail.iter().fold((0.0f32, 0.0f32), |(s, q), &v| {
+                (s + (v - shift), q + (v - shift) * (v - shift))
+            });
+            s += ls.iter().map(|&v| v as f64).sum::<f64>() + ts as f64;
+            q += lq.iter().map(|&v| v as f64).sum::<f64>() + tq as f64;
+        }
     }
     let mean_shifted = s / p.count();
     let var = (q / p.count() - mean_shifted * mean_shifted).max(0.0);
     (mean_shifted + shift as f64, var)
 }
 
-/// Training-mode BatchNorm: normalises with the batch's statistics.
+/// What follows a training-mode BatchNorm in the same pass: `+ residual` (shaped as the
+/// input), then a ReLU — a ResNet block's tail, `relu(bn(conv(x)) + identity)`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Tail<'a> {
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+/// Burn's ReLU: `0` where `v <= 0`, `v` elsewhere (NaN included).
+fn relu(v: f32) -> f32 {
+    if v <= 0.0 { 0.0 } else { v }
+}
+
+/// Burn's ReLU gradient: `0` where the output is `<= 0`, the output gradient elsewhere.
+fn relu_grad(g: f32, y: f32) -> f32 {
+    if y <= 0.0 { 0.0 } else { g }
+}
+
+/// Training-mode BatchNorm: normalises with the batch's statistics, then applies `tail`
+/// in the same pass.
 ///
 /// Returns `(y, mean, biased variance)`, `y` shaped as `x`, the statistics `[C]`.
 pub(crate) fn train_forward(
@@ -89,6 +122,7 @@ pub(crate) fn train_forward(
     p: Planes,
     gamma: &[f32],
     beta: &[f32],
+    tail: Tail,
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let mut y = vec![0.0f32; x.len()];
@@ -104,8 +138,24 @@ pub(crate) fn train_forward(
                 let range = p.plane(n, c);
                 // SAFETY: channel `c`'s planes are written by this task only.
                 let dst = unsafe { out.slice(range.clone()) };
-                for (d, &v) in dst.iter_mut().zip(&x[range]) {
-                    *d = v * scale + shift;
+                let src = &x[range.clone()];
+                match (tail.residual, tail.relu) {
+                    (None, false) => {
+                        for (d, &v) in dst.iter_mut().zip(src) {
+                            *d = v * scale + shift;
+                        }
+                    }
+                    (None, true) => {
+                        for (d, &v) in dst.iter_mut().zip(src) {
+                            *d = relu(v * scale + shift);
+                        }
+                    }
+                    (Some(r), relu_after) => {
+                        for ((d, &v), &r) in dst.iter_mut().zip(src).zip(&r[range]) {
+                            let z = v * scale + shift + r;
+                            *d = if relu_after { relu(z) } else { z };
+                        }
+                    }
                 }
             }
             (mean as f32, var as f32)
@@ -115,28 +165,58 @@ pub(crate) fn train_forward(
     (y, mean, var)
 }
 
-/// Gradients of [`train_forward`]: `(dx, dgamma, dbeta)`.
+/// `dy` through the ReLU whose output is `y` when there is one (into `buf`), else `dy`.
+fn through_relu<'a>(dy: &'a [f32], y: Option<&[f32]>, buf: &'a mut Vec<f32>) -> &'a [f32] {
+    match y {
+        None => dy,
+        Some(y) => {
+            buf.clear();
+            buf.extend(dy.iter().zip(y).map(|(&g, &y)| relu_grad(g, y)));
+            buf
+        }
+    }
+}
+
+/// Gradients of [`train_forward`]: `(dx, dgamma, dbeta, dresidual)`.
+///
+/// `y` is the forward's output when its tail ended in a ReLU (the gradient flows where it
+/// is positive); `dresidual` (the output gradient through the ReLU) is returned when
+/// `residual_grad`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train_backward(
     x: &[f32],
     dy: &[f32],
+    y: Option<&[f32]>,
     p: Planes,
     gamma: &[f32],
     mean: &[f32],
     var: &[f32],
+    residual_grad: bool,
     epsilon: f64,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
     let mut dx = vec![0.0f32; x.len()];
-    let out = SharedMut(dx.as_mut_ptr());
+    let mut dr = if residual_grad {
+        vec![0.0f32; x.len()]
+    } else {
+        Vec::new()
+    };
+    let (out, out_r) = (SharedMut(dx.as_mut_ptr()), SharedMut(dr.as_mut_ptr()));
     let grads: Vec<(f32, f32)> = (0..p.channels)
         .into_par_iter()
         .map(|c| {
             let mu = mean[c];
             let inv_std = 1.0 / (var[c] as f64 + epsilon).sqrt();
             let (mut sum_dy, mut sum_dy_xmu) = (0.0f64, 0.0f64);
+            let mut masked = Vec::new();
             for n in 0..p.batch {
                 let range = p.plane(n, c);
-                sum_dy += sum2(&dy[range.clone()], &dy[range.clone()], |g, _| g);
-                sum_dy_xmu += sum2(&dy[range.clone()], &x[range], |g, v| g * (v - mu));
+                let g = through_relu(
+                    &dy[range.clone()],
+                    y.map(|y| &y[range.clone()]),
+                    &mut masked,
+                );
+                sum_dy += sum2(g, g, |g, _| g);
+                sum_dy_xmu += sum2(g, &x[range], |g, v| g * (v - mu));
             }
             let m = p.count();
             // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂)), x̂ = (x − μ)/σ
@@ -146,17 +226,26 @@ pub(crate) fn train_backward(
             let slope = (-k * inv_std * inv_std * sum_dy_xmu / m) as f32;
             for n in 0..p.batch {
                 let range = p.plane(n, c);
+                let g = through_relu(
+                    &dy[range.clone()],
+                    y.map(|y| &y[range.clone()]),
+                    &mut masked,
+                );
                 // SAFETY: channel `c`'s planes are written by this task only.
                 let dst = unsafe { out.slice(range.clone()) };
-                for ((d, &g), &v) in dst.iter_mut().zip(&dy[range.clone()]).zip(&x[range]) {
+                for ((d, &g), &v) in dst.iter_mut().zip(g).zip(&x[range.clone()]) {
                     *d = a * g + slope * (v - mu) + b;
+                }
+                if residual_grad {
+                    // SAFETY: as above, in the residual's gradient.
+                    unsafe { out_r.slice(range) }.copy_from_slice(g);
                 }
             }
             ((sum_dy_xmu * inv_std) as f32, sum_dy as f32)
         })
         .collect();
     let (dgamma, dbeta) = grads.into_iter().unzip();
-    (dx, dgamma, dbeta)
+    (dx, dgamma, dbeta, residual_grad.then_some(dr))
 }
 
 /// Sum of every channel over batch and space, `[C]`.
@@ -247,7 +336,8 @@ mod tests {
             spatial: 37,
         };
         let x = values(3 * 2 * 37, 5, 1000.0);
-        let (y, mean, var) = train_forward(&x, p, &[1.0, 2.0], &[0.0, 1.0], 0.0);
+        let tail = Tail::default();
+        let (y, mean, var) = train_forward(&x, p, &[1.0, 2.0], &[0.0, 1.0], tail, 0.0);
         for c in 0..2 {
             let vals: Vec<f64> = (0..3)
                 .flat_map(|n| x[p.plane(n, c)].iter().map(|&v| v as f64))
@@ -277,36 +367,68 @@ mod tests {
         };
         let x: Vec<f32> = values(30, 7, 0.3);
         let dy: Vec<f32> = values(30, 8, 0.0);
+        let identity: Vec<f32> = values(30, 9, 0.0);
         let (gamma, beta) = (vec![0.7, -1.2, 1.5], vec![0.1, 0.2, -0.3]);
-        let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
-            let (y, _, _) = train_forward(x, p, gamma, beta, 1e-5);
-            y.iter().zip(&dy).map(|(a, b)| *a as f64 * *b as f64).sum()
-        };
-        let (_, mean, var) = train_forward(&x, p, &gamma, &beta, 1e-5);
-        let (dx, dgamma, dbeta) = train_backward(&x, &dy, p, &gamma, &mean, &var, 1e-5);
-        let h = 1e-2f32;
-        for i in [0, 7, 13, 29] {
-            let (mut a, mut b) = (x.clone(), x.clone());
-            a[i] += h;
-            b[i] -= h;
-            let numeric = (loss(&a, &gamma, &beta) - loss(&b, &gamma, &beta)) / (2.0 * h as f64);
-            assert!(
-                (numeric - dx[i] as f64).abs() < 2e-2 * (1.0 + numeric.abs()),
-                "dx[{i}]: {numeric} vs {}",
-                dx[i]
-            );
-        }
-        for c in 0..3 {
-            let (mut a, mut b) = (gamma.clone(), gamma.clone());
-            a[c] += h;
-            b[c] -= h;
-            let numeric = (loss(&x, &a, &beta) - loss(&x, &b, &beta)) / (2.0 * h as f64);
-            assert!((numeric - dgamma[c] as f64).abs() < 1e-2 * (1.0 + numeric.abs()));
-            let (mut a, mut b) = (beta.clone(), beta.clone());
-            a[c] += h;
-            b[c] -= h;
-            let numeric = (loss(&x, &gamma, &a) - loss(&x, &gamma, &b)) / (2.0 * h as f64);
-            assert!((numeric - dbeta[c] as f64).abs() < 1e-2 * (1.0 + numeric.abs()));
+        // Every tail: none, + residual, ReLU, + residual then ReLU.
+        for (add, relu) in [(false, false), (true, false), (false, true), (true, true)] {
+            let tail = |r: &[f32]| -> Vec<f32> { if add { r.to_vec() } else { Vec::new() } };
+            let loss = |x: &[f32], gamma: &[f32], beta: &[f32], r: &[f32]| -> f64 {
+                let r = tail(r);
+                let t = Tail {
+                    residual: add.then_some(&r[..]),
+                    relu,
+                };
+                let (y, _, _) = train_forward(x, p, gamma, beta, t, 1e-5);
+                y.iter().zip(&dy).map(|(a, b)| *a as f64 * *b as f64).sum()
+            };
+            let r = tail(&identity);
+            let t = Tail {
+                residual: add.then_some(&r[..]),
+                relu,
+            };
+            let (y, mean, var) = train_forward(&x, p, &gamma, &beta, t, 1e-5);
+            let output = relu.then_some(&y[..]);
+            let (dx, dgamma, dbeta, dr) =
+                train_backward(&x, &dy, output, p, &gamma, &mean, &var, add, 1e-5);
+            assert_eq!(dr.is_some(), add);
+            let h = 1e-2f32;
+            let what = format!("residual {add}, ReLU {relu}");
+            let check = |numeric: f64, analytic: f32, name: String| {
+                assert!(
+                    (numeric - analytic as f64).abs() < 2e-2 * (1.0 + numeric.abs()),
+                    "{what}: {name}: {numeric} vs {analytic}"
+                );
+            };
+            let (xs, gs, bs) = (&x[..], &gamma[..], &beta[..]);
+            for i in [0, 7, 13, 29] {
+                let (mut a, mut b) = (x.clone(), x.clone());
+                a[i] += h;
+                b[i] -= h;
+                let numeric =
+                    (loss(&a, gs, bs, &identity) - loss(&b, gs, bs, &identity)) / (2.0 * h as f64);
+                check(numeric, dx[i], format!("dx[{i}]"));
+                if let Some(dr) = &dr {
+                    let (mut a, mut b) = (identity.clone(), identity.clone());
+                    a[i] += h;
+                    b[i] -= h;
+                    let numeric = (loss(xs, gs, bs, &a) - loss(xs, gs, bs, &b)) / (2.0 * h as f64);
+                    check(numeric, dr[i], format!("dresidual[{i}]"));
+                }
+            }
+            for c in 0..3 {
+                let (mut a, mut b) = (gamma.clone(), gamma.clone());
+                a[c] += h;
+                b[c] -= h;
+                let numeric =
+                    (loss(xs, &a, bs, &identity) - loss(xs, &b, bs, &identity)) / (2.0 * h as f64);
+                check(numeric, dgamma[c], format!("dgamma[{c}]"));
+                let (mut a, mut b) = (beta.clone(), beta.clone());
+                a[c] += h;
+                b[c] -= h;
+                let numeric =
+                    (loss(xs, gs, &a, &identity) - loss(xs, gs, &b, &identity)) / (2.0 * h as f64);
+                check(numeric, dbeta[c], format!("dbeta[{c}]"));
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use burn::nn::norm::Normalization;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
-use crate::ops::{ConvEpilogue, batch_norm, batch_norm_train, conv2d, conv2d_affine};
+use crate::ops::{ConvEpilogue, batch_norm, batch_norm_train_add_relu, conv2d, conv2d_affine};
 
 /// A Burn module's `forward` computed with [`crate::ops`]' kernels ([`conv2d`],
 /// [`batch_norm_train`], [`batch_norm`]): identical semantics (training mode, running
@@ -83,16 +83,7 @@ pub fn conv_bn(
 ) -> Tensor<4> {
     let device = input.device();
     if device.is_autodiff() && bn.training.is_enabled() {
-        let y = bn.zoo_forward(conv.zoo_forward(input));
-        let y = match residual {
-            Some(residual) => y + residual,
-            None => y,
-        };
-        return if relu {
-            burn::tensor::activation::relu(y)
-        } else {
-            y
-        };
+        return train_batch_norm(bn, conv.zoo_forward(input), residual, relu);
     }
     let variance = bn.running_var.value().to_device(&device);
     let mean = bn.running_mean.value().to_device(&device);
@@ -111,6 +102,39 @@ pub fn conv_bn(
             relu,
         },
     )
+}
+
+/// `relu?(bn(input) + residual?)` with `bn` in training mode (batch statistics), its
+/// running statistics updated as Burn's `BatchNorm` does (`momentum`, biased variance);
+/// the addition and the ReLU fused into the normalisation
+/// ([`batch_norm_train_add_relu`]).
+fn train_batch_norm<const D: usize>(
+    bn: &BatchNorm,
+    input: Tensor<D>,
+    residual: Option<Tensor<D>>,
+    relu: bool,
+) -> Tensor<D> {
+    let device = input.device();
+    let result = batch_norm_train_add_relu(
+        input,
+        bn.gamma.val(),
+        bn.beta.val(),
+        residual,
+        relu,
+        bn.epsilon,
+    );
+    let blend = |running: Tensor<1>, batch: Tensor<1>| {
+        running
+            .to_device(&device)
+            .mul_scalar(1.0 - bn.momentum)
+            .add(batch.detach().mul_scalar(bn.momentum))
+            .detach()
+    };
+    bn.running_mean
+        .update(blend(bn.running_mean.value_sync(), result.mean));
+    bn.running_var
+        .update(blend(bn.running_var.value_sync(), result.variance));
+    result.output
 }
 
 impl<const D: usize> ZooForward<Tensor<D>> for BatchNorm {
@@ -134,19 +158,7 @@ impl<const D: usize> ZooForward<Tensor<D>> for BatchNorm {
                 self.epsilon,
             );
         }
-        let result = batch_norm_train(input, self.gamma.val(), self.beta.val(), self.epsilon);
-        let blend = |running: Tensor<1>, batch: Tensor<1>| {
-            running
-                .to_device(&device)
-                .mul_scalar(1.0 - self.momentum)
-                .add(batch.detach().mul_scalar(self.momentum))
-                .detach()
-        };
-        self.running_mean
-            .update(blend(self.running_mean.value_sync(), result.mean));
-        self.running_var
-            .update(blend(self.running_var.value_sync(), result.variance));
-        result.output
+        train_batch_norm(self, input, None, false)
     }
 }
 

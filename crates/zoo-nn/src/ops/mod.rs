@@ -30,7 +30,7 @@ pub use deform_roi_pool::{DeformRoiPoolOptions, deform_roi_pool};
 pub use linear::{linear, linear_layer};
 pub use multi_scale::{MultiScaleRoiAlignOptions, multi_scale_roi_align};
 pub use nms::{batched_nms, batched_nms_on_host, nms, nms_on_host};
-pub use norm::{batch_norm, batch_norm_train, channel_affine};
+pub use norm::{batch_norm, batch_norm_train, batch_norm_train_add_relu, channel_affine};
 pub use ps_roi::{PsRoiAlignOptions, PsRoiPoolOptions, ps_roi_align, ps_roi_pool};
 pub use resize::{ResizeMode, ResizeOptions, resize};
 pub use roi_align::{RoiAlignOptions, roi_align};

@@ -46,30 +46,81 @@ pub fn batch_norm_train<const D: usize>(
     beta: Tensor<1>,
     epsilon: f64,
 ) -> BatchNormTrainOutput<D> {
+    batch_norm_train_add_relu(input, gamma, beta, None, false, epsilon)
+}
+
+/// [`batch_norm_train`], then `+ residual` when there is one and a ReLU when `relu`: the
+/// tail of a ResNet block in training, `relu(bn(conv(x)) + identity)`, and of every
+/// conv–BN–ReLU layer.
+///
+/// On flex with f32 tensors the addition and the ReLU happen in the BatchNorm's output pass,
+/// and their gradients in its backward passes: no pass of their own over the activations
+/// either way. Elsewhere it is Burn's `batch_norm_train`, `+` and `relu`, with the same
+/// results (the ReLU is Burn's: 0 where the value is ≤ 0, its gradient 0 where the output
+/// is ≤ 0).
+///
+/// # Shapes
+/// - `input`, `residual`: `[N, C, …]`; `gamma`, `beta`: `[C]`
+/// - returns the output (shape of `input`), mean and variance (`[C]`)
+pub fn batch_norm_train_add_relu<const D: usize>(
+    input: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    residual: Option<Tensor<D>>,
+    relu: bool,
+    epsilon: f64,
+) -> BatchNormTrainOutput<D> {
     check_channels(
         "batch_norm_train",
         &input,
         &[("gamma", &gamma), ("beta", &beta)],
     );
+    if let Some(r) = &residual {
+        assert_eq!(
+            r.dims(),
+            input.dims(),
+            "batch_norm_train: residual must have the input's shape"
+        );
+    }
     #[cfg(feature = "flex")]
     if on_flex(&[
         (input.device(), input.dtype()),
         (gamma.device(), gamma.dtype()),
         (beta.device(), beta.dtype()),
-    ]) {
-        let (output, mean, variance) = <Dispatch as ZooKernels>::zoo_batch_norm_train(
+    ]) && residual
+        .as_ref()
+        .is_none_or(|r| on_flex(&[(r.device(), r.dtype())]))
+    {
+        let (x, gamma, beta) = (
             input.into_dispatch(),
             gamma.into_dispatch(),
             beta.into_dispatch(),
-            epsilon,
         );
+        let (output, mean, variance) = match residual {
+            Some(r) => <Dispatch as ZooKernels>::zoo_batch_norm_train_add(
+                x,
+                gamma,
+                beta,
+                r.into_dispatch(),
+                relu,
+                epsilon,
+            ),
+            None => <Dispatch as ZooKernels>::zoo_batch_norm_train(x, gamma, beta, relu, epsilon),
+        };
         return BatchNormTrainOutput {
             output: Tensor::from_dispatch(output),
             mean: Tensor::from_dispatch(mean),
             variance: Tensor::from_dispatch(variance),
         };
     }
-    burn::tensor::module::batch_norm_train(input, gamma, beta, epsilon)
+    let mut result = burn::tensor::module::batch_norm_train(input, gamma, beta, epsilon);
+    if let Some(r) = residual {
+        result.output = result.output + r;
+    }
+    if relu {
+        result.output = burn::tensor::activation::relu(result.output);
+    }
+    result
 }
 
 /// Inference-mode batch normalisation with given statistics,

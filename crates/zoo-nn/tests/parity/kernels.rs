@@ -1,6 +1,6 @@
 //! burn-zoo's flex kernels against Burn's own operations on the same device: `conv2d`
-//! (forward; input, weight and bias gradients), `batch_norm_train` (forward, statistics,
-//! gradients) and inference `batch_norm`, on random shapes covering stride, asymmetric
+//! (forward; input, weight and bias gradients), `batch_norm_train` with each of its tails
+//! (+ residual, ReLU; forward, statistics, gradients) and inference `batch_norm`, on random shapes covering stride, asymmetric
 //! padding, dilation, groups (incl. depthwise), 1×1, odd sizes and batch 1.
 //!
 //! The kernels run on flex only (elsewhere `zoo_nn::ops` is Burn's op, covered by the parity
@@ -9,7 +9,7 @@
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, TensorData};
-use zoo_nn::ops::{ConvEpilogue, batch_norm, batch_norm_train, conv2d, conv2d_affine};
+use zoo_nn::ops::{ConvEpilogue, batch_norm, batch_norm_train_add_relu, conv2d, conv2d_affine};
 use zoo_testing::assert_close;
 
 /// A small deterministic generator for the shapes.
@@ -22,6 +22,13 @@ impl Shapes {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         lo + (self.0 >> 33) as usize % (hi - lo + 1)
+    }
+
+    /// `len` values spread uniformly over `[-width/2, width/2)`.
+    fn values(&mut self, len: usize, width: f32) -> Vec<f32> {
+        (0..len)
+            .map(|_| (self.next(0, 1 << 20) as f32 / (1 << 20) as f32 - 0.5) * width)
+            .collect()
     }
 }
 
@@ -371,39 +378,82 @@ fn batch_norm_kernels_equal_burns_batch_norm() {
             continue;
         }
         let c = shape[1];
-        let x = Tensor::<4>::random(shape, Distribution::Normal(3.0, 2.0), &device);
-        let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
-        let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
+        let len = shape.iter().product();
+        let x = Tensor::<4>::from_data(TensorData::new(r.values(len, 4.0), shape), &device)
+            .add_scalar(3.0);
+        let gamma =
+            Tensor::<1>::from_data(TensorData::new(r.values(c, 1.0), [c]), &device).add_scalar(1.0);
+        let beta = Tensor::<1>::from_data(TensorData::new(r.values(c, 1.0), [c]), &device);
         let upstream = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-        let run = |ours: bool| {
-            let (x, g, b) = (
-                x.clone().require_grad(),
-                gamma.clone().require_grad(),
-                beta.clone().require_grad(),
-            );
-            let out = if ours {
-                batch_norm_train(x.clone(), g.clone(), b.clone(), 1e-5)
-            } else {
-                burn::tensor::module::batch_norm_train(x.clone(), g.clone(), b.clone(), 1e-5)
+        // Fixed values (not the shared generator's), so that no pre-activation of these
+        // cases lies within rounding of 0, where the ReLU's two roundings could disagree.
+        let identity = Tensor::<4>::from_data(
+            TensorData::new(r.values(shape.iter().product(), 4.0), shape),
+            &device,
+        );
+        // Every tail: none, + residual, ReLU, + residual then ReLU (a ResNet block's end).
+        for (add, relu) in [(false, false), (true, false), (false, true), (true, true)] {
+            let run = |ours: bool| {
+                let (x, g, b, r) = (
+                    x.clone().require_grad(),
+                    gamma.clone().require_grad(),
+                    beta.clone().require_grad(),
+                    identity.clone().require_grad(),
+                );
+                let residual = add.then(|| r.clone());
+                let out = if ours {
+                    batch_norm_train_add_relu(x.clone(), g.clone(), b.clone(), residual, relu, 1e-5)
+                } else {
+                    let mut out = burn::tensor::module::batch_norm_train(
+                        x.clone(),
+                        g.clone(),
+                        b.clone(),
+                        1e-5,
+                    );
+                    if let Some(r) = residual {
+                        out.output = out.output + r;
+                    }
+                    if relu {
+                        out.output = burn::tensor::activation::relu(out.output);
+                    }
+                    out
+                };
+                let grads = (out.output.clone() * upstream.clone()).sum().backward();
+                (
+                    [out.output, x.grad(&grads).expect("x grad")],
+                    [
+                        out.mean,
+                        out.variance,
+                        g.grad(&grads).expect("gamma grad"),
+                        b.grad(&grads).expect("beta grad"),
+                    ],
+                    add.then(|| r.grad(&grads).expect("residual grad")),
+                )
             };
-            let grads = (out.output.clone() * upstream.clone()).sum().backward();
-            (
-                out.output,
-                out.mean,
-                out.variance,
-                x.grad(&grads).expect("x grad"),
-                g.grad(&grads).expect("gamma grad"),
-                b.grad(&grads).expect("beta grad"),
-            )
-        };
-        let (ours, burn) = (run(true), run(false));
-        let what = format!("batch_norm_train case {i} {shape:?}");
-        assert_close(ours.0, burn.0, 1e-4, &format!("{what}: output"));
-        assert_close(ours.1, burn.1, 1e-4, &format!("{what}: mean"));
-        assert_close(ours.2, burn.2, 1e-4, &format!("{what}: variance"));
-        assert_close(ours.3, burn.3, 1e-3, &format!("{what}: grad x"));
-        assert_close(ours.4, burn.4, 1e-3, &format!("{what}: grad gamma"));
-        assert_close(ours.5, burn.5, 1e-3, &format!("{what}: grad beta"));
+            let (ours, burn) = (run(true), run(false));
+            let what =
+                format!("batch_norm_train case {i} {shape:?} (+ residual {add}, ReLU {relu})");
+            for ((a, b), (name, tol)) in ours
+                .0
+                .into_iter()
+                .zip(burn.0)
+                .zip([("output", 1e-4), ("grad x", 1e-3)])
+            {
+                assert_close(a, b, tol, &format!("{what}: {name}"));
+            }
+            let names = [
+                ("mean", 1e-4),
+                ("variance", 1e-4),
+                ("grad gamma", 1e-3),
+                ("grad beta", 1e-3),
+            ];
+            for ((a, b), (name, tol)) in ours.1.into_iter().zip(burn.1).zip(names) {
+                assert_close(a, b, tol, &format!("{what}: {name}"));
+            }
+            if let (Some(a), Some(b)) = (ours.2, burn.2) {
+                assert_close(a, b, 1e-4, &format!("{what}: grad residual"));
+            }
+        }
 
         // Inference with given statistics, differentiated in every argument.
         let mean = Tensor::<1>::random([c], Distribution::Normal(3.0, 1.0), &device);
