@@ -1223,6 +1223,10 @@ impl TapSpan {
 /// image: every tap's GEMM of a tile (`dW[:, :, ki, kj] += dY_tile · X[:, p + offset]ᵀ`)
 /// runs while the tile's input rows are in cache. Tiles are spread over the pool, each
 /// thread summing into a partial gradient of its own; the partials are added in order.
+/// The partials are tap-major (`[KH·KW, C_out, C_in/groups]`), so that each tap's GEMM
+/// accumulates into a contiguous block; written at dW's stride of `KH·KW` floats, every one
+/// of the nine products of a 3×3 layer read and wrote every cache line of the whole
+/// partial (2.4 MB for 256 → 256 channels), not a ninth of it.
 fn weight_grad_shifted_tiled(g: &Geometry, x: &[f32], dy: &[f32], tile_rows: usize) -> Vec<f32> {
     let (opg, cpg, plane, full) = (g.opg(), g.cpg(), g.out_plane(), g.cpg() * g.kh * g.kw);
     let jobs: Vec<(usize, Range<usize>)> = (0..g.n)
@@ -1308,13 +1312,14 @@ fn weight_grad_shifted_tiled(g: &Geometry, x: &[f32], dy: &[f32], tile_rows: usi
                                             )
                                         };
                                         // SAFETY: `part` is this task's own; the destination is its
-                                        // [opg, cpg] block of tap (ki, kj) (row stride `full`, column
-                                        // stride kh·kw); operands [opg, len] and [len, cpg].
+                                        // [opg, cpg] block of tap (ki, kj), contiguous in the
+                                        // tap-major partial; operands [opg, len] and [len, cpg].
                                         unsafe {
+                                            let tap = ki * g.kw + kj;
                                             let out = Strided::new(
-                                                dst.at(grp * opg * full + ki * g.kw + kj),
-                                                full as isize,
-                                                (g.kh * g.kw) as isize,
+                                                dst.at((tap * g.c_out + grp * opg) * cpg),
+                                                cpg as isize,
+                                                1,
                                             );
                                             gemm(
                                                 opg,
@@ -1337,9 +1342,20 @@ fn weight_grad_shifted_tiled(g: &Geometry, x: &[f32], dy: &[f32], tile_rows: usi
             part
         })
         .collect();
-    let mut dw = vec![0.0f32; g.c_out * full];
+    let mut partials = partials.into_iter();
+    let mut total = partials.next().expect("at least one job");
     for part in partials {
-        dw.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+        total.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+    }
+    // Tap-major [KH·KW, C_out, C_in/groups] to the stored [C_out, C_in/groups, KH, KW].
+    let taps = g.kh * g.kw;
+    let mut dw = vec![0.0f32; g.c_out * full];
+    for (co, row) in dw.chunks_mut(full).enumerate() {
+        for (ci, cell) in row.chunks_mut(taps).enumerate() {
+            for (t, v) in cell.iter_mut().enumerate() {
+                *v = total[(t * g.c_out + co) * cpg + ci];
+            }
+        }
     }
     dw
 }
