@@ -11,7 +11,7 @@ use burn::tensor::ops::ConvOptions;
 use crate::ops::{ConvEpilogue, batch_norm, batch_norm_train_add_relu, conv2d, conv2d_affine};
 
 /// A Burn module's `forward` computed with [`crate::ops`]' kernels ([`conv2d`],
-/// [`batch_norm_train`], [`batch_norm`]): identical semantics (training mode, running
+/// [`batch_norm_train_add_relu`], [`batch_norm`]): identical semantics (training mode, running
 /// statistics, padding rules), so a model keeps Burn's modules and their records and only
 /// calls `zoo_forward` where it called `forward`.
 pub trait ZooForward<I> {
@@ -67,9 +67,11 @@ fn conv_options(conv: &Conv2d, input: &Tensor<4>) -> ConvOptions<2> {
 /// connection and an optional ReLU — torchvision's ResNet blocks and
 /// `Conv2dNormActivation`, smp's `Conv2dReLU`.
 ///
-/// In training mode (an autodiff device and the BatchNorm's training flag on) it is the four
-/// operations one after another. Otherwise the BatchNorm is the affine map of its running
-/// statistics and the block is one [`conv2d_affine`] call: on flex, a single pass.
+/// In training mode (an autodiff device and the BatchNorm's training flag on) it is the
+/// convolution, then the BatchNorm with the batch's statistics, the addition and the ReLU in
+/// one [`batch_norm_train_add_relu`] call (on flex, one output pass; its running statistics
+/// updated as Burn's `BatchNorm` does). Otherwise the BatchNorm is the affine map of its
+/// running statistics and the block is one [`conv2d_affine`] call: on flex, a single pass.
 ///
 /// # Shapes
 /// - `input`: `[N, C_in, H, W]`; `residual`: `[N, C_out, H_out, W_out]`
