@@ -51,7 +51,7 @@ const GROUP_BELOW: usize = 256;
 /// 6.6 → 4.0 ms, input gradient 7.2 → 4.7 ms, weight gradient 5.8 → 3.9 ms (PyTorch's
 /// oneDNN: 3.2 / 4.4 / 3.4 ms).
 const POINTWISE_GROUP_BELOW: usize = 64;
-/// Fewest pixels a tile aims for, so the GEMM's packing of `W` is amortised.
+/// Fewest pixels a tile aims for, so that each GEMM call's fixed costs are amortised.
 const MIN_TILE_PIXELS: usize = 256;
 /// Tiles cut from an image are a multiple of this many pixels (but the image's last): the
 /// `gemm` crate's AVX-512 micro-kernel runs over 16 pixels at a time, so a 196-pixel tile
@@ -689,10 +689,10 @@ fn split_reduction(g: &Geometry) -> bool {
 /// [`forward`] of one tile with its reduction split over the pool: each thread unfolds its
 /// own input channels, a cache-sized slab at a time, and sums their products into a partial
 /// `[opg, P]`; the partials are added in a fixed order, with the bias, and written out.
-/// The product's operands are then each packed once, and every unfolded slab is used while
-/// it is in its thread's cache. (The deep layers' tiles hold all their pixels, few, against a
-/// long reduction: 4×768×8×8 → 256 unfolds 7 MB, which each thread packed whole for its half
-/// of the output rows.)
+/// Every unfolded slab is then packed once by the GEMM, by the thread that unfolded it, while
+/// it is in that thread's cache. (The deep layers' tiles hold all their pixels, few, against
+/// a long reduction: 4×768×8×8 → 256 unfolds 7 MB, which each thread packed whole for its
+/// half of the output rows.)
 ///
 /// # Safety
 /// The tile's pixels of group `grp`'s channels are written by no one else meanwhile; `w` is
