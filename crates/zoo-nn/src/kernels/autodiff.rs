@@ -195,42 +195,24 @@ fn batch_norm_grads<B: Backend + ZooKernels>(
     }
 }
 
-/// `bn(x)`, then a ReLU if the state holds the output.
+/// `bn(x)`, plus the residual when the node has a fourth parent, then a ReLU when the state
+/// holds the output.
 #[derive(Debug)]
 struct BatchNormTrain;
 
-impl<B: Backend + ZooKernels> Backward<B, 3> for BatchNormTrain {
+impl<B: Backend + ZooKernels, const N: usize> Backward<B, N> for BatchNormTrain {
     type State = BatchNormState<B>;
 
     fn backward(
         self,
-        ops: Ops<Self::State, 3>,
+        ops: Ops<Self::State, N>,
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (dx, dgamma, dbeta, _) = batch_norm_grads::<B>(ops.state, grad, false, checkpointer);
-        register!(B, grads, node_x, dx);
-        register!(B, grads, node_gamma, dgamma);
-        register!(B, grads, node_beta, dbeta);
-    }
-}
-
-/// `bn(x) + residual`, then a ReLU if the state holds the output.
-#[derive(Debug)]
-struct BatchNormTrainAdd;
-
-impl<B: Backend + ZooKernels> Backward<B, 4> for BatchNormTrainAdd {
-    type State = BatchNormState<B>;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 4>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_gamma, node_beta, node_residual] = ops.parents;
+        let mut parents = ops.parents.into_iter();
+        let mut parent = || parents.next().flatten();
+        let (node_x, node_gamma, node_beta) = (parent(), parent(), parent());
+        let node_residual = parent();
         let grad = grads.consume::<B>(&ops.node);
         let (dx, dgamma, dbeta, dresidual) =
             batch_norm_grads::<B>(ops.state, grad, node_residual.is_some(), checkpointer);
@@ -354,11 +336,10 @@ where
     }
 }
 
-/// A training-mode BatchNorm node over `inputs` (x, gamma, beta, and the residual for
-/// [`BatchNormTrainAdd`]): `B`'s forward; when tracked, x and gamma are kept for the
+/// A [`BatchNormTrain`] node over `inputs` (x, gamma, beta, and the residual when there is
+/// one): `B`'s forward; when tracked, x and gamma are kept for the
 /// backward with the statistics and, when a ReLU ends the forward, its output (the mask).
-fn batch_norm_node<B, C, O, const N: usize>(
-    op: O,
+fn batch_norm_node<B, C, const N: usize>(
     inputs: [FloatTensor<Autodiff<B, C>>; N],
     relu: bool,
     epsilon: f64,
@@ -366,7 +347,6 @@ fn batch_norm_node<B, C, O, const N: usize>(
 where
     B: Backend + ZooKernels,
     C: CheckpointStrategy,
-    O: Backward<B, N, State = BatchNormState<B>>,
 {
     let lift = <Autodiff<B, C> as AutodiffBackend>::from_inner;
     let forward = |inputs: [FloatTensor<Autodiff<B, C>>; N]| {
@@ -382,7 +362,11 @@ where
         }
     };
     let nodes = inputs.each_ref().map(|t| t.node());
-    match op.prepare::<C>(nodes).compute_bound().stateful() {
+    match BatchNormTrain
+        .prepare::<C>(nodes)
+        .compute_bound()
+        .stateful()
+    {
         OpsKind::Tracked(mut prep) => {
             let (x, gamma) = (prep.checkpoint(&inputs[0]), prep.checkpoint(&inputs[1]));
             let (y, mean, var) = forward(inputs);
@@ -490,7 +474,7 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         relu: bool,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        batch_norm_node::<B, C, _, _>(BatchNormTrain, [x, gamma, beta], relu, epsilon)
+        batch_norm_node::<B, C, 3>([x, gamma, beta], relu, epsilon)
     }
 
     fn zoo_batch_norm_train_add(
@@ -501,8 +485,7 @@ impl<B: Backend + ZooKernels, C: CheckpointStrategy> ZooKernels for Autodiff<B, 
         relu: bool,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let inputs = [x, gamma, beta, residual];
-        batch_norm_node::<B, C, _, _>(BatchNormTrainAdd, inputs, relu, epsilon)
+        batch_norm_node::<B, C, 4>([x, gamma, beta, residual], relu, epsilon)
     }
 
     fn zoo_batch_norm_train_backward(
