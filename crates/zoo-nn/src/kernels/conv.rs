@@ -21,6 +21,11 @@
 //! weight gradient then sums one partial per thread, in a fixed order); a few tiles run one
 //! after another with the unfolding split over channels and the GEMM itself threaded. The
 //! GEMMs use the `gemm` crate, which picks its AVX-512 / AVX2 / NEON micro-kernels at run time.
+//!
+//! On CPUs with AVX-512F, stride-1 layers with whole vectors of 16 output channels (ResNet's
+//! and the U-Net's 3×3 layers) take the direct kernels of `direct` instead, for the forward
+//! and for the input gradient (the forward of the transposed geometry): no unfolding, the
+//! weight packed once per call, output channels along the vector lanes.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -29,6 +34,44 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::gemm::{Parallel, Strided, gemm};
+
+#[cfg(target_arch = "x86_64")]
+mod direct;
+
+/// Whether `g` takes the direct AVX-512 kernels of [`direct`] (x86-64 CPUs with AVX-512F,
+/// stride-1 layers in whole vectors of channels; see `direct::applies`).
+fn direct(g: &Geometry) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return direct::applies(g);
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// [`forward`] by the direct kernels, where [`direct`]`(g)`; `flipped`: `weight` is the
+/// kernel of the convolution whose input gradient this is (`g` its [`transposed`]).
+fn forward_direct(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    flipped: bool,
+    bias: Option<&[f32]>,
+    epilogue: Option<&Epilogue>,
+) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let kernel = if flipped {
+            direct::Kernel::Flipped(weight)
+        } else {
+            direct::Kernel::Oihw(weight)
+        };
+        direct::forward(g, x, kernel, bias, epilogue)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (g, x, weight, flipped, bias, epilogue);
+        unreachable!("the direct kernels exist on x86-64 only")
+    }
+}
 
 /// Most floats an unfolded tile (`col`) may hold: 256 Ki floats (1 MB, so that it stays in
 /// a core's L2 between the unfolding and the GEMM; 8 MB tiles measured 10–25 % slower on the
@@ -565,6 +608,9 @@ pub(crate) fn forward(
     bias: Option<&[f32]>,
     epilogue: Option<&Epilogue>,
 ) -> Vec<f32> {
+    if direct(g) {
+        return forward_direct(g, x, weight, false, bias, epilogue);
+    }
     let plan = Plan::new(g);
     let (k, opg, plane) = (plan.k(), g.opg(), g.out_plane());
     let len = g.n * g.c_out * plane;
@@ -917,6 +963,10 @@ fn unfold(plan: &Plan, x: &[f32], grp: usize, tile: &Range<usize>, col: &mut [f3
 ///
 /// `dy`: `[N, C_out, OH, OW]`; returns `[N, C_in, H, W]`.
 pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    if let Some(t) = transposed(g).filter(direct) {
+        // Stride 1: the forward of dy with the kernel flipped and its channel axes swapped.
+        return forward_direct(&t, dy, weight, true, None, None);
+    }
     let plan = Plan::new(g);
     if let Some(t) = transposed(g).filter(shifted_forward) {
         // A "same" stride-1 convolution's input gradient is the "same" convolution of dy
@@ -1621,6 +1671,66 @@ mod tests {
             geometry(3, 6, [9, 10], 4, [1, 1], [1, 1], [0, 0], [1, 1], 2),
         ] {
             check_against_definition(&g, 1);
+        }
+    }
+
+    /// The direct AVX-512 kernels (forward, and the input gradient as the forward of the
+    /// transposed geometry): every register-tile layout (1–4 rows, widths split across a
+    /// row, one or two vectors of output channels), groups, atrous, asymmetric and "valid"
+    /// kernels, a bias and an epilogue, against the definition.
+    #[test]
+    fn direct_kernels_match_the_definition() {
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        for g in [
+            // 14-pixel rows, two vectors (32 output channels).
+            geometry(2, 16, [14, 14], 32, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            // 7×7: two rows per tile.
+            geometry(8, 32, [7, 7], 32, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            // 8×8: three rows of four (and a last tile of two rows).
+            geometry(6, 16, [8, 8], 32, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            // One vector; 50-pixel rows split in two.
+            geometry(1, 16, [9, 50], 16, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            // Atrous, grouped, asymmetric, "valid".
+            geometry(2, 32, [16, 15], 32, [3, 3], [1, 1], [2, 2], [2, 2], 1),
+            geometry(2, 64, [14, 14], 64, [3, 3], [1, 1], [1, 1], [1, 1], 2),
+            geometry(2, 16, [10, 20], 16, [1, 3], [1, 1], [0, 1], [1, 1], 1),
+            geometry(2, 16, [16, 16], 16, [3, 3], [1, 1], [0, 0], [1, 1], 1),
+        ] {
+            assert_eq!(direct(&g), avx512, "{g:?}: forward");
+            let t = transposed(&g).expect("stride 1");
+            assert_eq!(direct(&t), avx512, "{g:?}: input gradient");
+            check_against_definition(&g, 11);
+            // A bias and each epilogue: the definition's output, then the same arithmetic.
+            let x = values(g.n * g.c_in * g.h * g.w, 12);
+            let w = values(g.c_out * g.cpg() * g.kh * g.kw, 13);
+            let bias = values(g.c_out, 14);
+            let (scale, shift) = (values(g.c_out, 15), values(g.c_out, 16));
+            let plain = reference(&g, &x, &w);
+            let residual = values(plain.len(), 17);
+            for (with_residual, relu) in [(false, false), (true, true), (false, true)] {
+                let epilogue = Epilogue {
+                    scale: &scale,
+                    shift: &shift,
+                    residual: with_residual.then_some(&residual[..]),
+                    relu,
+                };
+                let want: Vec<f32> = plain
+                    .iter()
+                    .enumerate()
+                    .map(|(i, y)| {
+                        let co = i / g.out_plane() % g.c_out;
+                        let r = if with_residual { residual[i] } else { 0.0 };
+                        let v = (y + bias[co]) * scale[co] + shift[co] + r;
+                        if relu { v.max(0.0) } else { v }
+                    })
+                    .collect();
+                let got = forward(&g, &x, &w, Some(&bias), Some(&epilogue));
+                close(
+                    &got,
+                    &want,
+                    &format!("{g:?} bias, residual {with_residual}, relu {relu}"),
+                );
+            }
         }
     }
 

@@ -303,6 +303,20 @@ fn conv_cases() -> Vec<([usize; 4], [usize; 4], ConvOptions<2>)> {
             ConvOptions::new_with_padding(stride, padding, dilation, groups),
         ));
     }
+    // Stride-1 layers in whole vectors of 16 channels over enough pixels (≥ 384) for the
+    // direct AVX-512 kernels (forward and input gradient), where the CPU has them.
+    for _ in 0..6 {
+        let groups = r.next(1, 2);
+        let (cpg, opg) = (16 * r.next(1, 2), 16 * r.next(1, 2));
+        let (kh, kw) = [(3, 3), (3, 3), (1, 3), (3, 1), (5, 5)][r.next(0, 4)];
+        let dilation = [r.next(1, 2), r.next(1, 2)];
+        let padding = [(r.next(0, 2), r.next(0, 2)), (r.next(0, 2), r.next(0, 2))];
+        cases.push((
+            [2, cpg * groups, r.next(14, 20), r.next(14, 30)],
+            [opg * groups, cpg, kh, kw],
+            ConvOptions::new_with_padding([1, 1], padding, dilation, groups),
+        ));
+    }
     cases
 }
 
