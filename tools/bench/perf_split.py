@@ -29,7 +29,7 @@ CATEGORIES = [
     ("optimizer update", r"burn_optim|ModuleOptimizer"),
     ("conv input-grad", r"conv.{0,4}input_grad|conv2d_x_backward|conv_transpose"),
     # Burn's weight gradient is a convolution called from its autodiff node (`Conv2DNoBias`).
-    ("conv weight-grad", r"conv.{0,4}weight_grad|conv2d_weight_backward|Conv2D(No|With)Bias.{0,60}backward"),
+    ("conv weight-grad", r"conv.{0,4}weight_grad|conv2d_weight_backward|Conv2D(No|With)Bias.{0,60}backward|direct::weight_grad|wgrad_kernel"),
     ("BatchNorm backward", r"batch_norm_train_backward|BatchNormTrain.{0,60}backward|norm.{0,4}train_backward|affine_backward"),
     ("conv forward", r"kernels.{0,4}conv.{0,4}forward|burn_flex.{0,6}ops.{0,6}conv|conv3d_impl|conv2d"),
     ("BatchNorm forward", r"batch_norm|norm.{0,4}train_forward|affine_forward|channel_affine"),
@@ -40,7 +40,8 @@ CATEGORIES = [
     ("matmul (linear layers, attention)", r"matmul|\bgemm"),
     ("softmax / layer-norm / GELU", r"softmax|layer_norm|LayerNorm|gelu"),
     ("loss (log-softmax, cross-entropy)", r"log_softmax|cross_entropy|CrossEntropy"),
-    ("concat / slice / copies", r"float_cat|cat_|slice|into_contiguous|copy_contiguous|permute|memmove|memcpy"),
+    # rayon's and core's slice iterators show in the frames of every parallel kernel.
+    ("concat / slice / copies", r"float_cat|cat_|(?<!rayon::)(?<!core::)slice|into_contiguous|copy_contiguous|permute|memmove|memcpy"),
     ("elementwise (add, mul, relu, …)", r"ops.{0,4}binary|ops.{0,4}unary|activation|relu|scalar_op|float_add|float_mul|mask"),
     ("allocator / page faults", r"\bmalloc|\bcfree|_int_free|_int_malloc|page_fault|clear_page|__memset|mmap|munmap|__rust_alloc|__rdl_alloc|__rust_dealloc"),
     ("reductions", r"reduce|sum_dim|mean_dim"),

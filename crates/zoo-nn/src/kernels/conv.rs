@@ -1122,6 +1122,10 @@ fn tiles_by_image(plan: &Plan) -> Vec<Vec<Range<usize>>> {
 /// a stride of 9 floats: 4×512×4×4 → 512 took 10.1 ms alone and 25–30 ms inside the U-Net
 /// step, against 2.6 ms now; PyTorch's oneDNN takes 12.7 ms.)
 pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if direct::weight_grad_applies(g) {
+        return direct::weight_grad(g, x, dy);
+    }
     if shifted(g) && g.out_plane() >= WGRAD_TILED_MIN_PLANE {
         // A 1×1 layer has one tap and nothing for a tile to share, but the tiles spread it
         // over the pool.

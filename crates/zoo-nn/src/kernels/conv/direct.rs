@@ -22,6 +22,7 @@
 //! for strided, pointwise, narrow or odd-width layers) the caller keeps im2col + GEMM.
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -143,7 +144,8 @@ pub(super) fn forward(
         }
     }
     let len = g.n * g.c_out * g.out_plane();
-    let mut out = vec![0.0f32; len];
+    // Not zeroed: the jobs write every output value (ResNet-50's activations are tens of MB).
+    let mut out: Vec<f32> = Vec::with_capacity(len);
     let dst = SharedMut(out.as_mut_ptr());
     let (cpg, opg, ntaps) = (g.cpg(), g.opg(), taps.len());
     jobs.par_iter()
@@ -206,6 +208,8 @@ pub(super) fn forward(
                 unit_at += len;
             }
         });
+    // SAFETY: the jobs cover every (image, row chunk, output channel): every value written.
+    unsafe { out.set_len(len) };
     out
 }
 
@@ -246,64 +250,88 @@ fn padded_taps(g: &Geometry) -> Vec<usize> {
 /// `oh + ki·dh`, column `ow + kj·dw`: `[N, C_in, OH + (KH−1)·dh, OW + (KW−1)·dw]`.
 fn pad_input(g: &Geometry, x: &[f32]) -> Vec<f32> {
     let (hp, wpad) = padded_size(g);
-    let mut xp = vec![0.0f32; g.n * g.c_in * hp * wpad];
     // Padded column `c` holds input column `c − pad` where that is in [0, W).
     let c_lo = g.pad[1].min(wpad);
-    let c_hi = (g.pad[1] + g.w).min(wpad);
-    xp.par_chunks_mut(hp * wpad)
-        .zip(x.par_chunks(g.in_plane()))
-        .for_each(|(dst, src)| {
-            for r in 0..hp {
-                let Some(sr) = r.checked_sub(g.pad[0]).filter(|&sr| sr < g.h) else {
-                    continue;
-                };
-                if c_lo < c_hi {
-                    dst[r * wpad + c_lo..r * wpad + c_hi]
-                        .copy_from_slice(&src[sr * g.w..sr * g.w + c_hi - c_lo]);
+    let c_hi = (g.pad[1] + g.w).min(wpad).max(c_lo);
+    let zero = MaybeUninit::new(0.0);
+    let fill = |xp: &mut [MaybeUninit<f32>]| {
+        xp.par_chunks_mut(hp * wpad)
+            .zip(x.par_chunks(g.in_plane()))
+            .for_each(|(dst, src)| {
+                for (r, row) in dst.chunks_exact_mut(wpad).enumerate() {
+                    match r.checked_sub(g.pad[0]).filter(|&sr| sr < g.h) {
+                        Some(sr) => {
+                            row[..c_lo].fill(zero);
+                            for (d, s) in row[c_lo..c_hi].iter_mut().zip(&src[sr * g.w..]) {
+                                d.write(*s);
+                            }
+                            row[c_hi..].fill(zero);
+                        }
+                        None => row.fill(zero),
+                    }
                 }
-            }
-        });
-    xp
+            })
+    };
+    // SAFETY: every padded row is written whole (zeros, the input row, zeros).
+    unsafe { written(g.n * g.c_in * hp * wpad, fill) }
+}
+
+/// A vector of `len` values written by `fill` (not zeroed first: on reused heap memory
+/// `vec![0.0; len]` is one more pass over all of it).
+///
+/// # Safety
+/// `fill` writes every element of the slice it is given.
+unsafe fn written<T>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    fill(&mut out.spare_capacity_mut()[..len]);
+    // SAFETY: per the contract, all `len` elements are initialised.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `values` (whole vectors) as their floats.
+fn floats_mut(values: &mut [MaybeUninit<__m512>]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: an `__m512` is 16 floats without padding; the length covers the same bytes.
+    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len() * 16) }
 }
 
 /// The kernel as `[group][block][C_in/groups][tap][vb]`, in whole vectors.
 fn pack_weight(g: &Geometry, kernel: Kernel, vb: usize) -> Vec<__m512> {
     let (cpg, opg, taps) = (g.cpg(), g.opg(), g.kh * g.kw);
-    let mut out = vec![ZERO; g.c_out * cpg * taps / 16];
-    out.par_chunks_mut(cpg * taps * vb / 16)
-        .enumerate()
-        .for_each(|(gb, dst)| {
-            // SAFETY: an `__m512` is 16 floats.
-            let dst = unsafe {
-                std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len() * 16)
-            };
-            let (grp, b) = (gb / (opg / vb), gb % (opg / vb));
-            let co0 = grp * opg + b * vb;
-            match kernel {
-                // A transpose of the block's `vb` rows: each vector gathers one column of
-                // 16 rows (the rows are read in order, 16 streams at a time).
-                Kernel::Oihw(w) => {
-                    let block = &w[co0 * cpg * taps..][..vb * cpg * taps];
-                    // SAFETY: AVX-512F is available (`applies`); `block` is `vb` rows of
-                    // `cpg·taps` and `dst` their `cpg·taps·vb` floats.
-                    unsafe { transpose_rows(block, cpg * taps, vb, dst) };
-                }
-                // The kernel's convolution has `cpg` output channels per group (this input
-                // channel `ci` is its output channel `grp·cpg + ci`) and `opg` input
-                // channels per group (this block's channels): `vb × taps` values in a row.
-                Kernel::Flipped(w) => {
-                    for (ci, dst) in dst.chunks_exact_mut(taps * vb).enumerate() {
-                        let src = &w[((grp * cpg + ci) * opg + b * vb) * taps..][..vb * taps];
-                        for (t, dst) in dst.chunks_exact_mut(vb).enumerate() {
-                            for (j, d) in dst.iter_mut().enumerate() {
-                                *d = src[j * taps + taps - 1 - t];
+    let fill = |out: &mut [MaybeUninit<__m512>]| {
+        out.par_chunks_mut(cpg * taps * vb / 16)
+            .enumerate()
+            .for_each(|(gb, dst)| {
+                let dst = floats_mut(dst);
+                let (grp, b) = (gb / (opg / vb), gb % (opg / vb));
+                let co0 = grp * opg + b * vb;
+                match kernel {
+                    // A transpose of the block's `vb` rows: each vector gathers one column of
+                    // 16 rows (the rows are read in order, 16 streams at a time).
+                    Kernel::Oihw(w) => {
+                        let block = &w[co0 * cpg * taps..][..vb * cpg * taps];
+                        // SAFETY: AVX-512F is available (`applies`); `block` is `vb` rows of
+                        // `cpg·taps` and `dst` their `cpg·taps·vb` floats.
+                        unsafe { transpose_rows(block, cpg * taps, vb, dst) };
+                    }
+                    // The kernel's convolution has `cpg` output channels per group (this input
+                    // channel `ci` is its output channel `grp·cpg + ci`) and `opg` input
+                    // channels per group (this block's channels): `vb × taps` values in a row.
+                    Kernel::Flipped(w) => {
+                        for (ci, dst) in dst.chunks_exact_mut(taps * vb).enumerate() {
+                            let src = &w[((grp * cpg + ci) * opg + b * vb) * taps..][..vb * taps];
+                            for (t, dst) in dst.chunks_exact_mut(vb).enumerate() {
+                                for (j, d) in dst.iter_mut().enumerate() {
+                                    d.write(src[j * taps + taps - 1 - t]);
+                                }
                             }
                         }
                     }
                 }
-            }
-        });
-    out
+            })
+    };
+    // SAFETY: every block is written whole (each of its `cpg·taps` columns of `vb`).
+    unsafe { written(g.c_out * cpg * taps / 16, fill) }
 }
 
 /// `dst[k·vb + j] = rows[j·len + k]`: `vb` rows of `len` floats transposed, by gathers.
@@ -312,7 +340,7 @@ fn pack_weight(g: &Geometry, kernel: Kernel, vb: usize) -> Vec<__m512> {
 /// AVX-512F is available; `rows` holds `vb·len` floats, `dst` as many, `vb` is a multiple
 /// of 16 and `vb·len` fits an `i32`.
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose_rows(rows: &[f32], len: usize, vb: usize, dst: &mut [f32]) {
+unsafe fn transpose_rows(rows: &[f32], len: usize, vb: usize, dst: &mut [MaybeUninit<f32>]) {
     debug_assert!(rows.len() == vb * len && dst.len() == vb * len && vb.is_multiple_of(16));
     let stride = len as i32;
     let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -324,7 +352,7 @@ unsafe fn transpose_rows(rows: &[f32], len: usize, vb: usize, dst: &mut [f32]) {
             // writes `dst[k·vb + 16·v ..][..16]`, inside `dst`.
             unsafe {
                 let column = _mm512_i32gather_ps::<4>(offsets, base.add(k));
-                _mm512_storeu_ps(dst.as_mut_ptr().add(k * vb + 16 * v), column);
+                _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>().add(k * vb + 16 * v), column);
             }
         }
     }
@@ -351,12 +379,14 @@ unsafe fn store(
     for j in 0..vb {
         let co = co0 + j;
         let offset = (n * g.c_out + co) * g.out_plane() + rows.start * g.ow;
-        // SAFETY: per the contract.
-        let out = unsafe { dst.slice(offset, pixels) };
         let b = bias.map_or(0.0, |b| b[co]);
-        for (p, o) in out.iter_mut().enumerate() {
-            *o = acc[p * vb + j] + b;
+        for p in 0..pixels {
+            // SAFETY: per the contract (through the pointer: the output is not initialised
+            // yet).
+            unsafe { dst.at(offset + p).write(acc[p * vb + j] + b) };
         }
+        // SAFETY: per the contract; these values are now initialised.
+        let out = unsafe { dst.slice(offset, pixels) };
         if let Some(e) = epilogue {
             let (a, s) = (e.scale[co], e.shift[co]);
             match e.residual {
@@ -495,6 +525,280 @@ unsafe fn kernel<const P: usize, const R: usize, const V: usize>(
                 for v in 0..V {
                     *acc.add(r * acc_row + p * V + v) = sum[r][p][v];
                 }
+            }
+        }
+    }
+}
+
+/// Whether `g`'s weight gradient takes [`weight_grad`]: [`applies`], and two vectors of
+/// output channels per tile or at least 32 input channels per group. With one vector, each
+/// pixel's broadcasts (one per tap) are as many as its FMAs, and on short reductions the
+/// GEMM path wins: the U-Net's 4×16×128×128 → 16 layer, 2.9–4.4 ms by GEMM against
+/// 5.6–9.3 ms direct (alternating runs); its 4×32×128×128 → 16 layer gains (5.9–8.5 →
+/// 4.3–6.4 ms), as ResNet-50's 3×3 layers do (8×256×14×14: 12–19 → 8–16 ms).
+pub(super) fn weight_grad_applies(g: &Geometry) -> bool {
+    applies(g) && (g.opg().is_multiple_of(32) || g.cpg() >= 32)
+}
+
+/// Weight gradient of a stride-1 layer that [`applies`]: `dW[co, ci, t] = Σ_{n, p}
+/// dy[n, co, p] · x_padded[n, ci, p + tap t]`, `[C_out, C_in/groups, KH, KW]` from `x`
+/// `[N, C_in, H, W]` and `dy` `[N, C_out, OH, OW]`.
+///
+/// `dy` is first made pixel-major (`[N, OH·OW, C_out]`), so that one pixel's output
+/// channels are whole vectors; a register tile then holds `taps × 16·V` sums of one input
+/// channel and, per pixel, broadcasts each tap's input value against the `V` vectors of
+/// `dy`. Jobs own `(group, block of 16·V output channels, block of input channels)` and
+/// write that block of dW; where those are fewer than two per thread, the pixels are split
+/// as well, each part writing its own partial dW, and the partials are added in order.
+pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    debug_assert!(applies(g));
+    let (v, _) = tile_shape(g.opg());
+    let vb = 16 * v;
+    let taps = padded_taps(g);
+    let ntaps = taps.len();
+    let xp = pad_input(g, x);
+    let dyt = pixel_major(g, dy);
+    let (hp, wpad) = padded_size(g);
+    let plane = hp * wpad;
+    let (cpg, opg, opix) = (g.cpg(), g.opg(), g.out_plane());
+    let blocks = opg / vb;
+    let ci_block = WGRAD_CHANNELS.min(cpg);
+    let ci_blocks = cpg.div_ceil(ci_block);
+    let threads = rayon::current_num_threads();
+    let parts = if g.groups * blocks * ci_blocks >= 2 * threads {
+        1
+    } else {
+        threads
+    };
+    // Each part's rows (image, rows of it), in chunks of about JOB_PIXELS pixels.
+    let total_rows = g.n * g.oh;
+    let chunk_rows = (JOB_PIXELS / g.ow).clamp(1, g.oh);
+    let part_rows: Vec<Vec<(usize, Range<usize>)>> = (0..parts)
+        .map(|part| {
+            let (lo, hi) = (total_rows * part / parts, total_rows * (part + 1) / parts);
+            let mut segments = Vec::new();
+            let mut row = lo;
+            while row < hi {
+                let (n, oh) = (row / g.oh, row % g.oh);
+                let end = (oh + chunk_rows).min(g.oh).min(oh + hi - row);
+                segments.push((n, oh..end));
+                row += end - oh;
+            }
+            segments
+        })
+        .collect();
+    // Tap groups of at most `tg_max` (the accumulators, `group × V`, stay in registers).
+    let tg_max = 24 / v;
+    let tap_groups = ntaps.div_ceil(tg_max);
+    let group_len = ntaps.div_ceil(tap_groups);
+    // With one part, each job writes its block of dW; else part `k`'s sums go to the `k`th
+    // partial dW, and the partials are added in order.
+    let len = g.c_out * cpg * ntaps;
+    // Not zeroed: the jobs write every value of dW (or of each partial).
+    let mut dw: Vec<f32> = Vec::with_capacity(len);
+    let mut partials: Vec<f32> = Vec::with_capacity(if parts > 1 { parts * len } else { 0 });
+    let dst = if parts > 1 {
+        SharedMut(partials.as_mut_ptr())
+    } else {
+        SharedMut(dw.as_mut_ptr())
+    };
+    let jobs: Vec<(usize, usize, usize, usize)> = (0..parts)
+        .flat_map(|part| {
+            (0..g.groups).flat_map(move |grp| {
+                (0..blocks).flat_map(move |b| (0..ci_blocks).map(move |cb| (part, grp, b, cb)))
+            })
+        })
+        .collect();
+    jobs.par_iter()
+        .for_each_init(Vec::new, |acc, &(part, grp, b, cb)| {
+            let channels = cb * ci_block..((cb + 1) * ci_block).min(cpg);
+            acc.clear();
+            acc.resize(channels.len() * ntaps * v, ZERO);
+            let co0 = grp * opg + b * vb;
+            for (n, rows) in &part_rows[part] {
+                let dy0 = (n * opix + rows.start * g.ow) * g.c_out / 16 + co0 / 16;
+                for (k, ci) in channels.clone().enumerate() {
+                    let x0 = (n * g.c_in + grp * cpg + ci) * plane + rows.start * wpad;
+                    for t0 in (0..ntaps).step_by(group_len) {
+                        let tg = group_len.min(ntaps - t0);
+                        let shape = WgradTile {
+                            v,
+                            taps: tg,
+                            rows: rows.len(),
+                            width: g.ow,
+                            dy_pixel: g.c_out / 16,
+                            x_row: wpad,
+                        };
+                        // SAFETY: AVX-512F is available (`applies`); `dyt` holds the rows'
+                        // pixels from `dy0`, `xp` every tap of them from `x0` (`padded_size`),
+                        // and `acc` this channel's `taps × v` sums.
+                        unsafe {
+                            shape.run(
+                                &mut acc[(k * ntaps + t0) * v..][..tg * v],
+                                &dyt[dy0..],
+                                &xp[x0..],
+                                &taps[t0..t0 + tg],
+                            )
+                        };
+                    }
+                }
+            }
+            // SAFETY: an `__m512` is 16 floats.
+            let acc =
+                unsafe { std::slice::from_raw_parts(acc.as_ptr().cast::<f32>(), acc.len() * 16) };
+            let row = channels.len() * ntaps;
+            for j in 0..vb {
+                let first = part * len + ((co0 + j) * cpg + channels.start) * ntaps;
+                for k in 0..row {
+                    // SAFETY: this job alone writes these channels' taps of output channel
+                    // `co0 + j` (of its part); through the pointer, as they are not
+                    // initialised.
+                    unsafe { dst.at(first + k).write(acc[k * vb + j]) };
+                }
+            }
+        });
+    if parts == 1 {
+        // SAFETY: the jobs cover every (group, block, channel block): all of dW is written.
+        unsafe { dw.set_len(len) };
+        return dw;
+    }
+    // SAFETY: as above, for every part.
+    unsafe { partials.set_len(parts * len) };
+    let sum = |dw: &mut [MaybeUninit<f32>]| {
+        dw.par_chunks_mut(cpg * ntaps)
+            .enumerate()
+            .for_each(|(co, row)| {
+                let at = co * cpg * ntaps;
+                for (k, d) in row.iter_mut().enumerate() {
+                    d.write((0..parts).map(|part| partials[part * len + at + k]).sum());
+                }
+            })
+    };
+    // SAFETY: every row is written whole.
+    unsafe { written(len, sum) }
+}
+
+/// Input channels per weight-gradient job.
+const WGRAD_CHANNELS: usize = 16;
+
+/// `dy` `[N, C_out, P]` as `[N, P, C_out]` in whole vectors (`C_out` is a multiple of 16).
+fn pixel_major(g: &Geometry, dy: &[f32]) -> Vec<__m512> {
+    let (c_out, opix) = (g.c_out, g.out_plane());
+    let fill = |out: &mut [MaybeUninit<__m512>]| {
+        out.par_chunks_mut(opix * c_out / 16)
+            .zip(dy.par_chunks(c_out * opix))
+            .for_each(|(dst, src)| {
+                let dst = floats_mut(dst);
+                // 16 pixels at a time: their `16 × C_out` destination block stays in L1.
+                for p0 in (0..opix).step_by(16) {
+                    let p1 = (p0 + 16).min(opix);
+                    for co in 0..c_out {
+                        for (p, &value) in (p0..p1).zip(&src[co * opix + p0..co * opix + p1]) {
+                            dst[p * c_out + co].write(value);
+                        }
+                    }
+                }
+            })
+    };
+    // SAFETY: every (pixel, channel) of every image is written.
+    unsafe { written(g.n * opix * c_out / 16, fill) }
+}
+
+/// The shape of one weight-gradient register tile: `taps × 16·v` sums of one input channel
+/// over `rows × width` pixels.
+struct WgradTile {
+    v: usize,
+    taps: usize,
+    rows: usize,
+    width: usize,
+    /// Vectors from one pixel of `dy` to the next.
+    dy_pixel: usize,
+    /// Floats from one padded input row to the next.
+    x_row: usize,
+}
+
+impl WgradTile {
+    /// `acc[t·v + ·] += Σ_{r, p} dy[(r·width + p)·dy_pixel + ·] · x[r·x_row + p + taps[t]]`.
+    ///
+    /// # Safety
+    /// AVX-512F is available; `acc` holds `taps × v` vectors, `dy` and `x` every value read.
+    unsafe fn run(&self, acc: &mut [__m512], dy: &[__m512], x: &[f32], taps: &[usize]) {
+        let (v, tg) = (self.v, self.taps);
+        debug_assert_eq!(acc.len(), tg * v);
+        debug_assert_eq!(taps.len(), tg);
+        debug_assert!(
+            ((self.rows * self.width - 1) * self.dy_pixel + v) <= dy.len()
+                && (self.rows - 1) * self.x_row + self.width + taps.iter().max().unwrap_or(&0)
+                    <= x.len()
+        );
+        let (acc, dy, x, taps) = (acc.as_mut_ptr(), dy.as_ptr(), x.as_ptr(), taps.as_ptr());
+        let (rows, width, dy_pixel, x_row) = (self.rows, self.width, self.dy_pixel, self.x_row);
+        macro_rules! dispatch {
+            ($v:literal; $($t:literal)*) => {
+                match tg {
+                    // SAFETY: per this function's contract.
+                    $($t => unsafe {
+                        wgrad_kernel::<$t, $v>(acc, dy, dy_pixel, x, x_row, rows, width, taps)
+                    },)*
+                    _ => unreachable!("tap group of {tg} above the tile shape's"),
+                }
+            };
+        }
+        match v {
+            2 => dispatch!(2; 1 2 3 4 5 6 7 8 9 10 11 12),
+            _ => dispatch!(1; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24),
+        }
+    }
+}
+
+/// [`WgradTile::run`] for `T` taps and `V` vectors known at compile time.
+///
+/// # Safety
+/// As [`WgradTile::run`].
+// Index loops, as in `kernel`.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+#[target_feature(enable = "avx512f")]
+unsafe fn wgrad_kernel<const T: usize, const V: usize>(
+    acc: *mut __m512,
+    dy: *const __m512,
+    dy_pixel: usize,
+    x: *const f32,
+    x_row: usize,
+    rows: usize,
+    width: usize,
+    taps: *const usize,
+) {
+    // SAFETY (whole body): the pointers stay within the extents `WgradTile::run` documents.
+    unsafe {
+        let mut sum = [[ZERO; V]; T];
+        let mut offsets = [0usize; T];
+        for t in 0..T {
+            offsets[t] = *taps.add(t);
+            for v in 0..V {
+                sum[t][v] = *acc.add(t * V + v);
+            }
+        }
+        for r in 0..rows {
+            let xr = x.add(r * x_row);
+            let dr = dy.add(r * width * dy_pixel);
+            for p in 0..width {
+                let d = dr.add(p * dy_pixel);
+                let mut grads = [ZERO; V];
+                for v in 0..V {
+                    grads[v] = *d.add(v);
+                }
+                let xp = xr.add(p);
+                for t in 0..T {
+                    let b = _mm512_set1_ps(*xp.add(offsets[t]));
+                    for v in 0..V {
+                        sum[t][v] = _mm512_fmadd_ps(grads[v], b, sum[t][v]);
+                    }
+                }
+            }
+        }
+        for t in 0..T {
+            for v in 0..V {
+                *acc.add(t * V + v) = sum[t][v];
             }
         }
     }
