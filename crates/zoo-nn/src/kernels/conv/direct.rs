@@ -54,8 +54,9 @@ fn available() -> bool {
 }
 
 /// Whether `g` takes the direct path: stride 1, a spatial kernel (1×1 layers are a GEMM over
-/// the image as stored), output channels per group in whole vectors, and enough input
-/// channels per group for the reduction to dominate.
+/// the image as stored: ResNet-50's took 1.1–4.6× longer direct in all three passes), output
+/// channels per group in whole vectors, and enough input channels per group for the
+/// reduction to dominate.
 pub(super) fn applies(g: &Geometry) -> bool {
     available()
         && g.stride == [1, 1]
@@ -107,7 +108,7 @@ pub(super) fn forward(
     let (v, p_max) = tile_shape(g.opg());
     let vb = 16 * v;
     let taps: Vec<usize> = padded_taps(g);
-    let xp = pad_input(g, x);
+    let xp = padded(g, x);
     let wp = pack_weight(g, kernel, vb);
     let (hp, wpad) = padded_size(g);
     let plane = hp * wpad;
@@ -244,6 +245,15 @@ fn padded_taps(g: &Geometry) -> Vec<usize> {
     (0..g.kh)
         .flat_map(|ki| (0..g.kw).map(move |kj| ki * g.dilation[0] * wpad + kj * g.dilation[1]))
         .collect()
+}
+
+/// `x` as [`pad_input`] makes it: borrowed where that is `x` itself ("valid" layers).
+fn padded<'a>(g: &Geometry, x: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+    if g.pad == [0, 0] && padded_size(g) == (g.h, g.w) {
+        std::borrow::Cow::Borrowed(x)
+    } else {
+        std::borrow::Cow::Owned(pad_input(g, x))
+    }
 }
 
 /// `x` zero-padded so that output pixel `(oh, ow)`'s tap `(ki, kj)` reads row
@@ -556,7 +566,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let vb = 16 * v;
     let taps = padded_taps(g);
     let ntaps = taps.len();
-    let xp = pad_input(g, x);
+    let xp = padded(g, x);
     let dyt = pixel_major(g, dy);
     let (hp, wpad) = padded_size(g);
     let plane = hp * wpad;
