@@ -1701,6 +1701,16 @@ mod tests {
             geometry(2, 16, [16, 16], 16, [3, 3], [1, 1], [0, 0], [1, 1], 1),
         ] {
             assert_eq!(direct(&g), avx512, "{g:?}: forward");
+            #[cfg(target_arch = "x86_64")]
+            if [g.h, g.w] == [14, 14] {
+                // The direct weight gradient: pixels split over parts (16 → 32) and one part
+                // (grouped, four jobs).
+                assert_eq!(
+                    direct::weight_grad_applies(&g),
+                    avx512,
+                    "{g:?}: weight gradient"
+                );
+            }
             let t = transposed(&g).expect("stride 1");
             assert_eq!(direct(&t), avx512, "{g:?}: input gradient");
             check_against_definition(&g, 11);

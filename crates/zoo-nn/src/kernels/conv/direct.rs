@@ -546,16 +546,23 @@ unsafe fn kernel<const P: usize, const R: usize, const V: usize>(
 /// GEMM path wins: the U-Net's 4×16×128×128 → 16 layer, 2.9–4.4 ms by GEMM against
 /// 5.6–9.3 ms direct (alternating runs); its 4×32×128×128 → 16 layer gains (5.9–8.5 →
 /// 4.3–6.4 ms), as ResNet-50's 3×3 layers do (8×256×14×14: 12–19 → 8–16 ms).
+///
+/// Maps under [`WGRAD_MIN_PLANE`] pixels keep the GEMM path too: ResNet-50's 8×512×7×7 layer
+/// measured 12.0–13.2 ms by GEMM against 14.4–14.6 ms direct (four alternating rounds).
 pub(super) fn weight_grad_applies(g: &Geometry) -> bool {
-    applies(g) && (g.opg().is_multiple_of(32) || g.cpg() >= 32)
+    applies(g) && (g.opg().is_multiple_of(32) || g.cpg() >= 32) && g.out_plane() >= WGRAD_MIN_PLANE
 }
+
+/// Fewest output pixels per image for [`weight_grad`].
+const WGRAD_MIN_PLANE: usize = 100;
 
 /// Weight gradient of a stride-1 layer that [`applies`]: `dW[co, ci, t] = Σ_{n, p}
 /// dy[n, co, p] · x_padded[n, ci, p + tap t]`, `[C_out, C_in/groups, KH, KW]` from `x`
 /// `[N, C_in, H, W]` and `dy` `[N, C_out, OH, OW]`.
 ///
-/// `dy` is first made pixel-major (`[N, OH·OW, C_out]`), so that one pixel's output
-/// channels are whole vectors; a register tile then holds `taps × 16·V` sums of one input
+/// `dy` is first made pixel-major per block of `16·V` output channels
+/// (`[N, C_out / 16·V, OH·OW, 16·V]`), so that one pixel's channels of a block are whole
+/// vectors, the block's pixels in order; a register tile then holds `taps × 16·V` sums of one input
 /// channel and, per pixel, broadcasts each tap's input value against the `V` vectors of
 /// `dy`. Jobs own `(group, block of 16·V output channels, block of input channels)` and
 /// write that block of dW; where those are fewer than two per thread, the pixels are split
@@ -567,7 +574,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let taps = padded_taps(g);
     let ntaps = taps.len();
     let xp = padded(g, x);
-    let dyt = pixel_major(g, dy);
+    let dyt = pixel_major(g, dy, vb);
     let (hp, wpad) = padded_size(g);
     let plane = hp * wpad;
     let (cpg, opg, opix) = (g.cpg(), g.opg(), g.out_plane());
@@ -626,7 +633,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             acc.resize(channels.len() * ntaps * v, ZERO);
             let co0 = grp * opg + b * vb;
             for (n, rows) in &part_rows[part] {
-                let dy0 = (n * opix + rows.start * g.ow) * g.c_out / 16 + co0 / 16;
+                let dy0 = ((n * g.c_out + co0) * opix / vb + rows.start * g.ow) * v;
                 for (k, ci) in channels.clone().enumerate() {
                     let x0 = (n * g.c_in + grp * cpg + ci) * plane + rows.start * wpad;
                     for t0 in (0..ntaps).step_by(group_len) {
@@ -636,7 +643,7 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                             taps: tg,
                             rows: rows.len(),
                             width: g.ow,
-                            dy_pixel: g.c_out / 16,
+                            dy_pixel: v,
                             x_row: wpad,
                         };
                         // SAFETY: AVX-512F is available (`applies`); `dyt` holds the rows'
@@ -691,27 +698,28 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 /// Input channels per weight-gradient job.
 const WGRAD_CHANNELS: usize = 16;
 
-/// `dy` `[N, C_out, P]` as `[N, P, C_out]` in whole vectors (`C_out` is a multiple of 16).
-fn pixel_major(g: &Geometry, dy: &[f32]) -> Vec<__m512> {
-    let (c_out, opix) = (g.c_out, g.out_plane());
+/// `dy` `[N, C_out, P]` as `[N, C_out / vb, P, vb]` in whole vectors: each block of `vb`
+/// output channels pixel-major, so that a job reads its block's pixels in order.
+fn pixel_major(g: &Geometry, dy: &[f32], vb: usize) -> Vec<__m512> {
+    let opix = g.out_plane();
     let fill = |out: &mut [MaybeUninit<__m512>]| {
-        out.par_chunks_mut(opix * c_out / 16)
-            .zip(dy.par_chunks(c_out * opix))
+        out.par_chunks_mut(opix * vb / 16)
+            .zip(dy.par_chunks(vb * opix))
             .for_each(|(dst, src)| {
                 let dst = floats_mut(dst);
-                // 16 pixels at a time: their `16 × C_out` destination block stays in L1.
+                // 16 pixels at a time: their `16 × vb` destination block stays in L1.
                 for p0 in (0..opix).step_by(16) {
                     let p1 = (p0 + 16).min(opix);
-                    for co in 0..c_out {
-                        for (p, &value) in (p0..p1).zip(&src[co * opix + p0..co * opix + p1]) {
-                            dst[p * c_out + co].write(value);
+                    for j in 0..vb {
+                        for (p, &value) in (p0..p1).zip(&src[j * opix + p0..j * opix + p1]) {
+                            dst[p * vb + j].write(value);
                         }
                     }
                 }
             })
     };
-    // SAFETY: every (pixel, channel) of every image is written.
-    unsafe { written(g.n * opix * c_out / 16, fill) }
+    // SAFETY: every (pixel, channel) of every block of every image is written.
+    unsafe { written(g.n * opix * g.c_out / 16, fill) }
 }
 
 /// The shape of one weight-gradient register tile: `taps × 16·v` sums of one input channel
