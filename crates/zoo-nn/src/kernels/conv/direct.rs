@@ -3,8 +3,9 @@
 //! The im2col path unfolds each tile (`K = C_in·KH·KW` rows) and hands it to the `gemm`
 //! crate, which packs it again and streams the whole weight for every tile. Here nothing is
 //! unfolded: the input is copied once with its padding, the weight is packed once per call
-//! as `[group][channel block of 16·V][C_in/groups][tap][16·V]`, and a register tile of `P`
-//! output pixels × `16·V` output channels accumulates
+//! as `[group][channel block of 16·V][C_in/groups][tap][16·V]`, and a register tile of up to
+//! 28 accumulators (`rows × width` output pixels × `V` vectors of 16 output channels)
+//! accumulates
 //!
 //! ```text
 //! acc[p][co] += w[co, ci, ki, kj] · x_padded[ci, oh + ki·dh, ow + p + kj·dw]
@@ -17,9 +18,14 @@
 //! its partial sums into an accumulator buffer (`pixels × 16·V`, in L1/L2); the buffer is
 //! written out NCHW, with the bias and the epilogue, once per job.
 //!
+//! The input gradient is [`forward`] on the transposed geometry ([`Kernel::Flipped`]). The
+//! weight gradient ([`weight_grad`]) turns the roles around: `dy` pixel-major per block of
+//! output channels, and a tile of `taps × 16·V` sums of one input channel.
+//!
 //! This is the structure of oneDNN's direct convolutions (blocked output channels, weights
 //! packed once, no unfolding). Runtime dispatch: only on CPUs with AVX-512F; elsewhere (and
-//! for strided, pointwise, narrow or odd-width layers) the caller keeps im2col + GEMM.
+//! for strided, pointwise, narrow or small layers, see [`applies`]) the caller keeps
+//! im2col + GEMM.
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
