@@ -23,9 +23,10 @@
 //! GEMMs use the `gemm` crate, which picks its AVX-512 / AVX2 / NEON micro-kernels at run time.
 //!
 //! On CPUs with AVX-512F, stride-1 layers with whole vectors of 16 output channels (ResNet's
-//! and the U-Net's 3×3 layers) take the direct kernels of `direct` instead, for the forward
-//! and for the input gradient (the forward of the transposed geometry): no unfolding, the
-//! weight packed once per call, output channels along the vector lanes.
+//! and the U-Net's 3×3 layers) take the direct kernels of `direct` instead, for the forward,
+//! the input gradient (the forward of the transposed geometry) and, on most of them, the
+//! weight gradient: no unfolding, the weight packed once per call, output channels along
+//! the vector lanes.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -1678,8 +1679,8 @@ mod tests {
         }
     }
 
-    /// The direct AVX-512 kernels (forward, and the input gradient as the forward of the
-    /// transposed geometry): every register-tile layout (1–4 rows, widths split across a
+    /// The direct AVX-512 kernels (forward, the input gradient as the forward of the
+    /// transposed geometry, the weight gradient): every register-tile layout (1–4 rows, widths split across a
     /// row, one or two vectors of output channels), groups, atrous, asymmetric and "valid"
     /// kernels, a bias and an epilogue, against the definition.
     #[test]

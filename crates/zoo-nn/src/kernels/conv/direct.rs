@@ -134,19 +134,19 @@ pub(super) fn forward(
         })
         .collect();
     let per_job = (JOB_PIXELS / (rows * g.ow)).clamp(1, units.len());
-    let groups: Vec<&[(usize, Range<usize>)]> = units.chunks(per_job).collect();
+    let job_units: Vec<&[(usize, Range<usize>)]> = units.chunks(per_job).collect();
     // Jobs image-major when the whole packed weight fits a core's L2 (each image's rows are
     // then read once from memory), else channel-block-major (each block's weights once).
     let weight_bytes = wp.len() * 64;
-    let mut jobs = Vec::with_capacity(g.groups * blocks * groups.len());
+    let mut jobs = Vec::with_capacity(g.groups * blocks * job_units.len());
     for grp in 0..g.groups {
         if weight_bytes <= 1 << 20 {
-            for part in &groups {
-                jobs.extend((0..blocks).map(|b| (grp, b, *part)));
+            for units in &job_units {
+                jobs.extend((0..blocks).map(|b| (grp, b, *units)));
             }
         } else {
             for b in 0..blocks {
-                jobs.extend(groups.iter().map(|part| (grp, b, *part)));
+                jobs.extend(job_units.iter().map(|units| (grp, b, *units)));
             }
         }
     }
@@ -156,8 +156,8 @@ pub(super) fn forward(
     let dst = SharedMut(out.as_mut_ptr());
     let (cpg, opg, ntaps) = (g.cpg(), g.opg(), taps.len());
     jobs.par_iter()
-        .for_each_init(Vec::new, |acc, &(grp, b, part)| {
-            let pixels: usize = part.iter().map(|(_, rc)| rc.len() * g.ow).sum();
+        .for_each_init(Vec::new, |acc, &(grp, b, units)| {
+            let pixels: usize = units.iter().map(|(_, rc)| rc.len() * g.ow).sum();
             acc.clear();
             acc.resize(pixels * v, ZERO);
             let weights = &wp[(grp * blocks + b) * cpg * ntaps * v..][..cpg * ntaps * v];
@@ -165,7 +165,7 @@ pub(super) fn forward(
                 let channels = cb.min(cpg - c0);
                 let w = &weights[c0 * ntaps * v..][..channels * ntaps * v];
                 let mut unit_at = 0;
-                for (n, rc) in part {
+                for (n, rc) in units {
                     let image = &xp[(n * g.c_in + grp * cpg) * plane..][..cpg * plane];
                     for r in (0..rc.len()).step_by(tile_rows) {
                         let nrows = tile_rows.min(rc.len() - r);
@@ -196,7 +196,7 @@ pub(super) fn forward(
             let acc =
                 unsafe { std::slice::from_raw_parts(acc.as_ptr().cast::<f32>(), acc.len() * 16) };
             let mut unit_at = 0;
-            for (n, rc) in part {
+            for (n, rc) in units {
                 let len = rc.len() * g.ow * vb;
                 // SAFETY: this job alone writes these channels of these rows of image `n`.
                 unsafe {
@@ -568,9 +568,9 @@ const WGRAD_MIN_PLANE: usize = 100;
 ///
 /// `dy` is first made pixel-major per block of `16·V` output channels
 /// (`[N, C_out / 16·V, OH·OW, 16·V]`), so that one pixel's channels of a block are whole
-/// vectors, the block's pixels in order; a register tile then holds `taps × 16·V` sums of one input
-/// channel and, per pixel, broadcasts each tap's input value against the `V` vectors of
-/// `dy`. Jobs own `(group, block of 16·V output channels, block of input channels)` and
+/// vectors, the block's pixels in order; a register tile then holds `taps × 16·V` sums of
+/// one input channel and, per pixel, broadcasts each tap's input value against the `V`
+/// vectors of `dy`. Jobs own `(group, block of 16·V output channels, block of input channels)` and
 /// write that block of dW; where those are fewer than two per thread, the pixels are split
 /// as well, each part writing its own partial dW, and the partials are added in order.
 pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
