@@ -32,6 +32,9 @@ CATEGORIES = [
     ("conv weight-grad", r"conv.{0,4}weight_grad|conv2d_weight_backward|Conv2D(No|With)Bias.{0,60}backward|direct::weight_grad|wgrad_kernel"),
     ("BatchNorm backward", r"batch_norm_train_backward|BatchNormTrain.{0,60}backward|norm.{0,4}train_backward|affine_backward"),
     ("conv forward", r"kernels.{0,4}conv.{0,4}forward|burn_flex.{0,6}ops.{0,6}conv|conv3d_impl|conv2d"),
+    # The direct kernels serve the forward and the input gradient: a pool thread's stack
+    # does not say which (the main thread's does, matched above).
+    ("conv forward or input-grad (direct kernels, pool threads)", r"conv::direct::"),
     ("BatchNorm forward", r"batch_norm|norm.{0,4}train_forward|affine_forward|channel_affine"),
     ("resize / upsample", r"resize|interpolate|select_add|float_select|gather"),
     ("max-pool", r"max_pool"),
