@@ -552,6 +552,24 @@ pub(crate) struct Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
+    /// Applies the epilogue to `out`, values of output channel `co` that start `offset`
+    /// values into the output (where the residual's are read).
+    fn apply_to(&self, co: usize, offset: usize, out: &mut [f32]) {
+        let (a, b) = (self.scale[co], self.shift[co]);
+        match self.residual {
+            Some(r) => {
+                let r = &r[offset..offset + out.len()];
+                for (v, &r) in out.iter_mut().zip(r) {
+                    *v = *v * a + b + r;
+                }
+            }
+            None => out.iter_mut().for_each(|v| *v = *v * a + b),
+        }
+        if self.relu {
+            out.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
+
     /// Applies the epilogue to the tile's pixels of group `grp`'s channels, the channels
     /// spread over the pool when `parallel`.
     ///
@@ -573,19 +591,7 @@ impl Epilogue<'_> {
             let channel = |co: usize| {
                 let offset = (n * g.c_out + co) * plane + q - n * plane;
                 // SAFETY: per the contract; each channel's segment is written once.
-                let out = unsafe { dst.slice(offset, end - q) };
-                let (a, b) = (self.scale[co], self.shift[co]);
-                match self.residual {
-                    Some(r) => {
-                        for (v, &r) in out.iter_mut().zip(&r[offset..offset + end - q]) {
-                            *v = *v * a + b + r;
-                        }
-                    }
-                    None => out.iter_mut().for_each(|v| *v = *v * a + b),
-                }
-                if self.relu {
-                    out.iter_mut().for_each(|v| *v = v.max(0.0));
-                }
+                self.apply_to(co, offset, unsafe { dst.slice(offset, end - q) });
             };
             let channels = grp * opg..(grp + 1) * opg;
             if parallel {

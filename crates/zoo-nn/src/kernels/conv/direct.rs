@@ -401,21 +401,9 @@ unsafe fn store(
             // yet).
             unsafe { dst.at(offset + p).write(acc[p * vb + j] + b) };
         }
-        // SAFETY: per the contract; these values are now initialised.
-        let out = unsafe { dst.slice(offset, pixels) };
         if let Some(e) = epilogue {
-            let (a, s) = (e.scale[co], e.shift[co]);
-            match e.residual {
-                Some(r) => {
-                    for (o, &r) in out.iter_mut().zip(&r[offset..offset + pixels]) {
-                        *o = *o * a + s + r;
-                    }
-                }
-                None => out.iter_mut().for_each(|o| *o = *o * a + s),
-            }
-            if e.relu {
-                out.iter_mut().for_each(|o| *o = o.max(0.0));
-            }
+            // SAFETY: per the contract; these values are now initialised.
+            e.apply_to(co, offset, unsafe { dst.slice(offset, pixels) });
         }
     }
 }
