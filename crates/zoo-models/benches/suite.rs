@@ -185,9 +185,9 @@ fn pixels(logits: Tensor<4>) -> Tensor<2> {
 }
 
 /// `(name, input shape, output channels, kernel, stride)` of the U-Net(resnet18) step's
-/// convolutions at batch 4, 128×128 and of ResNet-50's at batch 8, 224×224 (one of each
+/// convolutions at batch 4, 128×128 and of ResNet-50's at batch 8, 224×224 (each distinct
 /// kind; `tools/bench/torch_suite.py` has the same list).
-const LAYER_CONVS: [(&str, [usize; 4], usize, usize, usize); 16] = [
+const LAYER_CONVS: &[(&str, [usize; 4], usize, usize, usize)] = &[
     ("stem", [4, 3, 128, 128], 64, 7, 2),
     ("enc1", [4, 64, 32, 32], 64, 3, 1),
     ("enc2", [4, 128, 16, 16], 128, 3, 1),
@@ -204,6 +204,19 @@ const LAYER_CONVS: [(&str, [usize; 4], usize, usize, usize); 16] = [
     ("r50_1x1_14", [8, 256, 14, 14], 1024, 1, 1),
     ("r50_1x1_14r", [8, 1024, 14, 14], 256, 1, 1),
     ("r50_3x3_7", [8, 512, 7, 7], 512, 3, 1),
+    ("r50_stem", [8, 3, 224, 224], 64, 7, 2),
+    ("r50_1x1_56r", [8, 256, 56, 56], 64, 1, 1),
+    ("r50_3x3_56", [8, 64, 56, 56], 64, 3, 1),
+    ("r50_3x3_56s", [8, 128, 56, 56], 128, 3, 2),
+    ("r50_1x1_56s", [8, 256, 56, 56], 512, 1, 2),
+    ("r50_1x1_28", [8, 128, 28, 28], 512, 1, 1),
+    ("r50_1x1_28r", [8, 512, 28, 28], 128, 1, 1),
+    ("r50_3x3_28s", [8, 256, 28, 28], 256, 3, 2),
+    ("r50_1x1_28s", [8, 512, 28, 28], 1024, 1, 2),
+    ("r50_3x3_14s", [8, 512, 14, 14], 512, 3, 2),
+    ("r50_1x1_14s", [8, 1024, 14, 14], 2048, 1, 2),
+    ("r50_1x1_7", [8, 512, 7, 7], 2048, 1, 1),
+    ("r50_1x1_7r", [8, 2048, 7, 7], 512, 1, 1),
 ];
 
 fn main() {
@@ -304,13 +317,13 @@ fn main() {
         );
     }
 
-    // The convolutions of the U-Net(resnet18) step at 4×3×128×128, each on its own
+    // The convolutions of the U-Net(resnet18) and ResNet-50 steps, each on its own
     // (`layer_<name>_<fwd|xgrad|wgrad>`; diagnostic rows, run only when asked for by name).
     if s.filters.iter().any(|f| f.starts_with("layer_")) {
         use burn::backend::Dispatch;
         use burn::tensor::ops::ConvOptions;
         use zoo_nn::kernels::ZooKernels;
-        for (name, x_shape, c_out, k, stride) in LAYER_CONVS {
+        for &(name, x_shape, c_out, k, stride) in LAYER_CONVS {
             let pad = k / 2;
             let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
             let x = rand(x_shape, &dev);

@@ -6,7 +6,11 @@
 //! Channels are spread over rayon's pool; each channel's `N` planes are visited in order, so
 //! results do not depend on the thread count.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
+
+use super::{assume_init, uninit, written};
 
 /// Shape of a normalised tensor: `batch` planes of `spatial` values for each of `channels`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +49,9 @@ fn sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Copy) -> f64 {
     total
 }
 
-/// A raw pointer shared by tasks that write disjoint channels.
+/// A raw pointer shared by tasks that write disjoint channels of a buffer not yet written.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
+struct SharedMut(*mut MaybeUninit<f32>);
 // SAFETY: every task writes only the planes of its own channel.
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
@@ -58,7 +62,7 @@ impl SharedMut {
     /// # Safety
     /// `range` lies in the buffer, and no other live reference covers it.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, range: std::ops::Range<usize>) -> &mut [f32] {
+    unsafe fn slice<'a>(self, range: std::ops::Range<usize>) -> &'a mut [MaybeUninit<f32>] {
         // SAFETY: per the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(range.start), range.len()) }
     }
@@ -125,54 +129,102 @@ pub(crate) fn train_forward(
     tail: Tail,
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut y = vec![0.0f32; x.len()];
-    let out = SharedMut(y.as_mut_ptr());
-    let stats: Vec<(f32, f32)> = (0..p.channels)
-        .into_par_iter()
-        .map(|c| {
-            let (mean, var) = channel_stats(x, p, c);
-            let inv_std = 1.0 / (var + epsilon).sqrt();
-            let scale = (gamma[c] as f64 * inv_std) as f32;
-            let shift = (beta[c] as f64 - mean * gamma[c] as f64 * inv_std) as f32;
-            for n in 0..p.batch {
-                let range = p.plane(n, c);
-                // SAFETY: channel `c`'s planes are written by this task only.
-                let dst = unsafe { out.slice(range.clone()) };
-                let src = &x[range.clone()];
-                match (tail.residual, tail.relu) {
-                    (None, false) => {
-                        for (d, &v) in dst.iter_mut().zip(src) {
-                            *d = v * scale + shift;
+    let mut stats = Vec::new();
+    let fill = |y: &mut [MaybeUninit<f32>]| {
+        let out = SharedMut(y.as_mut_ptr());
+        stats = (0..p.channels)
+            .into_par_iter()
+            .map(|c| {
+                let (mean, var) = channel_stats(x, p, c);
+                let inv_std = 1.0 / (var + epsilon).sqrt();
+                let scale = (gamma[c] as f64 * inv_std) as f32;
+                let shift = (beta[c] as f64 - mean * gamma[c] as f64 * inv_std) as f32;
+                for n in 0..p.batch {
+                    let range = p.plane(n, c);
+                    // SAFETY: channel `c`'s planes are written by this task only.
+                    let dst = unsafe { out.slice(range.clone()) };
+                    let src = &x[range.clone()];
+                    match (tail.residual, tail.relu) {
+                        (None, false) => {
+                            for (d, &v) in dst.iter_mut().zip(src) {
+                                d.write(v * scale + shift);
+                            }
                         }
-                    }
-                    (None, true) => {
-                        for (d, &v) in dst.iter_mut().zip(src) {
-                            *d = relu(v * scale + shift);
+                        (None, true) => {
+                            for (d, &v) in dst.iter_mut().zip(src) {
+                                d.write(relu(v * scale + shift));
+                            }
                         }
-                    }
-                    (Some(r), relu_after) => {
-                        for ((d, &v), &r) in dst.iter_mut().zip(src).zip(&r[range]) {
-                            let z = v * scale + shift + r;
-                            *d = if relu_after { relu(z) } else { z };
+                        (Some(r), relu_after) => {
+                            for ((d, &v), &r) in dst.iter_mut().zip(src).zip(&r[range]) {
+                                let z = v * scale + shift + r;
+                                d.write(if relu_after { relu(z) } else { z });
+                            }
                         }
                     }
                 }
-            }
-            (mean as f32, var as f32)
-        })
-        .collect();
+                (mean as f32, var as f32)
+            })
+            .collect();
+    };
+    // SAFETY: the tasks write every plane of every channel.
+    let y = unsafe { written(x.len(), fill) };
     let (mean, var) = stats.into_iter().unzip();
     (y, mean, var)
 }
 
-/// `dy` through the ReLU whose output is `y` when there is one (into `buf`), else `dy`.
-fn through_relu<'a>(dy: &'a [f32], y: Option<&[f32]>, buf: &'a mut Vec<f32>) -> &'a [f32] {
+/// `dy` through the ReLU whose output is `y` when there is one (written into `buf`, which
+/// is returned), else `dy`.
+fn through_relu<'a>(
+    dy: &'a [f32],
+    y: Option<&[f32]>,
+    buf: &'a mut [MaybeUninit<f32>],
+) -> &'a [f32] {
     match y {
         None => dy,
         Some(y) => {
-            buf.clear();
-            buf.extend(dy.iter().zip(y).map(|(&g, &y)| relu_grad(g, y)));
-            buf
+            for ((d, &g), &y) in buf.iter_mut().zip(dy).zip(y) {
+                d.write(relu_grad(g, y));
+            }
+            // SAFETY: every element was written just above (the three have one length).
+            unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), buf.len()) }
+        }
+    }
+}
+
+/// The plane `range` of the output gradient through the ReLU whose output is `y` (if any):
+/// written into `dr` (the residual's gradient) when there is one and `write`, read back
+/// from it when not `write`; else computed into `masked` (or `dy` itself without a ReLU).
+///
+/// # Safety
+/// With `dr`: `range` lies in its buffer, no other live reference covers it, and it has been
+/// written unless `write`.
+unsafe fn relu_gradient<'a>(
+    dy: &'a [f32],
+    y: Option<&[f32]>,
+    range: std::ops::Range<usize>,
+    dr: Option<SharedMut>,
+    write: bool,
+    masked: &'a mut [MaybeUninit<f32>],
+) -> &'a [f32] {
+    let y = y.map(|y| &y[range.clone()]);
+    let Some(dr) = dr else {
+        return through_relu(&dy[range], y, masked);
+    };
+    // SAFETY: per the contract.
+    let dst = unsafe { dr.slice(range.clone()) };
+    if !write {
+        // SAFETY: written by the first pass, per the contract.
+        return unsafe { std::slice::from_raw_parts(dst.as_ptr().cast(), dst.len()) };
+    }
+    match y {
+        Some(_) => through_relu(&dy[range], y, dst),
+        None => {
+            for (d, &g) in dst.iter_mut().zip(&dy[range]) {
+                d.write(g);
+            }
+            // SAFETY: written just above.
+            unsafe { std::slice::from_raw_parts(dst.as_ptr().cast(), dst.len()) }
         }
     }
 }
@@ -181,7 +233,9 @@ fn through_relu<'a>(dy: &'a [f32], y: Option<&[f32]>, buf: &'a mut Vec<f32>) -> 
 ///
 /// `y` is the forward's output when its tail ended in a ReLU (the gradient flows where it
 /// is positive); `dresidual` (the output gradient through the ReLU) is returned when
-/// `residual_grad`.
+/// `residual_grad`. Two passes per channel: the sums, then `dx`; the gradient through the
+/// ReLU is written once, into `dresidual` when there is one (the second pass reads it back),
+/// else into a plane-sized buffer per pass.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_backward(
     x: &[f32],
@@ -194,12 +248,8 @@ pub(crate) fn train_backward(
     residual_grad: bool,
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
-    let mut dx = vec![0.0f32; x.len()];
-    let mut dr = if residual_grad {
-        vec![0.0f32; x.len()]
-    } else {
-        Vec::new()
-    };
+    let mut dx = uninit(x.len());
+    let mut dr = uninit(if residual_grad { x.len() } else { 0 });
     let (out, out_r) = (SharedMut(dx.as_mut_ptr()), SharedMut(dr.as_mut_ptr()));
     let grads: Vec<(f32, f32)> = (0..p.channels)
         .into_par_iter()
@@ -207,16 +257,13 @@ pub(crate) fn train_backward(
             let mu = mean[c];
             let inv_std = 1.0 / (var[c] as f64 + epsilon).sqrt();
             let (mut sum_dy, mut sum_dy_xmu) = (0.0f64, 0.0f64);
-            let mut masked = Vec::new();
+            let mut masked = uninit(if residual_grad { 0 } else { p.spatial });
+            let dr = residual_grad.then_some(out_r);
             for n in 0..p.batch {
-                let range = p.plane(n, c);
-                let g = through_relu(
-                    &dy[range.clone()],
-                    y.map(|y| &y[range.clone()]),
-                    &mut masked,
-                );
+                // SAFETY: channel `c`'s planes are this task's; this pass writes them.
+                let g = unsafe { relu_gradient(dy, y, p.plane(n, c), dr, true, &mut masked) };
                 sum_dy += sum2(g, g, |g, _| g);
-                sum_dy_xmu += sum2(g, &x[range], |g, v| g * (v - mu));
+                sum_dy_xmu += sum2(g, &x[p.plane(n, c)], |g, v| g * (v - mu));
             }
             let m = p.count();
             // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂)), x̂ = (x − μ)/σ
@@ -226,26 +273,27 @@ pub(crate) fn train_backward(
             let slope = (-k * inv_std * inv_std * sum_dy_xmu / m) as f32;
             for n in 0..p.batch {
                 let range = p.plane(n, c);
-                let g = through_relu(
-                    &dy[range.clone()],
-                    y.map(|y| &y[range.clone()]),
-                    &mut masked,
-                );
+                // SAFETY: as above; the first pass wrote them.
+                let g = unsafe { relu_gradient(dy, y, range.clone(), dr, false, &mut masked) };
                 // SAFETY: channel `c`'s planes are written by this task only.
                 let dst = unsafe { out.slice(range.clone()) };
-                for ((d, &g), &v) in dst.iter_mut().zip(g).zip(&x[range.clone()]) {
-                    *d = a * g + slope * (v - mu) + b;
-                }
-                if residual_grad {
-                    // SAFETY: as above, in the residual's gradient.
-                    unsafe { out_r.slice(range) }.copy_from_slice(g);
+                for ((d, &g), &v) in dst.iter_mut().zip(g).zip(&x[range]) {
+                    d.write(a * g + slope * (v - mu) + b);
                 }
             }
             ((sum_dy_xmu * inv_std) as f32, sum_dy as f32)
         })
         .collect();
     let (dgamma, dbeta) = grads.into_iter().unzip();
-    (dx, dgamma, dbeta, residual_grad.then_some(dr))
+    // SAFETY: every plane of every channel of both was written above.
+    unsafe {
+        (
+            assume_init(dx),
+            dgamma,
+            dbeta,
+            residual_grad.then(|| assume_init(dr)),
+        )
+    }
 }
 
 /// Sum of every channel over batch and space, `[C]`.

@@ -34,6 +34,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::{Epilogue, Geometry, SharedMut};
+use crate::kernels::written;
 
 /// Floats of one channel block's packed weights (`channels × taps × 16·V`): 16 KB, a third
 /// of a 48 KB L1, next to the input rows and the accumulators the block works on.
@@ -290,19 +291,6 @@ fn pad_input(g: &Geometry, x: &[f32]) -> Vec<f32> {
     };
     // SAFETY: every padded row is written whole (zeros, the input row, zeros).
     unsafe { written(g.n * g.c_in * hp * wpad, fill) }
-}
-
-/// A vector of `len` values written by `fill` (not zeroed first: on reused heap memory
-/// `vec![0.0; len]` is one more pass over all of it).
-///
-/// # Safety
-/// `fill` writes every element of the slice it is given.
-unsafe fn written<T>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
-    let mut out = Vec::with_capacity(len);
-    fill(&mut out.spare_capacity_mut()[..len]);
-    // SAFETY: per the contract, all `len` elements are initialised.
-    unsafe { out.set_len(len) };
-    out
 }
 
 /// `values` (whole vectors) as their floats.
