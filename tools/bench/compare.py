@@ -123,7 +123,8 @@ def main() -> None:
         f"Recorded {datetime.date.today()} by `python3 tools/bench/compare.py` on {cpu_name()} "
         f"({os.cpu_count()} cores, {simd()}), {args.threads} threads on each side; burn-zoo on "
         f"`{args.backend}` (`cargo bench --profile dev`: dependencies at opt-level 3), "
-        f"{torch_version or 'no PyTorch found'} (CPU, eager). Median of up to {args.max_runs} runs "
+        f"{torch_version or 'no PyTorch found'} (CPU, eager); subnormals flushed to zero on both sides "
+        f"(FTZ/DAZ). Median of up to {args.max_runs} runs "
         f"after one warm-up. Ratio = burn-zoo / PyTorch (below 1: burn-zoo is faster). Measured f32 "
         f"peak of this CPU: {peak['gflops']:.0f} GFLOP/s ({peak['desc']}).",
         "",
