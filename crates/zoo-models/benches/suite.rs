@@ -191,8 +191,9 @@ fn pixels(logits: Tensor<4>) -> Tensor<2> {
 }
 
 /// `(name, input shape, output channels, kernel, stride)` of the U-Net(resnet18) step's
-/// convolutions at batch 4, 128×128 and of ResNet-50's at batch 8, 224×224 (each distinct
-/// kind; `tools/bench/torch_suite.py` has the same list).
+/// convolutions at batch 4, 128×128 (one of each kind) and of ResNet-50's at batch 8,
+/// 224×224 (every distinct one but the 1×1 reductions that open each stage);
+/// `tools/bench/torch_suite.py` has the same list.
 const LAYER_CONVS: &[(&str, [usize; 4], usize, usize, usize)] = &[
     ("stem", [4, 3, 128, 128], 64, 7, 2),
     ("enc1", [4, 64, 32, 32], 64, 3, 1),

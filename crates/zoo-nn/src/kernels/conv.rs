@@ -1133,10 +1133,10 @@ fn tiles_by_image(plan: &Plan) -> Vec<Vec<Range<usize>>> {
 /// unfolded, the images of a small map together, so that the GEMM's reduction runs over all
 /// their pixels and its product is written once, in dW's stored layout; a 1×1 layer reads
 /// its image in place (ResNet-50's 8×256×56×56 → 64 took 11.6 ms by row tiles transposed
-/// pixel-major, 4.9–5.7 ms so; 8×64×56×56 → 256 4.5 → 3.1–3.4 ms). (One GEMM per tap and image, as the shifted layers
-/// of small maps were computed before, reduced over 16 pixels on a 4×4 map and wrote dW at
-/// a stride of 9 floats: 4×512×4×4 → 512 took 10.1 ms alone and 25–30 ms inside the U-Net
-/// step, against 2.6 ms now; PyTorch's oneDNN takes 12.7 ms.)
+/// pixel-major, 4.9–5.7 ms so; 8×64×56×56 → 256 4.5 → 3.1–3.4 ms). (One GEMM per tap and
+/// image, as the shifted layers of small maps were computed before, reduced over 16 pixels
+/// on a 4×4 map and wrote dW at a stride of 9 floats: 4×512×4×4 → 512 took 10.1 ms alone
+/// and 25–30 ms inside the U-Net step, against 2.6 ms now; PyTorch's oneDNN takes 12.7 ms.)
 pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     if direct::weight_grad_applies(g) {

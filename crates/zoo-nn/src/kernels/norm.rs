@@ -61,7 +61,6 @@ impl SharedMut {
     ///
     /// # Safety
     /// `range` lies in the buffer, and no other live reference covers it.
-    #[allow(clippy::mut_from_ref)]
     unsafe fn slice<'a>(self, range: std::ops::Range<usize>) -> &'a mut [MaybeUninit<f32>] {
         // SAFETY: per the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(range.start), range.len()) }
