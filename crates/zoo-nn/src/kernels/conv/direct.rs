@@ -34,7 +34,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::{Epilogue, Geometry, SharedMut};
-use crate::kernels::written;
+use crate::kernels::{assume_init, uninit, written};
 
 /// Floats of one channel block's packed weights (`channels × taps × 16·V`): 16 KB, a third
 /// of a 48 KB L1, next to the input rows and the accumulators the block works on.
@@ -153,8 +153,8 @@ pub(super) fn forward(
     }
     let len = g.n * g.c_out * g.out_plane();
     // Not zeroed: the jobs write every output value (ResNet-50's activations are tens of MB).
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    let dst = SharedMut(out.as_mut_ptr());
+    let mut out = uninit::<f32>(len);
+    let dst = SharedMut(out.as_mut_ptr().cast());
     let (cpg, opg, ntaps) = (g.cpg(), g.opg(), taps.len());
     jobs.par_iter()
         .for_each_init(Vec::new, |acc, &(grp, b, units)| {
@@ -217,8 +217,7 @@ pub(super) fn forward(
             }
         });
     // SAFETY: the jobs cover every (image, row chunk, output channel): every value written.
-    unsafe { out.set_len(len) };
-    out
+    unsafe { assume_init(out) }
 }
 
 /// Rows per register tile (1 to [`MAX_TILE_ROWS`]) and the widths of the tiles across a
@@ -594,13 +593,8 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     // partial dW, and the partials are added in order.
     let len = g.c_out * cpg * ntaps;
     // Not zeroed: the jobs write every value of dW (or of each partial).
-    let mut dw: Vec<f32> = Vec::with_capacity(len);
-    let mut partials: Vec<f32> = Vec::with_capacity(if parts > 1 { parts * len } else { 0 });
-    let dst = if parts > 1 {
-        SharedMut(partials.as_mut_ptr())
-    } else {
-        SharedMut(dw.as_mut_ptr())
-    };
+    let mut out = uninit::<f32>(parts * len);
+    let dst = SharedMut(out.as_mut_ptr().cast());
     let jobs: Vec<(usize, usize, usize, usize)> = (0..parts)
         .flat_map(|part| {
             (0..g.groups).flat_map(move |grp| {
@@ -656,13 +650,12 @@ pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 }
             }
         });
+    // SAFETY: the jobs cover every (part, group, block, channel block): all of dW (of every
+    // partial) is written.
+    let partials = unsafe { assume_init(out) };
     if parts == 1 {
-        // SAFETY: the jobs cover every (group, block, channel block): all of dW is written.
-        unsafe { dw.set_len(len) };
-        return dw;
+        return partials;
     }
-    // SAFETY: as above, for every part.
-    unsafe { partials.set_len(parts * len) };
     let sum = |dw: &mut [MaybeUninit<f32>]| {
         dw.par_chunks_mut(cpg * ntaps)
             .enumerate()
