@@ -167,6 +167,29 @@ fn conv2d_affine(
 }
 
 /// The spatial size of an `[N, C, H, W]` tensor, which must be of rank 4.
+/// `t` (`[N, C, H, W]`) as planes read in place: the first value of each of its `N·C`
+/// planes in `t.storage()`, when each plane is contiguous (a channel slice of a contiguous
+/// tensor, as a concatenation's backward hands out); else `t` made contiguous first.
+fn plane_starts(t: FlexTensor) -> (FlexTensor, Vec<usize>) {
+    let layout = t.layout();
+    let (&[n, c, h, w], &[sn, sc, sh, sw]) = (layout.shape().as_slice(), layout.strides()) else {
+        let t = contiguous(t);
+        let plane: usize = dims(&t)[2..].iter().product();
+        let count = t.layout().num_elements() / plane.max(1);
+        return (t, (0..count).map(|i| i * plane).collect());
+    };
+    let in_place = (sw == 1 || w == 1) && (sh == w as isize || h == 1) && sn >= 0 && sc >= 0;
+    if !in_place {
+        let plane = h * w;
+        return (contiguous(t), (0..n * c).map(|i| i * plane).collect());
+    }
+    let at = layout.start_offset();
+    let starts = (0..n)
+        .flat_map(|i| (0..c).map(move |j| at + i * sn as usize + j * sc as usize))
+        .collect();
+    (t, starts)
+}
+
 fn spatial(t: &FlexTensor, op: &str) -> [usize; 2] {
     let &[_, _, h, w] = dims(t) else {
         panic!("{op}: expected [N, C, H, W], got {:?}", dims(t));
@@ -410,11 +433,11 @@ impl ZooKernels for Flex {
     }
 
     fn zoo_resize(x: FlexTensor, size: [usize; 2], options: ResizeOptions) -> FlexTensor {
-        let x = contiguous(x);
         let [h, w] = spatial(&x, "resize");
         let rows = host_taps(h, size[0], &options);
         let cols = host_taps(w, size[1], &options);
-        let y = resize::forward(slice(&x), h, w, rows.as_ref(), cols.as_ref());
+        let (x, starts) = plane_starts(x);
+        let y = resize::forward(x.storage(), &starts, h, w, rows.as_ref(), cols.as_ref());
         let mut shape = dims(&x).to_vec();
         shape[2..].copy_from_slice(&size);
         tensor(y, shape)
@@ -425,12 +448,12 @@ impl ZooKernels for Flex {
         input_size: [usize; 2],
         options: ResizeOptions,
     ) -> FlexTensor {
-        let dy = contiguous(output_grad);
-        let [oh, ow] = spatial(&dy, "resize backward");
+        let [oh, ow] = spatial(&output_grad, "resize backward");
         let [h, w] = input_size;
         let rows = host_taps(h, oh, &options);
         let cols = host_taps(w, ow, &options);
-        let dx = resize::backward(slice(&dy), h, w, rows.as_ref(), cols.as_ref());
+        let (dy, starts) = plane_starts(output_grad);
+        let dx = resize::backward(dy.storage(), &starts, h, w, rows.as_ref(), cols.as_ref());
         let mut shape = dims(&dy).to_vec();
         shape[2..].copy_from_slice(&input_size);
         tensor(dx, shape)

@@ -654,6 +654,56 @@ fn resize_kernel_equals_burns_interpolate_forward_and_backward() {
 }
 
 #[test]
+fn nearest_upsampling_by_whole_factors_equals_burns_interpolate_through_a_concatenation() {
+    // The direct path of whole-factor nearest upsampling (the U-Net decoder's ×2), with its
+    // gradient arriving as a channel slice of a concatenation's gradient (read in place, not
+    // copied): equal to Burn's interpolate to the bit, forward and backward.
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    use zoo_nn::ops::{ResizeMode, ResizeOptions, resize};
+    let device = Device::flex().autodiff();
+    for (shape, size) in [
+        ([2, 3, 4, 5], [8, 10]),
+        ([1, 2, 3, 3], [9, 3]),
+        ([3, 1, 1, 4], [2, 12]),
+        ([2, 4, 5, 1], [5, 3]),
+    ] {
+        let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let other = Tensor::<4>::random(
+            [shape[0], 2, size[0], size[1]],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let upstream = Tensor::<4>::random(
+            [shape[0], shape[1] + 2, size[0], size[1]],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours {
+                resize(
+                    x.clone(),
+                    size,
+                    ResizeOptions::new(ResizeMode::Nearest, false),
+                )
+            } else {
+                burn::tensor::module::interpolate(
+                    x.clone(),
+                    InterpolateOptions::new(InterpolateMode::Nearest).with_output_size(size),
+                )
+            };
+            let z = Tensor::cat(vec![other.clone(), y.clone()], 1);
+            let grads = (z * upstream.clone()).sum().backward();
+            (y, x.grad(&grads).expect("x grad"))
+        };
+        let (ours, burn) = (run(true), run(false));
+        let what = format!("{shape:?} → {size:?}");
+        assert_close(ours.0, burn.0, 0.0, &format!("{what}: output"));
+        assert_close(ours.1, burn.1, 1e-6, &format!("{what}: grad x"));
+    }
+}
+
+#[test]
 fn roi_align_kernel_equals_the_generic_path_forward_and_backward() {
     // Burn has no ROI Align: the reference is burn-zoo's tensor-operation path (gathers and
     // their scatter-add backward) on ndarray, which the torchvision fixtures also check.
