@@ -166,7 +166,6 @@ fn conv2d_affine(
     tensor(out, shape)
 }
 
-/// The spatial size of an `[N, C, H, W]` tensor, which must be of rank 4.
 /// `t` (`[N, C, H, W]`) as planes read in place: the first value of each of its `N·C`
 /// planes in `t.storage()`, when each plane is contiguous (a channel slice of a contiguous
 /// tensor, as a concatenation's backward hands out); else `t` made contiguous first.
@@ -190,6 +189,7 @@ fn plane_starts(t: FlexTensor) -> (FlexTensor, Vec<usize>) {
     (t, starts)
 }
 
+/// The spatial size of an `[N, C, H, W]` tensor, which must be of rank 4.
 fn spatial(t: &FlexTensor, op: &str) -> [usize; 2] {
     let &[_, _, h, w] = dims(t) else {
         panic!("{op}: expected [N, C, H, W], got {:?}", dims(t));

@@ -697,7 +697,7 @@ fn nearest_upsampling_by_whole_factors_equals_burns_interpolate_through_a_concat
             (y, x.grad(&grads).expect("x grad"))
         };
         let (ours, burn) = (run(true), run(false));
-        let what = format!("{shape:?} → {size:?}");
+        let what = format!("nearest upsampling {shape:?} → {size:?} through a concatenation");
         assert_close(ours.0, burn.0, 0.0, &format!("{what}: output"));
         assert_close(ours.1, burn.1, 1e-6, &format!("{what}: grad x"));
     }
