@@ -1260,15 +1260,15 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     unsafe { assume_init(part) }
                 })
                 .collect();
-            // In chunk order, from zero (the sums a zeroed dW would hold, to the bit).
-            let (first, rest) = partials.split_first().expect("at least one tile");
-            for (a, &b) in dw_g.iter_mut().zip(first) {
-                a.write(0.0 + b);
+            // Summed in chunk order, then written from zero (the sums a zeroed dW would hold,
+            // to the bit).
+            let mut partials = partials.into_iter();
+            let mut total = partials.next().expect("at least one tile");
+            for part in partials {
+                total.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
             }
-            // SAFETY: written just above.
-            let dw_g: &mut [f32] = unsafe { &mut *(dw_g as *mut [MaybeUninit<f32>] as *mut [f32]) };
-            for part in rest {
-                dw_g.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+            for (a, &b) in dw_g.iter_mut().zip(&total) {
+                a.write(0.0 + b);
             }
         } else {
             // Input channels apart: each slab owns its columns of dW for the whole reduction.

@@ -172,10 +172,7 @@ fn conv2d_affine(
 fn plane_starts(t: FlexTensor) -> (FlexTensor, Vec<usize>) {
     let layout = t.layout();
     let (&[n, c, h, w], &[sn, sc, sh, sw]) = (layout.shape().as_slice(), layout.strides()) else {
-        let t = contiguous(t);
-        let plane: usize = dims(&t)[2..].iter().product();
-        let count = t.layout().num_elements() / plane.max(1);
-        return (t, (0..count).map(|i| i * plane).collect());
+        panic!("resize: expected [N, C, H, W], got {:?}", dims(&t));
     };
     let in_place = (sw == 1 || w == 1) && (sh == w as isize || h == 1) && sn >= 0 && sc >= 0;
     if !in_place {

@@ -256,7 +256,13 @@ pub(crate) fn train_backward(
             let mu = mean[c];
             let inv_std = 1.0 / (var[c] as f64 + epsilon).sqrt();
             let (mut sum_dy, mut sum_dy_xmu) = (0.0f64, 0.0f64);
-            let mut masked = uninit(if residual_grad { 0 } else { p.spatial });
+            // Scratch for the gradient through the ReLU, where there is a ReLU and no
+            // residual's gradient to hold it.
+            let mut masked = uninit(if residual_grad || y.is_none() {
+                0
+            } else {
+                p.spatial
+            });
             let dr = residual_grad.then_some(out_r);
             for n in 0..p.batch {
                 // SAFETY: channel `c`'s planes are this task's; this pass writes them.
